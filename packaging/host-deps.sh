@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the Debian packages that building and testing cmcluster need, when missing.
+# Runs as root on a fresh Debian machine; as another user it only says what is missing.
+set -euo pipefail
+
+need=()
+py=${PYTHON:-python3}
+# Debian's python3 cannot create a virtualenv without python3-venv (ensurepip).
+if ! "$py" -c 'import ensurepip, venv' >/dev/null 2>&1; then
+    need+=(python3-venv)
+fi
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+
+[ ${#need[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    echo "host-deps: please install these packages first: ${need[*]}" >&2
+    exit 1
+fi
+echo "host-deps: installing ${need[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
