@@ -1,0 +1,1 @@
+"""The cm* commands, one module each; thin: parse, call cmcld, render."""

@@ -1,0 +1,64 @@
+"""`cmcluster.pyz install --prefix DIR`: put the zipapp and every cm* link in DIR/bin.
+
+The links are symlinks: a copied zipapp would be unpacked again (about 22 MB) for each
+name. The zipapp unpacks itself on first run; install runs it once so that happens now,
+while the installing user can write the cache, rather than in the first real command.
+"""
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from cluster.atomicfile import save_file
+from cluster.cli.args import CmArgumentParser
+from cluster.cli.main import COMMANDS
+from cluster.errors import CmError, UsageError
+
+BINARY = "cmcluster"
+
+
+def running_zipapp() -> Path:
+    path = Path(sys.argv[0]).resolve()
+    if not zipfile.is_zipfile(path):
+        raise UsageError(
+            "install works from the built zipapp: dist/cmcluster.pyz install --prefix DIR"
+        )
+    return path
+
+
+def main(argv: list[str], prog: str = "install") -> int:
+    parser = CmArgumentParser(
+        prog="cmcluster.pyz install",
+        description="Copy this zipapp to PREFIX/bin/cmcluster and link every cm* command to it.",
+    )
+    parser.add_argument("--prefix", type=Path, required=True, metavar="DIR")
+    parser.add_argument(
+        "--force", action="store_true", help="replace files in the way of the links"
+    )
+    args = parser.parse_args(argv)
+    source = running_zipapp()
+    bindir: Path = args.prefix / "bin"
+    target = bindir / BINARY
+    if source != target.resolve():
+        save_file(target, source.read_bytes(), 0o755)
+    for name in sorted(COMMANDS):
+        _link(bindir / name, args.force)
+    try:
+        subprocess.run([str(target), "--version"], check=True, capture_output=True, timeout=120)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise CmError(f"installed {target}, but it does not run: {exc}") from None
+    print(f"installed {target} and {len(COMMANDS)} commands: {', '.join(sorted(COMMANDS))}")
+    return 0
+
+
+def _link(link: Path, force: bool) -> None:
+    if link.is_symlink() or (force and link.exists()):
+        link.unlink()
+    elif link.exists():
+        raise UsageError(f"{link} exists and is not a link; --force replaces it")
+    try:
+        os.symlink(BINARY, link)
+    except OSError as exc:
+        raise UsageError(f"{link}: cannot create link: {exc.strerror}") from None

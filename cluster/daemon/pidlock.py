@@ -1,0 +1,37 @@
+"""One cmcld per host root: an exclusive lock on the pid file, held for the daemon's life.
+
+A second daemon would unlink the first one's admin socket and fight over the port; the
+lock refuses it before it touches anything. The kernel drops the lock when the process
+dies, so a crash never leaves a stale lock behind.
+"""
+
+import fcntl
+import os
+from pathlib import Path
+
+from cluster.errors import CmError
+
+
+class PidLock:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self, what: str) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise CmError(f"{what} is running already (pid {holder}, lock {self.path})") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            self.path.unlink(missing_ok=True)
+            os.close(self._fd)
+            self._fd = None

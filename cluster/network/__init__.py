@@ -1,0 +1,2 @@
+"""Network interfaces of this host: discovery, and (later) link monitoring and local
+LAN failover."""

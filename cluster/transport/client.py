@@ -1,0 +1,232 @@
+"""Clients: a command's channel to cmcld, and cmcld's channels to its peers.
+
+A command run by root on a node talks to the local cmcld over the root-only admin
+socket and needs no setup, as with Serviceguard. Anyone else presents a user
+certificate (`--cert`/`--key` or CMCLUSTER_CERT/CMCLUSTER_KEY) over mutual TLS.
+"""
+
+import asyncio
+import ipaddress
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import grpc
+from grpc import aio
+
+from cluster.core.model import NodeInfo, NodeQuery
+from cluster.errors import CmError, NotAuthorized, Unreachable, UsageError
+from cluster.paths import DEFAULT_PORT, HostPaths
+from cluster.pb.v1 import node_pb2, services_pb2_grpc
+from cluster.security.pem import Credentials, load_credentials
+from cluster.transport import diagnose
+from cluster.transport.convert import node_info_from_pb
+from cluster.transport.options import COMMAND_CHANNEL_OPTIONS, PEER_CHANNEL_OPTIONS
+from cluster.transport.tls import channel_credentials, local_channel_credentials
+
+CERT_ENV, KEY_ENV, CA_ENV, SERVER_ENV = (
+    "CMCLUSTER_CERT",
+    "CMCLUSTER_KEY",
+    "CMCLUSTER_CA",
+    "CMCLUSTER_SERVER",
+)
+DEFAULT_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a command sends its calls, and as whom."""
+
+    target: str  # gRPC target: "unix:/path" or "host:port"
+    credentials: Credentials | None  # None: the local admin socket
+    server_name: str | None = None  # the node name expected in the server certificate
+    host: str = ""
+    port: int = 0
+    socket: Path | None = None
+
+    def __str__(self) -> str:
+        return str(self.socket) if self.socket else f"{self.host}:{self.port}"
+
+
+def split_host_port(text: str, default_port: int = DEFAULT_PORT) -> tuple[str, int]:
+    """ "node1", "node1:5302", "198.18.0.1:5302", "[2001:db8::1]:5302" -> (host, port)."""
+    host, port = text, str(default_port)
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        if rest.startswith(":"):
+            port = rest[1:]
+    elif text.count(":") == 1:
+        host, _, port = text.partition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"--server {text!r}: expected HOST or HOST:PORT")
+    return host, int(port)
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def command_endpoint(
+    paths: HostPaths,
+    *,
+    cert: str | None = None,
+    key: str | None = None,
+    ca: str | None = None,
+    server: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Endpoint:
+    env = os.environ if environ is None else environ
+    cert = cert or env.get(CERT_ENV) or None
+    key = key or env.get(KEY_ENV) or None
+    ca = ca or env.get(CA_ENV) or None
+    server = server or env.get(SERVER_ENV) or None
+    if cert:
+        ca_path = Path(ca) if ca else None
+        if ca_path is None and key is not None and paths.ca_cert.exists():
+            ca_path = paths.ca_cert  # separate cert and key on a node: trust its CA
+        creds = load_credentials(Path(cert), Path(key) if key else None, ca_path)
+        host, port = split_host_port(server) if server else ("127.0.0.1", DEFAULT_PORT)
+        # A host name is the node we expect; behind an IP any node of our CA will do.
+        name = host if server and not _is_ip(host) else None
+        target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        return Endpoint(target, creds, name, host=host, port=port)
+    if server:
+        raise UsageError(f"--server needs a user certificate (--cert FILE or {CERT_ENV})")
+    if os.geteuid() == 0:
+        sock = paths.admin_socket
+        return Endpoint(f"unix:{sock}", None, socket=sock)
+    raise NotAuthorized(
+        "cm* commands run as root on a cluster node, or with a user certificate: "
+        f"--cert FILE or {CERT_ENV}=FILE (made with: cmcert issue --user NAME --role ROLE)"
+    )
+
+
+class AdminClient:
+    """A command's connection to one cmcld (synchronous: one short conversation)."""
+
+    def __init__(self, endpoint: Endpoint, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.endpoint = endpoint
+        self.timeout = timeout
+        if endpoint.credentials is None:
+            self._channel = grpc.secure_channel(
+                endpoint.target, local_channel_credentials(), options=COMMAND_CHANNEL_OPTIONS
+            )
+        else:
+            name = endpoint.server_name
+            if name is None:
+                names = diagnose.probe_tls(endpoint.host, endpoint.port, endpoint.credentials).names
+                if not names:
+                    raise Unreachable(f"{endpoint} presents a certificate without a node name")
+                name = names[0]
+            self._server_name = name
+            options = [*COMMAND_CHANNEL_OPTIONS, ("grpc.ssl_target_name_override", name)]
+            self._channel = grpc.secure_channel(
+                endpoint.target, channel_credentials(endpoint.credentials), options=options
+            )
+        self._stub = services_pb2_grpc.AdminStub(self._channel)
+
+    def __enter__(self) -> "AdminClient":
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._channel.close()
+
+    def _call(self, method: str, request: Any) -> Any:
+        try:
+            return getattr(self._stub, method)(request, timeout=self.timeout)
+        except grpc.RpcError as err:
+            raise self._translate(err) from None
+
+    def _translate(self, err: grpc.RpcError) -> CmError:
+        code: grpc.StatusCode = err.code()  # type: ignore[attr-defined]
+        details: str = err.details() or code.name  # type: ignore[attr-defined]
+        if code in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED):
+            return NotAuthorized(details)
+        if code == grpc.StatusCode.UNAVAILABLE:
+            return Unreachable(self._explain_unavailable())
+        if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+            return Unreachable(f"no answer from cmcld at {self.endpoint} within {self.timeout:g} s")
+        if code == grpc.StatusCode.INVALID_ARGUMENT:
+            return UsageError(details)
+        if code == grpc.StatusCode.UNIMPLEMENTED:
+            return CmError(f"cmcld at {self.endpoint}: {details} (version mismatch?)")
+        return CmError(details)
+
+    def _explain_unavailable(self) -> str:
+        ep = self.endpoint
+        if ep.socket is not None:
+            return diagnose.probe_socket(ep.socket)
+        assert ep.credentials is not None
+        return diagnose.explain_refusal(ep.host, ep.port, ep.credentials, ep.server_name)
+
+    def node_info(self) -> NodeInfo:
+        return node_info_from_pb(self._call("GetNodeInfo", node_pb2.GetNodeInfoRequest()))
+
+    def query_nodes(self, names: Sequence[str]) -> list[NodeQuery]:
+        reply = self._call("QueryNodes", node_pb2.QueryNodesRequest(node_names=list(names)))
+        return [
+            NodeQuery(
+                r.node_name, node_info_from_pb(r.info) if r.HasField("info") else None, r.error
+            )
+            for r in reply.results
+        ]
+
+    def set_log_level(self, level: str) -> tuple[str, str, str]:
+        """Returns (node, previous level, level)."""
+        reply = self._call("SetLogLevel", node_pb2.SetLogLevelRequest(level=level))
+        return reply.node_name, reply.previous_level, reply.level
+
+
+class PeerDialer:
+    """cmcld's channels to other nodes, authenticated by this node's certificate."""
+
+    def __init__(self, credentials: Credentials) -> None:
+        self._credentials = credentials
+        self._channels: dict[tuple[str, str], aio.Channel] = {}
+
+    def _channel(self, address: str, node: str) -> aio.Channel:
+        channel = self._channels.get((address, node))
+        if channel is None:
+            options = [*PEER_CHANNEL_OPTIONS, ("grpc.ssl_target_name_override", node)]
+            channel = aio.secure_channel(
+                address, channel_credentials(self._credentials), options=options
+            )
+            self._channels[(address, node)] = channel
+        return channel
+
+    async def node_info(self, node: str, host: str, port: int, timeout: float) -> NodeInfo:
+        address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        stub = services_pb2_grpc.NodeStub(self._channel(address, node))
+        try:
+            reply = await stub.GetNodeInfo(node_pb2.GetNodeInfoRequest(), timeout=timeout)
+        except aio.AioRpcError as err:
+            if err.code() == grpc.StatusCode.UNAVAILABLE:
+                why = await asyncio.to_thread(
+                    diagnose.explain_refusal, host, port, self._credentials, node
+                )
+                raise Unreachable(why) from None
+            if err.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise Unreachable(
+                    f"no answer from {node} at {address} within {timeout:g} s"
+                ) from None
+            raise CmError(f"{node}: {err.details()}") from None
+        if reply.node_name != node:
+            raise CmError(f"{address} answered as node {reply.node_name!r}, not {node!r}")
+        return node_info_from_pb(reply)
+
+    async def close(self) -> None:
+        channels, self._channels = list(self._channels.values()), {}
+        for channel in channels:
+            await channel.close()

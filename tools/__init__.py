@@ -1,0 +1,1 @@
+"""Operator tools shipped inside cmcluster.pyz: log inspection, emergency takeover."""
