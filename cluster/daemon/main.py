@@ -137,6 +137,7 @@ async def _serve(
         backend=backend,
         stats=stats,
     )
+    backend.peer_port = server.port
     _warn_if_expiring(credentials, log)
     log.info(
         "cmcld %s started on node %s: mutual TLS on %s:%d, admin socket %s",

@@ -25,7 +25,7 @@ class LocalNode:
         self, name: str, peer_port: int, dialer: PeerDialer, stats: TransportStats
     ) -> None:
         self._name = name
-        self._peer_port = peer_port
+        self.peer_port = peer_port  # peers listen on the cluster port, as this node does
         self._dialer = dialer
         self._stats = stats
         self._started = time.monotonic()
@@ -62,7 +62,7 @@ class LocalNode:
         # Before a cluster is configured, node names are found as Serviceguard finds
         # them: through the host's resolver (/etc/hosts, DNS), on the cluster port.
         try:
-            info = await self._dialer.node_info(name, name, self._peer_port, QUERY_TIMEOUT)
+            info = await self._dialer.node_info(name, name, self.peer_port, QUERY_TIMEOUT)
         except CmError as exc:
             return NodeQuery(name, None, str(exc))
         return NodeQuery(name, info)

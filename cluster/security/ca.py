@@ -84,7 +84,10 @@ def init_ca(
 ) -> CertificateAuthority:
     """Create the cluster CA in `directory` (ca.crt, and ca.key with mode 0600)."""
     cert_path, key_path = directory / CA_CERT, directory / CA_KEY
-    existing = [p.name for p in (cert_path, key_path) if p.exists()]
+    try:
+        existing = [p.name for p in (cert_path, key_path) if p.exists()]
+    except OSError as exc:
+        raise UsageError(f"{directory}: cannot use: {exc.strerror}") from None
     if existing and not force:
         raise UsageError(
             f"{directory}: a CA exists already ({', '.join(existing)}); replacing it breaks "
@@ -249,7 +252,11 @@ def bundle_bytes(issued: Issued, ca: CertificateAuthority) -> bytes:
 
 
 def write_private(path: Path, data: bytes, force: bool) -> None:
-    if path.exists() and not force:
+    try:
+        exists = path.exists()
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot use: {exc.strerror}") from None
+    if exists and not force:
         raise UsageError(f"{path}: exists already; use --force to replace it")
     save_file(path, data, 0o600)
 

@@ -6,12 +6,14 @@ call time: aio interceptors cannot read the TLS auth context, the handler's cont
 can. The caller's identity is then available to the servicer as `current_identity`.
 """
 
+from __future__ import annotations
+
 import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import grpc
 from grpc import aio
@@ -64,9 +66,9 @@ class Refusal(Exception):
         self.code = code
 
 
-def identify(auth_context: dict[str, list[bytes]], local_node: str) -> Identity:
+def identify(auth_context: Mapping[str, Iterable[bytes]], local_node: str) -> Identity:
     """Who is calling: root through the local socket, or a certificate's identity."""
-    security = auth_context.get("transport_security_type", [b""])[0]
+    security = next(iter(auth_context.get("transport_security_type", ())), b"")
     if security == b"local":
         # Only root can reach the admin socket (its directory is 0700 root).
         return local_root(local_node)
@@ -107,9 +109,11 @@ def check(policy: MethodPolicy | None, identity: Identity, method: str) -> None:
 
 
 Behavior = Callable[..., Any]
+# Generic only in the type stubs, so the alias must stay a string at run time.
+Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
 
 
-class Authorizer(aio.ServerInterceptor):  # type: ignore[misc]
+class Authorizer(aio.ServerInterceptor):
     """Wraps every method handler with the identity and policy check."""
 
     def __init__(self, local_node: str, stats: TransportStats) -> None:
@@ -119,9 +123,9 @@ class Authorizer(aio.ServerInterceptor):  # type: ignore[misc]
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
         details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> Handler | None:
         handler = await continuation(details)
         if handler is None:
             return handler
@@ -142,9 +146,9 @@ class Authorizer(aio.ServerInterceptor):  # type: ignore[misc]
 
 
 def _wrap(
-    handler: grpc.RpcMethodHandler,
+    handler: Handler,
     admit: Callable[[aio.ServicerContext[Any, Any]], Awaitable[Identity]],
-) -> grpc.RpcMethodHandler:
+) -> Handler:
     deserialize, serialize = handler.request_deserializer, handler.response_serializer
     if handler.unary_unary is not None:
         inner_uu: Behavior = handler.unary_unary
@@ -171,7 +175,8 @@ def _wrap(
             return await _call_unary(inner_su, requests, context)
 
         return grpc.stream_unary_rpc_method_handler(stream_unary, deserialize, serialize)
-    inner_ss: Behavior = handler.stream_stream
+    inner_ss: Behavior | None = handler.stream_stream
+    assert inner_ss is not None, "a method handler has one of the four behaviours"
 
     async def stream_stream(requests: Any, context: aio.ServicerContext[Any, Any]) -> Any:
         await admit(context)

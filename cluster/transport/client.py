@@ -60,6 +60,8 @@ def split_host_port(text: str, default_port: int = DEFAULT_PORT) -> tuple[str, i
             port = rest[1:]
     elif text.count(":") == 1:
         host, _, port = text.partition(":")
+    elif text.count(":") > 1 and not _is_ip(text):
+        host = ""  # only a bare IPv6 address may hold several colons
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise UsageError(f"--server {text!r}: expected HOST or HOST:PORT")
     return host, int(port)
@@ -121,10 +123,17 @@ class AdminClient:
         else:
             name = endpoint.server_name
             if name is None:
-                names = diagnose.probe_tls(endpoint.host, endpoint.port, endpoint.credentials).names
-                if not names:
+                # Behind an IP: learn the node's name from its certificate; a refusal
+                # seen here is explained at once instead of after a doomed call.
+                creds = endpoint.credentials
+                probe = diagnose.probe_tls(endpoint.host, endpoint.port, creds)
+                if not probe.accepted:
+                    raise Unreachable(
+                        diagnose.explain_refusal(endpoint.host, endpoint.port, creds, None, probe)
+                    )
+                if not probe.names:
                     raise Unreachable(f"{endpoint} presents a certificate without a node name")
-                name = names[0]
+                name = probe.names[0]
             self._server_name = name
             options = [*COMMAND_CHANNEL_OPTIONS, ("grpc.ssl_target_name_override", name)]
             self._channel = grpc.secure_channel(
@@ -150,8 +159,8 @@ class AdminClient:
             raise self._translate(err) from None
 
     def _translate(self, err: grpc.RpcError) -> CmError:
-        code: grpc.StatusCode = err.code()  # type: ignore[attr-defined]
-        details: str = err.details() or code.name  # type: ignore[attr-defined]
+        code: grpc.StatusCode = err.code()
+        details: str = err.details() or code.name
         if code in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED):
             return NotAuthorized(details)
         if code == grpc.StatusCode.UNAVAILABLE:

@@ -106,16 +106,20 @@ def probe_tls(host: str, port: int, creds: Credentials) -> Probe:
             ) from None
         except OSError as exc:
             raise Unreachable(f"TLS handshake with {host}:{port} failed: {exc}") from None
-    names = [str(value) for kind, value in cert.get("subjectAltName", ()) if kind == "DNS"]
+    san: tuple[tuple[str, str], ...] = cert.get("subjectAltName", ())  # type: ignore[assignment]
+    names = [value for kind, value in san if kind == "DNS"]
     return Probe(names, accepted)
 
 
-def explain_refusal(host: str, port: int, creds: Credentials, expected: str | None) -> str:
-    """Why a TLS server at `host:port` would not talk to us."""
-    try:
-        probe = probe_tls(host, port, creds)
-    except Unreachable as exc:
-        return str(exc)
+def explain_refusal(
+    host: str, port: int, creds: Credentials, expected: str | None, probe: Probe | None = None
+) -> str:
+    """Why a TLS server at `host:port` would not talk to us (probing unless given)."""
+    if probe is None:
+        try:
+            probe = probe_tls(host, port, creds)
+        except Unreachable as exc:
+            return str(exc)
     if expected and expected not in probe.names:
         return f"{host}:{port} is node {', '.join(probe.names) or '(unnamed)'}, not {expected}"
     if not probe.accepted:
