@@ -16,7 +16,7 @@ from cluster.errors import CmError, UsageError
 from cluster.names import node_name_problem
 from cluster.paths import DEFAULT_PORT, HostPaths, local_node_name
 from cluster.security.pem import Credentials, load_credentials
-from cluster.transport.client import PeerDialer
+from cluster.transport.peers import PeerDialer
 from cluster.transport.server import split_listen, start_node_server
 from cluster.transport.stats import TransportStats
 from cluster.version import __version__

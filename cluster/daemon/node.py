@@ -13,7 +13,7 @@ from cluster.daemon.logs import level_name, parse_level
 from cluster.errors import CmError, FieldError
 from cluster.names import node_name_problem
 from cluster.network.interfaces import read_interfaces
-from cluster.transport.client import PeerDialer
+from cluster.transport.peers import PeerDialer
 from cluster.transport.stats import TransportStats
 from cluster.version import __version__
 

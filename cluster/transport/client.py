@@ -1,11 +1,10 @@
-"""Clients: a command's channel to cmcld, and cmcld's channels to its peers.
+"""A command's connection to cmcld (cmcld's own channels to peers are in peers.py).
 
 A command run by root on a node talks to the local cmcld over the root-only admin
 socket and needs no setup, as with Serviceguard. Anyone else presents a user
 certificate (`--cert`/`--key` or CMCLUSTER_CERT/CMCLUSTER_KEY) over mutual TLS.
 """
 
-import asyncio
 import ipaddress
 import os
 from collections.abc import Mapping, Sequence
@@ -15,7 +14,6 @@ from types import TracebackType
 from typing import Any
 
 import grpc
-from grpc import aio
 
 from cluster.core.model import NodeInfo, NodeQuery
 from cluster.errors import CmError, NotAuthorized, Unreachable, UsageError
@@ -24,7 +22,7 @@ from cluster.pb.v1 import node_pb2, services_pb2_grpc
 from cluster.security.pem import Credentials, load_credentials
 from cluster.transport import diagnose
 from cluster.transport.convert import node_info_from_pb
-from cluster.transport.options import COMMAND_CHANNEL_OPTIONS, PEER_CHANNEL_OPTIONS
+from cluster.transport.options import COMMAND_CHANNEL_OPTIONS
 from cluster.transport.tls import channel_credentials, local_channel_credentials
 
 CERT_ENV, KEY_ENV, CA_ENV, SERVER_ENV = (
@@ -196,46 +194,3 @@ class AdminClient:
         """Returns (node, previous level, level)."""
         reply = self._call("SetLogLevel", node_pb2.SetLogLevelRequest(level=level))
         return reply.node_name, reply.previous_level, reply.level
-
-
-class PeerDialer:
-    """cmcld's channels to other nodes, authenticated by this node's certificate."""
-
-    def __init__(self, credentials: Credentials) -> None:
-        self._credentials = credentials
-        self._channels: dict[tuple[str, str], aio.Channel] = {}
-
-    def _channel(self, address: str, node: str) -> aio.Channel:
-        channel = self._channels.get((address, node))
-        if channel is None:
-            options = [*PEER_CHANNEL_OPTIONS, ("grpc.ssl_target_name_override", node)]
-            channel = aio.secure_channel(
-                address, channel_credentials(self._credentials), options=options
-            )
-            self._channels[(address, node)] = channel
-        return channel
-
-    async def node_info(self, node: str, host: str, port: int, timeout: float) -> NodeInfo:
-        address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        stub = services_pb2_grpc.NodeStub(self._channel(address, node))
-        try:
-            reply = await stub.GetNodeInfo(node_pb2.GetNodeInfoRequest(), timeout=timeout)
-        except aio.AioRpcError as err:
-            if err.code() == grpc.StatusCode.UNAVAILABLE:
-                why = await asyncio.to_thread(
-                    diagnose.explain_refusal, host, port, self._credentials, node
-                )
-                raise Unreachable(why) from None
-            if err.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
-                raise Unreachable(
-                    f"no answer from {node} at {address} within {timeout:g} s"
-                ) from None
-            raise CmError(f"{node}: {err.details()}") from None
-        if reply.node_name != node:
-            raise CmError(f"{address} answered as node {reply.node_name!r}, not {node!r}")
-        return node_info_from_pb(reply)
-
-    async def close(self) -> None:
-        channels, self._channels = list(self._channels.values()), {}
-        for channel in channels:
-            await channel.close()
