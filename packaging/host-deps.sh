@@ -10,6 +10,9 @@ if ! "$py" -c 'import ensurepip, venv' >/dev/null 2>&1; then
     need+=(python3-venv)
 fi
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
+# The multi-host tests: partitions with nftables, ping between hosts.
+command -v nft >/dev/null 2>&1 || need+=(nftables)
+command -v ping >/dev/null 2>&1 || need+=(iputils-ping)
 
 [ ${#need[@]} -eq 0 ] && exit 0
 
