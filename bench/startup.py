@@ -57,9 +57,14 @@ def main() -> int:
             # The zipapp as its shebang runs it (python3 -sES), minus the PATH lookup of
             # `env`, which on some machines goes through a slow shim (pyenv).
             z = [sys.executable, "-sES", str(ZIPAPP)]
+            # Baselines with the zipapp's flags: no site, no user site, no PYTHON* vars.
+            import grpc
+
+            site = str(Path(grpc.__file__).parent.parent)
+            bare_grpc = f"import sys; sys.path.insert(0, {site!r}); import grpc"
             rows = [
-                ("python3 -c pass", [sys.executable, "-c", "pass"], env),
-                ('python3 -c "import grpc"', [sys.executable, "-c", "import grpc"], env),
+                ("python3 -sES -c pass", [sys.executable, "-sES", "-c", "pass"], env),
+                ('python3 -sES -c "import grpc"', [sys.executable, "-sES", "-c", bare_grpc], env),
                 ("cmcluster.pyz cmversion (no RPC)", [*z, "cmversion"], env),
                 ("cmcluster.pyz cmsetlog, root socket (1 RPC)", [*z, "cmsetlog"], env),
                 ("cmcluster.pyz cmsetlog, mutual TLS (1 RPC)", [*z, "cmsetlog"], tls_env),
