@@ -67,6 +67,7 @@ class Assignment:
     index: int
     value: str
     line: int
+    valid: bool = True  # a bad value was reported; the slot still counts as given
 
 
 Arrays = dict[str, dict[int, Assignment]]
@@ -129,6 +130,9 @@ class _Adder:
 
     def make(self, param: Param, assignment: Assignment, text: str | None = None) -> Draft:
         entry = Draft(param, param.keyword, "", assignment.line, source=self.source)
+        if not assignment.valid:
+            entry.valid = False
+            return entry
         try:
             entry.value = param.type.parse(assignment.value if text is None else text)
         except ValueError as exc:
@@ -283,11 +287,12 @@ def _assign(
     if not raw_index.isdigit() or int(raw_index) > MAX_INDEX:
         problems.error(path, number, f"{label}: the index must be a number from 0 to {MAX_INDEX}")
         return
+    valid = True
     try:
         value = _value(raw_value)
     except ValueError as exc:
         problems.error(path, number, f"{label}: {exc}")
-        return
+        value, valid = raw_value, False
     if not value:
         return  # an empty element is an unused slot, as in Serviceguard's templates
     index = int(raw_index)
@@ -295,7 +300,7 @@ def _assign(
     if earlier is not None:
         problems.error(path, number, f"{label} assigned twice (first on line {earlier.line})")
         return
-    arrays[name][index] = Assignment(name, index, value, number)
+    arrays[name][index] = Assignment(name, index, value, number, valid)
 
 
 def _value(raw: str) -> str:

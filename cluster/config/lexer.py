@@ -24,6 +24,7 @@ class Token:
     spelled: str  # as written, for messages
     value: str
     quoted: bool  # the value was written in quotes (so "" is a given empty value)
+    error: str = ""  # the line names this keyword but cannot be read; already explained
 
 
 def tokens(text: str, path: str, problems: Problems) -> Iterator[Token]:
@@ -39,12 +40,17 @@ def tokens(text: str, path: str, problems: Problems) -> Iterator[Token]:
         parts = line.split(None, 1)
         head, rest = parts[0], (parts[1] if len(parts) > 1 else "")
         if not KEYWORD_RE.match(head):
-            problems.error(path, number, _bad_keyword(head))
+            message = _bad_keyword(head)
+            keyword = head.split("=", 1)[0]
+            if "=" in head and KEYWORD_RE.match(keyword):
+                yield Token(number, keyword.upper(), keyword, "", False, message)
+            else:
+                problems.error(path, number, message)
             continue
         try:
             value, quoted = split_value(rest)
         except ValueError as exc:
-            problems.error(path, number, f"{head}: {exc}")
+            yield Token(number, head.upper(), head, "", False, f"{head}: {exc}")
             continue
         yield Token(number, head.upper(), head, value, quoted)
 
@@ -77,6 +83,8 @@ def quote(value: str) -> str:
 
 
 def _strip_comment(text: str) -> str:
+    if "#" not in text and '"' not in text and "'" not in text:
+        return text  # the common case, without the character loop
     quote_char = ""
     previous = " "
     index = 0

@@ -9,6 +9,7 @@ built from, which is what gets compiled to the binary form and rendered by cmget
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from cluster.config.tree import Document
 
@@ -85,9 +86,15 @@ class Node:
     def ips(self) -> tuple[str, ...]:
         return tuple(ip for i in self.interfaces for ip in i.ips)
 
-    def subnets(self) -> set[IPNetwork]:
+    @cached_property
+    def subnets(self) -> frozenset[IPNetwork]:
         """The subnets this node has an address on (those written with a prefix)."""
-        return {net for ip in self.ips if (net := network_of(ip)) is not None}
+        return frozenset(net for ip in self.ips if (net := network_of(ip)) is not None)
+
+    @cached_property
+    def all_prefixed(self) -> bool:
+        """Whether every address has its prefix, so `subnets` is the whole truth."""
+        return all("/" in ip for ip in self.ips)
 
 
 @dataclass(frozen=True)
@@ -127,10 +134,16 @@ class Cluster:
         return tuple(n.name for n in self.nodes)
 
     def node(self, name: str) -> Node | None:
-        for node in self.nodes:
-            if node.name == name:
-                return node
-        return None
+        return self._nodes_by_name.get(name)
+
+    @cached_property
+    def _nodes_by_name(self) -> dict[str, Node]:
+        return {n.name: n for n in self.nodes}
+
+    @cached_property
+    def subnets(self) -> frozenset[IPNetwork]:
+        """Every subnet some node has a prefixed address on."""
+        return frozenset(net for node in self.nodes for net in node.subnets)
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from cluster.config.params_package import PACKAGE_PARAMS
 from cluster.config.problems import Problem
 from cluster.config.schema import Param
 from cluster.config.tree import Entry
-from cluster.config.validate_packages import cluster_subnets, resolve_subnet
+from cluster.config.validate_packages import resolve_subnet
 
 
 @dataclass(frozen=True)
@@ -116,12 +116,12 @@ def _nodes(old: Config, new: Config, running: Running, refusals: list[Problem]) 
                     f"({_list(before)} -> {_list(after)}): keep one in this change",
                 )
             )
-        kept = replacement.subnets()
+        kept = replacement.subnets
         for package in old.packages:
             if node.name not in running.where(package.name):
                 continue
             for subnet in _subnets(package, old.cluster):
-                if subnet not in kept and subnet in node.subnets():
+                if subnet not in kept and subnet in node.subnets:
                     refusals.append(
                         Problem(
                             path,
@@ -133,7 +133,7 @@ def _nodes(old: Config, new: Config, running: Running, refusals: list[Problem]) 
 
 
 def _subnets(package: Package, cluster: Cluster) -> list[IPNetwork]:
-    known = cluster_subnets(cluster)
+    known = cluster.subnets
     texts = [s.subnet for s in package.ip_subnets] + list(package.monitored_subnets)
     return [net for text in texts if (net := resolve_subnet(text, known)) is not None]
 

@@ -73,7 +73,7 @@ class ObjectName:
 
 
 DEPENDENCY_CONDITION = PatternType(
-    r"^(?P<package>[A-Za-z0-9][A-Za-z0-9_.-]*)\s*=\s*(?P<state>up|down)$",
+    r"^(?P<package>[A-Za-z0-9][A-Za-z0-9_.-]*)\s*=\s*(?P<state>(?i:up|down))$",
     "PACKAGE = UP (or PACKAGE = DOWN)",
     lambda m: f"{m['package']} = {m['state'].upper()}",
 )

@@ -79,7 +79,7 @@ def _never(_param: Param) -> bool:
 def _take(token: Token, schema: Schema, stack: list[Draft], path: str, problems: Problems) -> None:
     placement = schema.find(token.keyword)
     if placement is None:
-        problems.error(path, token.line, _unknown(token, schema))
+        problems.error(path, token.line, token.error or _unknown(token, schema))
         return
     param = placement.param
     if param.unsupported:
@@ -92,15 +92,19 @@ def _take(token: Token, schema: Schema, stack: list[Draft], path: str, problems:
     depth = len(placement.parents)
     if len(stack) <= depth or stack[depth].param is not _last(placement.parents):
         owner = placement.parents[-1].keyword
-        problems.error(path, token.line, f"{token.spelled} must follow a {owner} line")
+        problems.error(
+            path, token.line, token.error or f"{token.spelled} must follow a {owner} line"
+        )
         return
     del stack[depth + 1 :]
     parent = stack[depth]
     block = Draft(param, param.keyword, "", token.line)
     try:
+        if token.error:
+            raise ValueError(token.error)
         block.value = _value(token, param)
     except ValueError as exc:
-        problems.error(path, token.line, f"{token.spelled}: {exc}")
+        problems.error(path, token.line, token.error or f"{token.spelled}: {exc}")
         block.valid = False
     parent.add(block, path, problems)
     if param.is_block:

@@ -9,7 +9,7 @@ defaults in force when the configuration was applied.
 """
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from cluster.config.schema import Param
 from cluster.config.types import Value
@@ -82,8 +82,8 @@ def normalize(
         given = [e for e in entries if e.keyword == param.keyword]
         if given:
             for entry in given:
-                children = normalize(entry.children, param.children, skip)
-                out.append(replace(entry, children=children))
+                children = normalize(entry.children, param.children, skip) if param.children else ()
+                out.append(Entry(entry.keyword, entry.value, entry.line, children, entry.source))
         elif param.default is not None and not param.repeatable and not skip(param):
             out.append(Entry(param.keyword, param.default, 0))
     return tuple(out)

@@ -199,7 +199,8 @@ class Address:
                 return str(ipaddress.ip_interface(text))
             return str(ipaddress.ip_address(text))
         except ValueError as exc:
-            raise ValueError(f"{text!r} is not an {self.hint}") from exc
+            what = "an ADDRESS/PREFIX (like 198.18.0.1/24)" if "/" in text else "an IP address"
+            raise ValueError(f"{text!r} is not {what}") from exc
 
     def render(self, value: Value) -> str:
         return str(value)

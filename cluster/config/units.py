@@ -67,7 +67,11 @@ def human_duration(micros: int) -> str:
     """A short exact form for messages and values that do not fit the bare unit."""
     if micros == 0:
         return "0s"
-    for unit, suffix in ((HOUR, "h"), (MINUTE, "min"), (SECOND, "s"), (MILLISECOND, "ms")):
-        if micros and micros % unit == 0 and (unit < MINUTE or micros >= unit):
+    for unit, suffix in ((HOUR, "h"), (MINUTE, "min"), (SECOND, "s")):
+        if micros % unit == 0:
             return f"{micros // unit}{suffix}"
+    if micros >= SECOND and micros % MILLISECOND == 0:
+        return f"{Decimal(micros) / SECOND}s"  # 14.4s rather than 14400ms
+    if micros % MILLISECOND == 0:
+        return f"{micros // MILLISECOND}ms"
     return f"{micros}us"

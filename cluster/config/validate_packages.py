@@ -12,7 +12,7 @@ import ipaddress
 import posixpath
 from dataclasses import dataclass
 
-from cluster.config.model import Cluster, Config, IPNetwork, Package, address_of, network_of
+from cluster.config.model import Cluster, Config, Filesystem, IPNetwork, Package, address_of
 from cluster.config.params_package import PACKAGE_SCHEMA
 from cluster.config.problems import Problems
 from cluster.config.tree import walk
@@ -177,11 +177,7 @@ def _priority(package: Package, seen: dict[int, tuple[str, str, int]], problems:
         )
 
 
-def cluster_subnets(cluster: Cluster) -> set[IPNetwork]:
-    return {net for node in cluster.nodes for net in node.subnets()}
-
-
-def resolve_subnet(text: str, known: set[IPNetwork]) -> IPNetwork | None:
+def resolve_subnet(text: str, known: frozenset[IPNetwork]) -> IPNetwork | None:
     """The subnet `text` names: as written with a prefix, else the cluster's by address."""
     if "/" in text:
         return ipaddress.ip_network(text)
@@ -202,9 +198,9 @@ def _subnet_on_nodes(
 ) -> None:
     for name in package.eligible_nodes(cluster):
         node = cluster.node(name)
-        if node is None or any(network_of(ip) is None for ip in node.ips):
+        if node is None or not node.all_prefixed:
             continue  # unknown node: reported elsewhere; addresses without prefix: cannot tell
-        if net not in node.subnets():
+        if net not in node.subnets:
             problems.error(
                 *where,
                 f"{keyword} {subnet} is not configured on node {name}, which may run package "
@@ -220,7 +216,7 @@ def _unknown_prefix(keyword: str, subnet: str) -> str:
 
 
 def _addresses(package: Package, cluster: Cluster, owners: _Owners, problems: Problems) -> None:
-    known = cluster_subnets(cluster)
+    known = cluster.subnets
     for block in package.ip_subnets:
         where = block.origin.where()
         net = resolve_subnet(block.subnet, known)
@@ -250,7 +246,7 @@ def _addresses(package: Package, cluster: Cluster, owners: _Owners, problems: Pr
 
 
 def _monitored_subnets(package: Package, cluster: Cluster, problems: Problems) -> None:
-    known = cluster_subnets(cluster)
+    known = cluster.subnets
     for index, subnet in enumerate(package.monitored_subnets):
         where = package.origin.where("MONITORED_SUBNET", index)
         net = resolve_subnet(subnet, known)
@@ -292,31 +288,38 @@ def _storage(package: Package, cluster: Cluster, owners: _Owners, problems: Prob
 
 def _nested_mounts(config: Config, problems: Problems) -> None:
     """Mount a directory before anything inside it; warn across packages."""
-    mounts = [
-        (posixpath.normpath(fs.directory), package, fs)
-        for package in config.packages
-        for fs in package.filesystems
-    ]
-    for directory, package, fs in mounts:
-        for other_dir, other_package, other in mounts:
-            if other is fs or not directory.startswith(other_dir.rstrip("/") + "/"):
-                continue
-            path, line = fs.origin.where("FS_DIRECTORY")
-            opath, oline = other.origin.where("FS_DIRECTORY")
-            if other_package is not package:
-                problems.warn(
-                    path,
-                    line,
-                    f"FS_DIRECTORY {fs.directory} is inside {other.directory} of package "
-                    f"{other_package.name} ({opath}:{oline}): they cannot move independently",
-                )
-            elif package.filesystems.index(other) > package.filesystems.index(fs):
-                problems.error(
-                    path,
-                    line,
-                    f"FS_DIRECTORY {fs.directory} is inside {other.directory} (line {oline}), "
-                    f"which is mounted after it: list {other.directory} first",
-                )
+    by_directory: dict[str, list[tuple[Package, Filesystem]]] = {}
+    for package in config.packages:
+        for fs in package.filesystems:
+            by_directory.setdefault(posixpath.normpath(fs.directory), []).append((package, fs))
+    for directory, mounts in by_directory.items():
+        parent = posixpath.dirname(directory)
+        while parent != "/" and parent:
+            for package, fs in mounts:
+                for other_package, other in by_directory.get(parent, ()):
+                    _nested(package, fs, other_package, other, problems)
+            parent = posixpath.dirname(parent)
+
+
+def _nested(
+    package: Package, fs: Filesystem, owner: Package, outer: Filesystem, problems: Problems
+) -> None:
+    path, line = fs.origin.where("FS_DIRECTORY")
+    opath, oline = outer.origin.where("FS_DIRECTORY")
+    if owner is not package:
+        problems.warn(
+            path,
+            line,
+            f"FS_DIRECTORY {fs.directory} is inside {outer.directory} of package "
+            f"{owner.name} ({opath}:{oline}): they cannot move independently",
+        )
+    elif package.filesystems.index(outer) > package.filesystems.index(fs):
+        problems.error(
+            path,
+            line,
+            f"FS_DIRECTORY {fs.directory} is inside {outer.directory} (line {oline}), "
+            f"which is mounted after it: list {outer.directory} first",
+        )
 
 
 def _ocf(package: Package, problems: Problems) -> None:
