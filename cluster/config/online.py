@@ -14,8 +14,10 @@ running thing in place:
   dependency holds now: a running package must not start depending on a halted one).
   Removing a running package is refused: halt it first (cmhaltpkg).
 - Nodes not running may be added or removed; a running node may be removed only after
-  cmhaltnode. A running node's interfaces may change if one of its HEARTBEAT_IPs stays
-  and it keeps an address on every subnet its running packages use.
+  cmhaltnode. A running node's interfaces may change if one of its HEARTBEAT_IPs stays.
+  (It keeps an address on every subnet its running packages use: the package must
+  keep the node in its NODE_NAME list, and validation wants its subnets on every
+  listed node.)
 - MEMBER_TIMEOUT, the quorum server (QS_HOST, QS_ADDR), WATCHDOG_DEVICE and
   CLUSTER_NAME need the cluster halted. Serviceguard A.11.19 allows the first two
   online; here leases and Paxos votes in flight were granted under the old values, and
@@ -28,13 +30,12 @@ The function is pure: the lead's cmapplyconf passes what runs (from cmviewcl's s
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from cluster.config.model import Cluster, Config, IPNetwork, Package, address_of
+from cluster.config.model import Cluster, Config, Package, address_of
 from cluster.config.params_cluster import CLUSTER_PARAMS
 from cluster.config.params_package import PACKAGE_PARAMS
 from cluster.config.problems import Problem
 from cluster.config.schema import Param
 from cluster.config.tree import Entry
-from cluster.config.validate_packages import resolve_subnet
 
 
 @dataclass(frozen=True)
@@ -116,26 +117,6 @@ def _nodes(old: Config, new: Config, running: Running, refusals: list[Problem]) 
                     f"({_list(before)} -> {_list(after)}): keep one in this change",
                 )
             )
-        kept = replacement.subnets
-        for package in old.packages:
-            if node.name not in running.where(package.name):
-                continue
-            for subnet in _subnets(package, old.cluster):
-                if subnet not in kept and subnet in node.subnets:
-                    refusals.append(
-                        Problem(
-                            path,
-                            line,
-                            f"node {node.name} would lose its address on {subnet}, which "
-                            f"package {package.name} running there uses",
-                        )
-                    )
-
-
-def _subnets(package: Package, cluster: Cluster) -> list[IPNetwork]:
-    known = cluster.subnets
-    texts = [s.subnet for s in package.ip_subnets] + list(package.monitored_subnets)
-    return [net for text in texts if (net := resolve_subnet(text, known)) is not None]
 
 
 def _package(

@@ -139,7 +139,8 @@ class Duration:
         return micros
 
     def render(self, value: Value) -> str:
-        assert isinstance(value, int)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ValueError(f"{value!r} is not a time")
         return _special_word(self.specials, value) or format_duration(value, self.unit)
 
 
