@@ -42,7 +42,7 @@ def read_text(path: Path | str) -> str:
     except OSError as exc:
         raise ConfigError([Problem(str(path), 0, f"cannot read: {exc.strerror or exc}")]) from exc
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8-sig")  # a byte-order mark from some editors is dropped
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise ConfigError(
