@@ -39,3 +39,18 @@ def cluster_name_problem(name: str) -> str | None:
         f"invalid cluster name {name!r}: use 1 to 39 letters, digits, '_', '.' or '-', "
         "starting with a letter or digit"
     )
+
+
+# Packages, services, dependencies and OCF resources: Serviceguard's rule for
+# package_name (39 characters, alphanumeric at both ends, '.', '-' or '_' inside).
+OBJECT_NAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,37}[A-Za-z0-9])?$")
+
+
+def object_name_problem(name: str, kind: str = "package") -> str | None:
+    """Why `name` is not a valid package (or service, dependency...) name, or None."""
+    if OBJECT_NAME_RE.match(name):
+        return None
+    return (
+        f"invalid {kind} name {name!r}: use 1 to 39 letters, digits, '_', '.' or '-', "
+        "starting and ending with a letter or digit"
+    )

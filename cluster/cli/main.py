@@ -17,6 +17,7 @@ from cluster.errors import CmError
 COMMANDS: dict[str, tuple[str, str]] = {
     "cmcld": ("cluster.daemon.main", "the node daemon (runs in the foreground)"),
     "cmcert": ("cluster.cli.cmcert", "cluster CA and certificates: init-ca, issue, install, show"),
+    "cmmakepkg": ("cluster.cli.cmmakepkg", "write a commented package configuration template"),
     "cmquerycl": ("cluster.cli.cmquerycl", "show the network configuration of nodes"),
     "cmsetlog": ("cluster.cli.cmsetlog", "show or change cmcld's log level"),
     "cmversion": ("cluster.cli.cmversion", "print the cmcluster version"),

@@ -330,17 +330,29 @@ class ConfigSource(_message.Message):
 
     PATH_FIELD_NUMBER: _builtins.int
     TEXT_FIELD_NUMBER: _builtins.int
+    CONTROL_PATH_FIELD_NUMBER: _builtins.int
+    CONTROL_TEXT_FIELD_NUMBER: _builtins.int
+    CONTROL_NAME_FIELD_NUMBER: _builtins.int
     path: _builtins.str
     text: _builtins.str
+    control_path: _builtins.str
+    """A legacy package (PKG.conf + control script): the control script's text, where it
+    was read, and the name PKG.conf gives it in RUN_SCRIPT. Empty for modular packages.
+    """
+    control_text: _builtins.str
+    control_name: _builtins.str
     def __init__(
         self,
         *,
         path: _builtins.str = ...,
         text: _builtins.str = ...,
+        control_path: _builtins.str = ...,
+        control_text: _builtins.str = ...,
+        control_name: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["path", b"path", "text", b"text"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["control_name", b"control_name", "control_path", b"control_path", "control_text", b"control_text", "path", b"path", "text", b"text"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,0 +1,137 @@
+"""The whole check of cmcheckconf and cmapplyconf: texts in, problems (and a model) out.
+
+As in Serviceguard, `cmapplyconf -P pkg.conf` adds or replaces that package and keeps
+the others, and `-C cluster.ascii` alone replaces the cluster file and keeps every
+package: so the files given are checked together with the applied configuration they
+will join, and a change that breaks an untouched package is caught too.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cluster.config.build import build_cluster, build_package
+from cluster.config.documents import cluster_document, package_document
+from cluster.config.files import FileChecker, check_needed_files, needed_files
+from cluster.config.model import Cluster, Config, Package
+from cluster.config.problems import ConfigError, Problem, Problems
+from cluster.config.source import PackageSource, Source
+from cluster.config.validate import validate
+from cluster.config.validate_cluster import validate_cluster
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """Every problem found, errors first; the checked configuration when there is none."""
+
+    problems: tuple[Problem, ...]
+    config: Config | None
+
+    @property
+    def ok(self) -> bool:
+        return self.config is not None
+
+    @property
+    def errors(self) -> tuple[Problem, ...]:
+        return tuple(p for p in self.problems if not p.warning)
+
+    @property
+    def warnings(self) -> tuple[Problem, ...]:
+        return tuple(p for p in self.problems if p.warning)
+
+    def raise_if_errors(self) -> Config:
+        if self.config is None:
+            raise ConfigError(self.problems)
+        return self.config
+
+
+def check_config(
+    cluster: Source | None,
+    packages: Sequence[PackageSource] = (),
+    file_checker: FileChecker | None = None,
+    applied: Config | None = None,
+    deleted_packages: Sequence[str] = (),
+) -> CheckResult:
+    """Parse, validate and (with a checker) look for the scripts on the nodes.
+
+    `cluster` None keeps the applied cluster file; `deleted_packages` are left out of
+    the result (cmdeleteconf -p). Nothing is compiled or written.
+    """
+    problems = Problems()
+    parsed_cluster = _cluster(cluster, applied, problems)
+    parsed = [_package(source, problems) for source in packages]
+    if parsed_cluster is None:
+        return _result(problems, None)
+    by_name: dict[str, Package] = {} if applied is None else {p.name: p for p in applied.packages}
+    for name in deleted_packages:
+        if by_name.pop(name, None) is None:
+            problems.error("", 0, f"package {name} is not configured")
+    given = [p for p in parsed if p is not None]
+    for package in given:
+        by_name.pop(package.name, None)  # replaced; two given files of one name are both kept
+    config = Config(
+        parsed_cluster, tuple(sorted([*by_name.values(), *given], key=lambda p: p.name))
+    )
+    validate(config, problems)
+    if file_checker is not None and not problems.has_errors():
+        check_needed_files(needed_files(config), file_checker, problems)
+    if any(p is None for p in parsed):
+        return _result(problems, None)
+    return _result(problems, config)
+
+
+def check_files(
+    cluster_text: Source | None,
+    package_texts: Sequence[PackageSource],
+    file_checker: FileChecker,
+    applied: Config | None = None,
+) -> list[Problem]:
+    """The problems of the given files (the entry point of cmcheckconf)."""
+    return list(check_config(cluster_text, package_texts, file_checker, applied).problems)
+
+
+def load_cluster(source: Source) -> Cluster:
+    """A cluster file on its own, checked; raises ConfigError."""
+    problems = Problems()
+    document = cluster_document(source, problems)
+    problems.raise_if_errors()
+    cluster = build_cluster(document)
+    validate_cluster(cluster, problems)
+    problems.raise_if_errors()
+    return cluster
+
+
+def load_package(source: PackageSource) -> Package:
+    """A package file (or legacy pair) on its own, parsed; raises ConfigError.
+
+    Checks against the cluster (node names, subnets...) need check_config.
+    """
+    problems = Problems()
+    document = package_document(source, problems)
+    problems.raise_if_errors()
+    return build_package(document)
+
+
+def _cluster(source: Source | None, applied: Config | None, problems: Problems) -> Cluster | None:
+    if source is None:
+        if applied is None:
+            problems.error("", 0, "no cluster configuration: give the cluster file (-C)")
+            return None
+        return applied.cluster
+    before = len(problems.errors)
+    document = cluster_document(source, problems)
+    if len(problems.errors) > before:
+        return None
+    return build_cluster(document)
+
+
+def _package(source: PackageSource, problems: Problems) -> Package | None:
+    before = len(problems.errors)
+    document = package_document(source, problems)
+    if len(problems.errors) > before:
+        return None
+    return build_package(document)
+
+
+def _result(problems: Problems, config: Config | None) -> CheckResult:
+    ordered = tuple(sorted(problems, key=lambda p: (p.warning, p.path, p.line)))
+    return CheckResult(ordered, None if problems.has_errors() else config)

@@ -1,0 +1,38 @@
+"""Reading the operator's files, and carrying them to cmcld in a request."""
+
+from pathlib import Path
+
+import pytest
+
+from cluster.config.problems import ConfigError
+from cluster.config.source import (
+    PackageSource,
+    Source,
+    cluster_from_pb,
+    package_from_pb,
+    read_source,
+    to_pb,
+)
+
+
+def test_text_is_utf8_and_a_byte_order_mark_is_dropped(tmp_path: Path) -> None:
+    path = tmp_path / "cluster.ascii"
+    path.write_bytes(b"\xef\xbb\xbfCLUSTER_NAME c1\n")
+    assert read_source(path).text == "CLUSTER_NAME c1\n"
+    path.write_bytes(b"CLUSTER_NAME c1\nNODE_NAME \xff\n")
+    with pytest.raises(ConfigError, match=r"cluster.ascii:2: not UTF-8 text \(byte 26\)"):
+        read_source(path)
+    with pytest.raises(ConfigError, match=r"none\.ascii: cannot read: No such file"):
+        read_source(tmp_path / "none.ascii")
+
+
+def test_sources_travel_in_config_source_messages() -> None:
+    legacy = PackageSource(
+        "p.conf", "PACKAGE_NAME p\n", Source("/x/p.cntl", "VG[0]=vg\n"), "/x/p.cntl"
+    )
+    assert package_from_pb(to_pb(legacy)) == legacy
+    modular = PackageSource("q.conf", "package_name q\n")
+    assert package_from_pb(to_pb(modular)) == modular
+    cluster = Source("c.ascii", "CLUSTER_NAME c\n")
+    assert cluster_from_pb(to_pb(cluster)) == cluster
+    assert cluster_from_pb(to_pb(Source("", ""))) is None
