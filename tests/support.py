@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -126,6 +126,7 @@ def start_daemon(
     extra_args: Sequence[str] = (),
     timeout: float = 20.0,
     wrap: Sequence[str] = (),
+    env_extra: Mapping[str, str] | None = None,
 ) -> Daemon:
     """Start cmcld and wait for its READY=1; raises with its output if it fails.
 
@@ -135,7 +136,7 @@ def start_daemon(
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     listener.bind(str(notify_path))
     listener.settimeout(0.2)
-    env = command_env(root, node, NOTIFY_SOCKET=str(notify_path))
+    env = command_env(root, node, NOTIFY_SOCKET=str(notify_path), **dict(env_extra or {}))
     argv = [*wrap, *command, "cmcld", "--listen", f"{host}:{port}", "--no-syslog", *extra_args]
     process = subprocess.Popen(
         argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=root.parent

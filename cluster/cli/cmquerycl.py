@@ -1,10 +1,11 @@
 """cmquerycl: ask nodes' cmcld for their networks and show them, as Serviceguard does.
 
   cmquerycl [-v] [-n NODE ...] [-f table|json]
+  cmquerycl -n NODE ... -C FILE [-q QS_HOST] [--cluster NAME]
 
-The local cmcld collects each node's interfaces over mutual TLS (nodes are found by
-name through the host's resolver). Writing a cluster template with -C arrives with
-the configuration commands.
+The local cmcld collects each node's interfaces over mutual TLS (configured nodes at
+their configured addresses, others by name through the host's resolver). With -C it
+writes a commented cluster file with heartbeat and stationary IPs filled in.
 """
 
 import dataclasses
@@ -13,6 +14,7 @@ import sys
 
 from cluster.cli.args import CmArgumentParser, add_connection_options
 from cluster.core.model import NodeInfo, NodeQuery
+from cluster.errors import UsageError
 from cluster.network.subnets import heartbeat_candidates, shared_subnets
 
 
@@ -32,13 +34,25 @@ def main(argv: list[str], prog: str = "cmquerycl") -> int:
         "-v", "--verbose", action="store_true", help="every interface of every node"
     )
     parser.add_argument("-f", dest="format", choices=("table", "json"), default="table")
+    parser.add_argument("-C", dest="template", metavar="FILE", help="write a cluster file template")
+    parser.add_argument("-q", dest="qs_host", metavar="QS_HOST", help="quorum server for -C")
+    parser.add_argument(
+        "--cluster",
+        default="cluster1",
+        metavar="NAME",
+        help="CLUSTER_NAME for -C (default cluster1)",
+    )
     add_connection_options(parser)
     args = parser.parse_args(argv)
+    if args.qs_host and not args.template:
+        raise UsageError("-q goes with -C")
 
     from cluster.cli.connect import admin_client
 
     with admin_client(args) as client:
         results = client.query_nodes(args.nodes)
+    if args.template:
+        return write_template(prog, args.template, args.cluster, args.qs_host, results)
     if args.format == "json":
         print(json.dumps([_as_json(r) for r in results], indent=2))
     else:
@@ -47,6 +61,32 @@ def main(argv: list[str], prog: str = "cmquerycl") -> int:
     for r in failed:
         print(f"{prog}: cannot query node {r.node_name}: {r.error}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def write_template(
+    prog: str, path: str, cluster: str, qs_host: str | None, results: list[NodeQuery]
+) -> int:
+    from pathlib import Path
+
+    from cluster.atomicfile import save_file
+    from cluster.config.templates import render_cluster_template
+    from cluster.names import cluster_name_problem
+
+    problem = cluster_name_problem(cluster)
+    if problem:
+        raise UsageError(problem)
+    failed = [r for r in results if r.info is None]
+    if failed:
+        for r in failed:
+            print(f"{prog}: cannot query node {r.node_name}: {r.error}", file=sys.stderr)
+        print(f"{prog}: no template written: every node must answer", file=sys.stderr)
+        return 1
+    infos = [r.info for r in results if r.info is not None]
+    text = render_cluster_template(cluster, infos, qs_host=qs_host)
+    save_file(Path(path), text.encode(), 0o644)
+    print(f"Wrote {path} for nodes {', '.join(i.node_name for i in infos)}.")
+    print(f"Edit it, then check it with cmcheckconf -C {path}.")
+    return 0
 
 
 def _as_json(result: NodeQuery) -> dict[str, object]:

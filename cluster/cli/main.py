@@ -22,6 +22,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "cmsetlog": ("cluster.cli.cmsetlog", "show or change cmcld's log level"),
     "cmversion": ("cluster.cli.cmversion", "print the cmcluster version"),
     "cmlog": ("tools.cmlog", "read this node's cmcld or package log, filtered"),
+    "cmcheckconf": ("cluster.cli.cmcheckconf", "check cluster and package files"),
+    "cmapplyconf": ("cluster.cli.cmapplyconf", "check and distribute the configuration"),
+    "cmgetconf": ("cluster.cli.cmgetconf", "write the applied configuration as ASCII"),
+    "cmviewconf": ("cluster.cli.cmviewconf", "show the applied configuration"),
+    "cmdeleteconf": (
+        "cluster.cli.cmdeleteconf",
+        "delete a package's or the cluster's configuration",
+    ),
 }
 MULTICALL_NAMES = {"cmcluster", "cmcluster.pyz", "__main__.py", "__main__"}
 INTERNAL_ERROR = 70

@@ -44,6 +44,7 @@ class NodeInfo:
     kernel: str = ""
     python: str = ""
     counters: dict[str, int] = field(default_factory=dict)
+    config_generation: int = 0
 
 
 @dataclass(frozen=True)

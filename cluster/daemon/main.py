@@ -7,6 +7,10 @@ import os
 import signal
 
 from cluster.cli.args import CmArgumentParser
+from cluster.daemon.background import Background
+from cluster.daemon.config_ops import ConfigService
+from cluster.daemon.configstore import ConfigStore
+from cluster.daemon.distribute import Distributor
 from cluster.daemon.grpclog import capture_core_stderr
 from cluster.daemon.logs import LEVELS, parse_level, setup_logging
 from cluster.daemon.node import LocalNode
@@ -22,6 +26,8 @@ from cluster.transport.stats import TransportStats
 from cluster.version import __version__
 
 STOP_GRACE = 2.0
+CHANGE_GRACE = 30.0  # a configuration change in progress is finished, not cut
+CATCH_UP_INTERVAL = 10.0
 EXPIRY_WARNING_DAYS = 30
 
 
@@ -128,8 +134,13 @@ async def _serve(
         loop.add_signal_handler(signum, stop.set)
     loop.add_signal_handler(signal.SIGHUP, lambda: log.info("SIGHUP: nothing to reload"))
     host, port = split_listen(listen)
-    dialer = PeerDialer(credentials)
-    backend = LocalNode(node, port or DEFAULT_PORT, dialer, stats)
+    dialer = PeerDialer(credentials, port or DEFAULT_PORT)
+    store = ConfigStore(paths)
+    store.load()
+    background = Background()
+    # No cluster runs until membership exists: every configuration change is offline.
+    config = ConfigService(node, store, dialer, background, running=lambda: None)
+    backend = LocalNode(node, dialer, stats, store, config)
     server = await start_node_server(
         listen=listen,
         credentials=credentials,
@@ -137,7 +148,7 @@ async def _serve(
         backend=backend,
         stats=stats,
     )
-    backend.peer_port = server.port
+    dialer.port = server.port  # peers listen on the cluster port, as this node does
     _warn_if_expiring(credentials, log)
     log.info(
         "cmcld %s started on node %s: mutual TLS on %s:%d, admin socket %s",
@@ -148,12 +159,30 @@ async def _serve(
         paths.admin_socket,
     )
     sd_notify("READY=1", f"STATUS=serving on {host}:{server.port}", f"MAINPID={os.getpid()}")
+    if store.blob is not None:
+        log.info(
+            "configuration generation %d (%s)", store.generation, store.cluster_name or "deleted"
+        )
+    catching_up = asyncio.create_task(_catch_up(config.distributor, log))
     await stop.wait()
     sd_notify("STOPPING=1")
     log.info("cmcld stopping on signal")
+    catching_up.cancel()
+    await background.finish(CHANGE_GRACE)
     await server.stop(STOP_GRACE)
     await dialer.close()
     log.info("cmcld stopped")
+
+
+async def _catch_up(distributor: Distributor, log: logging.Logger) -> None:
+    """Fetch a newer configuration from the peers, at start and then now and then: a
+    node that was down or cut off during cmapplyconf ends on the newest generation."""
+    while True:
+        try:
+            await distributor.catch_up()
+        except Exception:
+            log.exception("configuration catch-up failed")
+        await asyncio.sleep(CATCH_UP_INTERVAL)
 
 
 def _warn_if_expiring(credentials: Credentials, log: logging.Logger) -> None:

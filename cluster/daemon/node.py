@@ -1,4 +1,5 @@
-"""The local node as the servicers see it: facts about this host and its peers."""
+"""The local node as the servicers see it: facts about this host, its peers, and its
+configuration (delegated to ConfigService)."""
 
 import asyncio
 import logging
@@ -6,13 +7,20 @@ import os
 import platform
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 
+from cluster.config.files import FileStatus
+from cluster.config.problems import Problem
 from cluster.core.model import NodeInfo, NodeQuery
+from cluster.daemon.config_ops import ConfigService
+from cluster.daemon.configstore import ConfigStore
+from cluster.daemon.distribute import node_addresses
 from cluster.daemon.logs import level_name, parse_level
 from cluster.errors import CmError, FieldError
 from cluster.names import node_name_problem
 from cluster.network.interfaces import read_interfaces
+from cluster.pb.v1 import config_pb2 as pb
+from cluster.security.identity import Identity
 from cluster.transport.peers import PeerDialer
 from cluster.transport.stats import TransportStats
 from cluster.version import __version__
@@ -22,12 +30,18 @@ QUERY_TIMEOUT = 5.0
 
 class LocalNode:
     def __init__(
-        self, name: str, peer_port: int, dialer: PeerDialer, stats: TransportStats
+        self,
+        name: str,
+        dialer: PeerDialer,
+        stats: TransportStats,
+        store: ConfigStore,
+        config: ConfigService,
     ) -> None:
         self._name = name
-        self.peer_port = peer_port  # peers listen on the cluster port, as this node does
         self._dialer = dialer
         self._stats = stats
+        self._store = store
+        self._config = config
         self._started = time.monotonic()
 
     @property
@@ -40,13 +54,14 @@ class LocalNode:
             node_name=self._name,
             version=__version__,
             host_name=socket.gethostname(),
-            cluster_name="",
+            cluster_name=self._store.cluster_name,
             pid=os.getpid(),
             uptime_seconds=time.monotonic() - self._started,
             interfaces=tuple(interfaces),
             kernel=platform.release(),
             python=platform.python_version(),
             counters=self._stats.snapshot(),
+            config_generation=self._store.generation,
         )
 
     async def query_nodes(self, names: Sequence[str]) -> list[NodeQuery]:
@@ -59,10 +74,12 @@ class LocalNode:
     async def _query(self, name: str) -> NodeQuery:
         if name == self._name:
             return NodeQuery(name, await self.node_info())
-        # Before a cluster is configured, node names are found as Serviceguard finds
-        # them: through the host's resolver (/etc/hosts, DNS), on the cluster port.
+        # A configured node is found at its configured addresses; before a cluster is
+        # configured, as Serviceguard does: through the host's resolver (/etc/hosts,
+        # DNS), on the cluster port.
+        addresses = node_addresses(name, self._store.config)
         try:
-            info = await self._dialer.node_info(name, name, self.peer_port, QUERY_TIMEOUT)
+            info = await self._dialer.node_info(name, addresses, QUERY_TIMEOUT)
         except CmError as exc:
             return NodeQuery(name, None, str(exc))
         return NodeQuery(name, info)
@@ -76,3 +93,32 @@ class LocalNode:
                 "log level set to %s (was %s)", level_name(root.level), previous
             )
         return previous, level_name(root.level)
+
+    # Configuration: see ConfigService.
+
+    def stage_config(self, caller: str, request: pb.StageConfigRequest) -> int:
+        return self._config.stage_config(caller, request)
+
+    def commit_config(self, caller: str, request: pb.CommitConfigRequest) -> int:
+        return self._config.commit_config(caller, request)
+
+    def abort_config(self, caller: str, transaction: str) -> None:
+        self._config.abort_config(caller, transaction)
+
+    def fetch_config(self, newer_than: int) -> pb.ConfigBlob | None:
+        return self._config.fetch_config(newer_than)
+
+    def check_files(self, paths: Sequence[str]) -> list[tuple[str, FileStatus]]:
+        return self._config.check_files(paths)
+
+    async def check_config(self, request: pb.CheckConfigRequest) -> list[Problem]:
+        return await self._config.check_config(request)
+
+    def apply_config(self, request: pb.ApplyConfigRequest, caller: Identity) -> AsyncIterator[str]:
+        return self._config.apply_config(request, caller)
+
+    def delete_config(self, package: str, caller: Identity) -> AsyncIterator[str]:
+        return self._config.delete_config(package, caller)
+
+    def applied_config(self) -> pb.ConfigBlob | None:
+        return self._config.applied_config()

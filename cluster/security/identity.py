@@ -52,6 +52,8 @@ class Identity:
     def __str__(self) -> str:
         if self.kind is Kind.USER and self.role is not None:
             return f"user {self.name} ({self.role.label})"
+        if self.kind is Kind.LOCAL_ROOT:
+            return self.name  # root@node
         return f"{self.kind.value} {self.name}"
 
     def may_operate(self, needed: Role) -> bool:

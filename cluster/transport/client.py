@@ -7,7 +7,7 @@ certificate (`--cert`/`--key` or CMCLUSTER_CERT/CMCLUSTER_KEY) over mutual TLS.
 
 import ipaddress
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -15,10 +15,11 @@ from typing import Any
 
 import grpc
 
+from cluster.config.problems import Problem
 from cluster.core.model import NodeInfo, NodeQuery
 from cluster.errors import CmError, NotAuthorized, Unreachable, UsageError
 from cluster.paths import DEFAULT_PORT, HostPaths
-from cluster.pb.v1 import node_pb2, services_pb2_grpc
+from cluster.pb.v1 import config_pb2, node_pb2, services_pb2_grpc
 from cluster.security.pem import Credentials, load_credentials
 from cluster.transport import diagnose
 from cluster.transport.convert import node_info_from_pb
@@ -108,6 +109,14 @@ def command_endpoint(
     )
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """The end of a long operation: whether it succeeded, in one sentence."""
+
+    ok: bool
+    message: str
+
+
 class AdminClient:
     """A command's connection to one cmcld (synchronous: one short conversation)."""
 
@@ -189,6 +198,32 @@ class AdminClient:
             )
             for r in reply.results
         ]
+
+    def check_config(self, request: config_pb2.CheckConfigRequest) -> list[Problem]:
+        reply = self._call("CheckConfig", request)
+        return [Problem(p.path, p.line, p.message, p.warning) for p in reply.problems]
+
+    def apply_config(self, request: config_pb2.ApplyConfigRequest) -> Iterator[str | Outcome]:
+        """Progress lines, then the Outcome."""
+        return self._progress("ApplyConfig", request)
+
+    def delete_config(self, package: str) -> Iterator[str | Outcome]:
+        return self._progress("DeleteConfig", config_pb2.DeleteConfigRequest(package_name=package))
+
+    def get_config(self) -> config_pb2.ConfigBlob | None:
+        reply = self._call("GetConfig", config_pb2.GetConfigRequest())
+        return reply.blob if reply.HasField("blob") else None
+
+    def _progress(self, method: str, request: Any) -> Iterator[str | Outcome]:
+        try:
+            for item in getattr(self._stub, method)(request, timeout=self.timeout):
+                if item.HasField("result"):
+                    yield Outcome(item.result.ok, item.result.message)
+                    return
+                yield item.line
+        except grpc.RpcError as err:
+            raise self._translate(err) from None
+        raise CmError(f"cmcld at {self.endpoint} ended {method} without a result; see cmcld.log")
 
     def set_log_level(self, level: str) -> tuple[str, str, str]:
         """Returns (node, previous level, level)."""

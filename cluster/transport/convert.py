@@ -15,6 +15,7 @@ def node_info_to_pb(info: NodeInfo) -> node_pb2.NodeInfo:
         kernel=info.kernel,
         python=info.python,
         counters=info.counters,
+        config_generation=info.config_generation,
         interfaces=[
             node_pb2.NetworkInterface(
                 name=i.name,
@@ -54,6 +55,7 @@ def node_info_from_pb(msg: node_pb2.NodeInfo) -> NodeInfo:
         kernel=msg.kernel,
         python=msg.python,
         counters=dict(msg.counters),
+        config_generation=msg.config_generation,
         interfaces=tuple(
             Interface(
                 name=i.name,

@@ -1,12 +1,18 @@
-"""cmcld's channels to the other nodes, authenticated by this node's certificate."""
+"""cmcld's channels to the other nodes, authenticated by this node's certificate.
+
+A peer may have several addresses (one per heartbeat or data network); a call tries
+them in order and the peer counts as unreachable only when every path failed.
+"""
 
 import asyncio
+from collections.abc import Sequence
+from typing import Any
 
 import grpc
 from grpc import aio
 
 from cluster.core.model import NodeInfo
-from cluster.errors import CmError, Unreachable
+from cluster.errors import CmError, NotAuthorized, Unreachable
 from cluster.pb.v1 import node_pb2, services_pb2_grpc
 from cluster.security.pem import Credentials
 from cluster.transport import diagnose
@@ -15,41 +21,59 @@ from cluster.transport.options import PEER_CHANNEL_OPTIONS
 from cluster.transport.tls import channel_credentials
 
 
+def _target(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 class PeerDialer:
     """One channel per (address, node name), reused for every call to that peer."""
 
-    def __init__(self, credentials: Credentials) -> None:
+    def __init__(self, credentials: Credentials, port: int) -> None:
         self._credentials = credentials
+        self.port = port
         self._channels: dict[tuple[str, str], aio.Channel] = {}
 
-    def _channel(self, address: str, node: str) -> aio.Channel:
-        channel = self._channels.get((address, node))
+    def _stub(self, host: str, node: str) -> services_pb2_grpc.NodeStub:
+        key = (_target(host, self.port), node)
+        channel = self._channels.get(key)
         if channel is None:
             options = [*PEER_CHANNEL_OPTIONS, ("grpc.ssl_target_name_override", node)]
             channel = aio.secure_channel(
-                address, channel_credentials(self._credentials), options=options
+                key[0], channel_credentials(self._credentials), options=options
             )
-            self._channels[(address, node)] = channel
-        return channel
+            self._channels[key] = channel
+        return services_pb2_grpc.NodeStub(channel)
 
-    async def node_info(self, node: str, host: str, port: int, timeout: float) -> NodeInfo:
-        address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        stub = services_pb2_grpc.NodeStub(self._channel(address, node))
-        try:
-            reply = await stub.GetNodeInfo(node_pb2.GetNodeInfoRequest(), timeout=timeout)
-        except aio.AioRpcError as err:
-            if err.code() == grpc.StatusCode.UNAVAILABLE:
-                why = await asyncio.to_thread(
-                    diagnose.explain_refusal, host, port, self._credentials, node
-                )
-                raise Unreachable(why) from None
-            if err.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
-                raise Unreachable(
-                    f"no answer from {node} at {address} within {timeout:g} s"
-                ) from None
-            raise CmError(f"{node}: {err.details()}") from None
+    async def call(
+        self, node: str, addresses: Sequence[str], method: str, request: Any, timeout: float
+    ) -> Any:
+        """Call Node/`method` on `node`, trying each address; raises Unreachable (with
+        the reason the last address gave), NotAuthorized or CmError."""
+        last = ""
+        for host in addresses:
+            try:
+                return await getattr(self._stub(host, node), method)(request, timeout=timeout)
+            except aio.AioRpcError as err:
+                code = err.code()
+                if code == grpc.StatusCode.UNAVAILABLE:
+                    last = await asyncio.to_thread(
+                        diagnose.explain_refusal, host, self.port, self._credentials, node
+                    )
+                    continue
+                if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                    last = f"no answer from {_target(host, self.port)} within {timeout:g} s"
+                    continue
+                if code in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED):
+                    raise NotAuthorized(f"{node}: {err.details()}") from None
+                raise CmError(f"{node}: {err.details()}") from None
+        raise Unreachable(last or f"no address known for node {node}")
+
+    async def node_info(self, node: str, addresses: Sequence[str], timeout: float) -> NodeInfo:
+        reply = await self.call(
+            node, addresses, "GetNodeInfo", node_pb2.GetNodeInfoRequest(), timeout
+        )
         if reply.node_name != node:
-            raise CmError(f"{address} answered as node {reply.node_name!r}, not {node!r}")
+            raise CmError(f"{node} answered as node {reply.node_name!r}")
         return node_info_from_pb(reply)
 
     async def close(self) -> None:

@@ -9,9 +9,11 @@ from grpc import aio
 from cluster.errors import CmError
 from cluster.pb.v1 import services_pb2_grpc
 from cluster.security.pem import Credentials
+from cluster.transport.admin_service import AdminServicer
 from cluster.transport.auth import Authorizer
+from cluster.transport.backend import NodeBackend
+from cluster.transport.node_service import NodeServicer
 from cluster.transport.options import SERVER_OPTIONS
-from cluster.transport.servicers import AdminServicer, NodeBackend, NodeServicer
 from cluster.transport.stats import TransportStats
 from cluster.transport.tls import local_server_credentials, server_credentials
 

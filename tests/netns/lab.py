@@ -253,7 +253,14 @@ class Lab:
         self._processes.append(process)
         return process
 
-    def start_daemon(self, host: str, root: Path, node: str, command: Sequence[str]) -> Daemon:
+    def start_daemon(
+        self,
+        host: str,
+        root: Path,
+        node: str,
+        command: Sequence[str],
+        env_extra: Mapping[str, str] | None = None,
+    ) -> Daemon:
         """cmcld on a lab host, listening on the cluster port of all its addresses."""
         from cluster.paths import DEFAULT_PORT
         from tests.support import start_daemon
@@ -265,6 +272,7 @@ class Lab:
             port=DEFAULT_PORT,
             command=command,
             wrap=self.host(host).argv([]),
+            env_extra=env_extra,
         )
         self._processes.append(daemon.process)
         return daemon

@@ -161,9 +161,12 @@ class StageConfigRequest(_message.Message):
     TRANSACTION_FIELD_NUMBER: _builtins.int
     EXPECTED_GENERATION_FIELD_NUMBER: _builtins.int
     BLOB_FIELD_NUMBER: _builtins.int
+    COORDINATOR_FIELD_NUMBER: _builtins.int
     transaction: _builtins.str
     expected_generation: _builtins.int
     """the generation the stager believes is current"""
+    coordinator: _builtins.str
+    """the node running the change (= the caller)"""
     @_builtins.property
     def blob(self) -> Global___ConfigBlob: ...
     def __init__(
@@ -172,10 +175,11 @@ class StageConfigRequest(_message.Message):
         transaction: _builtins.str = ...,
         expected_generation: _builtins.int = ...,
         blob: Global___ConfigBlob | None = ...,
+        coordinator: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["blob", b"blob"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["blob", b"blob", "expected_generation", b"expected_generation", "transaction", b"transaction"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["blob", b"blob", "coordinator", b"coordinator", "expected_generation", b"expected_generation", "transaction", b"transaction"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x63luster/pb/v1/node.proto\x12\rcluster.pb.v1\"\x14\n\x12GetNodeInfoRequest\"w\n\x10InterfaceAddress\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\t\x12\x12\n\nprefix_len\x18\x02 \x01(\r\x12\x0e\n\x06subnet\x18\x03 \x01(\t\x12\x0c\n\x04ipv6\x18\x04 \x01(\x08\x12\r\n\x05scope\x18\x05 \x01(\t\x12\x11\n\tsecondary\x18\x06 \x01(\x08\"\xd6\x01\n\x10NetworkInterface\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05index\x18\x02 \x01(\r\x12\x0b\n\x03mac\x18\x03 \x01(\t\x12\x0b\n\x03mtu\x18\x04 \x01(\r\x12\x10\n\x08\x61\x64min_up\x18\x05 \x01(\x08\x12\x0f\n\x07link_up\x18\x06 \x01(\x08\x12\x12\n\noper_state\x18\x07 \x01(\t\x12\x10\n\x08loopback\x18\x08 \x01(\x08\x12\x0e\n\x06master\x18\t \x01(\t\x12\x32\n\taddresses\x18\n \x03(\x0b\x32\x1f.cluster.pb.v1.InterfaceAddress\"\xbb\x02\n\x08NodeInfo\x12\x11\n\tnode_name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x11\n\thost_name\x18\x03 \x01(\t\x12\x14\n\x0c\x63luster_name\x18\x04 \x01(\t\x12\x0b\n\x03pid\x18\x05 \x01(\r\x12\x16\n\x0euptime_seconds\x18\x06 \x01(\x01\x12\x33\n\ninterfaces\x18\x07 \x03(\x0b\x32\x1f.cluster.pb.v1.NetworkInterface\x12\x0e\n\x06kernel\x18\x08 \x01(\t\x12\x0e\n\x06python\x18\t \x01(\t\x12\x37\n\x08\x63ounters\x18\n \x03(\x0b\x32%.cluster.pb.v1.NodeInfo.CountersEntry\x1a/\n\rCountersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"\'\n\x11QueryNodesRequest\x12\x12\n\nnode_names\x18\x01 \x03(\t\"Z\n\x0fNodeQueryResult\x12\x11\n\tnode_name\x18\x01 \x01(\t\x12%\n\x04info\x18\x02 \x01(\x0b\x32\x17.cluster.pb.v1.NodeInfo\x12\r\n\x05\x65rror\x18\x03 \x01(\t\"E\n\x12QueryNodesResponse\x12/\n\x07results\x18\x01 \x03(\x0b\x32\x1e.cluster.pb.v1.NodeQueryResult\"#\n\x12SetLogLevelRequest\x12\r\n\x05level\x18\x01 \x01(\t\"O\n\x13SetLogLevelResponse\x12\x11\n\tnode_name\x18\x01 \x01(\t\x12\x16\n\x0eprevious_level\x18\x02 \x01(\t\x12\r\n\x05level\x18\x03 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x63luster/pb/v1/node.proto\x12\rcluster.pb.v1\"\x14\n\x12GetNodeInfoRequest\"w\n\x10InterfaceAddress\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\t\x12\x12\n\nprefix_len\x18\x02 \x01(\r\x12\x0e\n\x06subnet\x18\x03 \x01(\t\x12\x0c\n\x04ipv6\x18\x04 \x01(\x08\x12\r\n\x05scope\x18\x05 \x01(\t\x12\x11\n\tsecondary\x18\x06 \x01(\x08\"\xd6\x01\n\x10NetworkInterface\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05index\x18\x02 \x01(\r\x12\x0b\n\x03mac\x18\x03 \x01(\t\x12\x0b\n\x03mtu\x18\x04 \x01(\r\x12\x10\n\x08\x61\x64min_up\x18\x05 \x01(\x08\x12\x0f\n\x07link_up\x18\x06 \x01(\x08\x12\x12\n\noper_state\x18\x07 \x01(\t\x12\x10\n\x08loopback\x18\x08 \x01(\x08\x12\x0e\n\x06master\x18\t \x01(\t\x12\x32\n\taddresses\x18\n \x03(\x0b\x32\x1f.cluster.pb.v1.InterfaceAddress\"\xd6\x02\n\x08NodeInfo\x12\x11\n\tnode_name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x11\n\thost_name\x18\x03 \x01(\t\x12\x14\n\x0c\x63luster_name\x18\x04 \x01(\t\x12\x0b\n\x03pid\x18\x05 \x01(\r\x12\x16\n\x0euptime_seconds\x18\x06 \x01(\x01\x12\x33\n\ninterfaces\x18\x07 \x03(\x0b\x32\x1f.cluster.pb.v1.NetworkInterface\x12\x0e\n\x06kernel\x18\x08 \x01(\t\x12\x0e\n\x06python\x18\t \x01(\t\x12\x37\n\x08\x63ounters\x18\n \x03(\x0b\x32%.cluster.pb.v1.NodeInfo.CountersEntry\x12\x19\n\x11\x63onfig_generation\x18\x0b \x01(\x04\x1a/\n\rCountersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"\'\n\x11QueryNodesRequest\x12\x12\n\nnode_names\x18\x01 \x03(\t\"Z\n\x0fNodeQueryResult\x12\x11\n\tnode_name\x18\x01 \x01(\t\x12%\n\x04info\x18\x02 \x01(\x0b\x32\x17.cluster.pb.v1.NodeInfo\x12\r\n\x05\x65rror\x18\x03 \x01(\t\"E\n\x12QueryNodesResponse\x12/\n\x07results\x18\x01 \x03(\x0b\x32\x1e.cluster.pb.v1.NodeQueryResult\"#\n\x12SetLogLevelRequest\x12\r\n\x05level\x18\x01 \x01(\t\"O\n\x13SetLogLevelResponse\x12\x11\n\tnode_name\x18\x01 \x01(\t\x12\x16\n\x0eprevious_level\x18\x02 \x01(\t\x12\r\n\x05level\x18\x03 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,17 +40,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_NETWORKINTERFACE']._serialized_start=187
   _globals['_NETWORKINTERFACE']._serialized_end=401
   _globals['_NODEINFO']._serialized_start=404
-  _globals['_NODEINFO']._serialized_end=719
-  _globals['_NODEINFO_COUNTERSENTRY']._serialized_start=672
-  _globals['_NODEINFO_COUNTERSENTRY']._serialized_end=719
-  _globals['_QUERYNODESREQUEST']._serialized_start=721
-  _globals['_QUERYNODESREQUEST']._serialized_end=760
-  _globals['_NODEQUERYRESULT']._serialized_start=762
-  _globals['_NODEQUERYRESULT']._serialized_end=852
-  _globals['_QUERYNODESRESPONSE']._serialized_start=854
-  _globals['_QUERYNODESRESPONSE']._serialized_end=923
-  _globals['_SETLOGLEVELREQUEST']._serialized_start=925
-  _globals['_SETLOGLEVELREQUEST']._serialized_end=960
-  _globals['_SETLOGLEVELRESPONSE']._serialized_start=962
-  _globals['_SETLOGLEVELRESPONSE']._serialized_end=1041
+  _globals['_NODEINFO']._serialized_end=746
+  _globals['_NODEINFO_COUNTERSENTRY']._serialized_start=699
+  _globals['_NODEINFO_COUNTERSENTRY']._serialized_end=746
+  _globals['_QUERYNODESREQUEST']._serialized_start=748
+  _globals['_QUERYNODESREQUEST']._serialized_end=787
+  _globals['_NODEQUERYRESULT']._serialized_start=789
+  _globals['_NODEQUERYRESULT']._serialized_end=879
+  _globals['_QUERYNODESRESPONSE']._serialized_start=881
+  _globals['_QUERYNODESRESPONSE']._serialized_end=950
+  _globals['_SETLOGLEVELREQUEST']._serialized_start=952
+  _globals['_SETLOGLEVELREQUEST']._serialized_end=987
+  _globals['_SETLOGLEVELRESPONSE']._serialized_start=989
+  _globals['_SETLOGLEVELRESPONSE']._serialized_end=1068
 # @@protoc_insertion_point(module_scope)

@@ -156,6 +156,7 @@ class NodeInfo(_message.Message):
     KERNEL_FIELD_NUMBER: _builtins.int
     PYTHON_FIELD_NUMBER: _builtins.int
     COUNTERS_FIELD_NUMBER: _builtins.int
+    CONFIG_GENERATION_FIELD_NUMBER: _builtins.int
     node_name: _builtins.str
     """the name in this node's certificate"""
     version: _builtins.str
@@ -172,6 +173,8 @@ class NodeInfo(_message.Message):
     """uname -r"""
     python: _builtins.str
     """interpreter version"""
+    config_generation: _builtins.int
+    """of the applied configuration, 0 when none"""
     @_builtins.property
     def interfaces(self) -> _containers.RepeatedCompositeFieldContainer[Global___NetworkInterface]: ...
     @_builtins.property
@@ -193,10 +196,11 @@ class NodeInfo(_message.Message):
         kernel: _builtins.str = ...,
         python: _builtins.str = ...,
         counters: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+        config_generation: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster_name", b"cluster_name", "counters", b"counters", "host_name", b"host_name", "interfaces", b"interfaces", "kernel", b"kernel", "node_name", b"node_name", "pid", b"pid", "python", b"python", "uptime_seconds", b"uptime_seconds", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster_name", b"cluster_name", "config_generation", b"config_generation", "counters", b"counters", "host_name", b"host_name", "interfaces", b"interfaces", "kernel", b"kernel", "node_name", b"node_name", "pid", b"pid", "python", b"python", "uptime_seconds", b"uptime_seconds", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

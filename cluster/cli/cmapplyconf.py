@@ -1,0 +1,51 @@
+"""cmapplyconf: check, compile and distribute the configuration to every node.
+
+  cmapplyconf [-v] [-f] [-C CLUSTER.ascii] [-P PKG.conf ...]
+
+All or nothing: every node of the old and new configuration stages the new
+generation before any commits it; a node that misses the commit catches up.
+`-P` adds or replaces those packages and keeps the others.
+"""
+
+from cluster.cli.args import CmArgumentParser, add_connection_options
+from cluster.errors import UsageError
+
+
+def main(argv: list[str], prog: str = "cmapplyconf") -> int:
+    parser = CmArgumentParser(prog=prog, description="Apply configuration files to the cluster.")
+    parser.add_argument("-C", dest="cluster", metavar="FILE", help="the cluster file")
+    parser.add_argument(
+        "-P",
+        dest="packages",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a package file (repeat)",
+    )
+    parser.add_argument("-f", dest="force", action="store_true", help="do not ask for confirmation")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show each step")
+    add_connection_options(parser)
+    args = parser.parse_args(argv)
+    if args.cluster is None and not args.packages:
+        raise UsageError("give the cluster file (-C) and/or package files (-P)")
+
+    from cluster.cli.confcommon import confirm, follow, print_problems, sources_request
+    from cluster.cli.connect import admin_client
+    from cluster.pb.v1 import config_pb2
+
+    request = sources_request(args.cluster, args.packages)
+    problems = []
+    with admin_client(args, timeout=300.0) as client:
+        if not args.force:
+            problems = client.check_config(request)
+            if print_problems(problems):
+                print(f"{prog}: Verification failed; nothing was applied.")
+                return 1
+            confirm("Modify the cluster configuration", force=False)
+        progress = client.apply_config(config_pb2.ApplyConfigRequest(sources=request, force=True))
+        outcome = follow(progress, shown=problems)
+    if not outcome.ok:
+        print(f"{prog}: {outcome.message}")
+        return 1
+    print(f"{prog}: Completed the cluster update.")
+    return 0

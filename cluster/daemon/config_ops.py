@@ -1,0 +1,209 @@
+"""Configuration operations of cmcld: the node side of distribution, and the checks
+and changes operators ask for (cmcheckconf, cmapplyconf, cmdeleteconf, cmgetconf)."""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+
+from cluster.config.check import check_config
+from cluster.config.compile import decode_config
+from cluster.config.files import FileStatus, NodeFiles, local_status
+from cluster.config.model import Config
+from cluster.config.online import Running, online_refusals
+from cluster.config.problems import ConfigError, Problem
+from cluster.config.source import cluster_from_pb, package_from_pb
+from cluster.daemon.background import Background
+from cluster.daemon.configstore import ConfigStore, is_tombstone
+from cluster.daemon.distribute import Distributor, node_addresses
+from cluster.errors import CmError, NotAuthorized
+from cluster.pb.v1 import config_pb2 as pb
+from cluster.security.identity import Identity
+from cluster.transport.peers import PeerDialer
+
+log = logging.getLogger("cmcld.config")
+
+CHECK_FILES_TIMEOUT = 10.0
+
+
+class PeerFileChecker:
+    """Asks each node's cmcld whether scripts exist there (called from a worker thread
+    by the synchronous checker, so it hops onto the daemon's loop for the RPCs)."""
+
+    def __init__(
+        self,
+        node: str,
+        peers: PeerDialer,
+        loop: asyncio.AbstractEventLoop,
+        configs: Sequence[Config | None],
+    ) -> None:
+        self._node, self._peers, self._loop, self._configs = node, peers, loop, configs
+
+    def check(self, wanted: Mapping[str, Sequence[str]]) -> Mapping[str, NodeFiles]:
+        future = asyncio.run_coroutine_threadsafe(self._ask_all(wanted), self._loop)
+        return future.result(timeout=CHECK_FILES_TIMEOUT + 5)
+
+    async def _ask_all(self, wanted: Mapping[str, Sequence[str]]) -> dict[str, NodeFiles]:
+        names = list(wanted)
+        answers = await asyncio.gather(*(self._ask(n, wanted[n]) for n in names))
+        return dict(zip(names, answers, strict=True))
+
+    async def _ask(self, node: str, paths: Sequence[str]) -> NodeFiles:
+        if node == self._node:
+            return NodeFiles({p: local_status(p) for p in paths})
+        try:
+            reply = await self._peers.call(
+                node,
+                node_addresses(node, *self._configs),
+                "CheckFiles",
+                pb.CheckFilesRequest(paths=list(paths)),
+                CHECK_FILES_TIMEOUT,
+            )
+        except CmError as exc:
+            return NodeFiles(error=str(exc))
+        return NodeFiles({f.path: FileStatus(f.exists, f.executable) for f in reply.files})
+
+
+class ConfigService:
+    def __init__(
+        self,
+        node: str,
+        store: ConfigStore,
+        peers: PeerDialer,
+        background: Background,
+        running: Callable[[], Running | None],
+    ) -> None:
+        self._node = node
+        self._store = store
+        self._peers = peers
+        self._background = background
+        self._running = running  # None while no cluster runs
+        self.distributor = Distributor(node, store, peers)
+
+    # -- between nodes -----------------------------------------------------------------
+
+    def stage_config(self, caller: str, request: pb.StageConfigRequest) -> int:
+        if caller != request.coordinator:
+            raise NotAuthorized(f"node {caller} may only stage changes it coordinates")
+        allowed = set(self._store.config.cluster.node_names) if self._store.config else set()
+        if not is_tombstone(request.blob):
+            try:
+                allowed |= set(
+                    decode_config(request.blob, "staged configuration").cluster.node_names
+                )
+            except ConfigError as exc:
+                raise CmError(str(exc)) from None
+        if caller not in allowed:
+            raise NotAuthorized(f"node {caller} is not in the old or the new configuration")
+        self._store.stage(request.transaction, caller, request.expected_generation, request.blob)
+        log.info(
+            "staged configuration generation %d from %s (transaction %s)",
+            request.blob.generation,
+            caller,
+            request.transaction,
+        )
+        return self._store.generation
+
+    def commit_config(self, caller: str, request: pb.CommitConfigRequest) -> int:
+        staged = self._store.staged
+        if (
+            staged is not None
+            and staged.transaction == request.transaction
+            and staged.coordinator != caller
+        ):
+            raise NotAuthorized(
+                f"transaction {request.transaction} belongs to {staged.coordinator}"
+            )
+        self._store.commit(request.transaction, request.generation)
+        log.info("committed configuration generation %d (from %s)", request.generation, caller)
+        return self._store.generation
+
+    def abort_config(self, caller: str, transaction: str) -> None:
+        staged = self._store.staged
+        if (
+            staged is not None
+            and staged.transaction == transaction
+            and staged.coordinator != caller
+        ):
+            raise NotAuthorized(f"transaction {transaction} belongs to {staged.coordinator}")
+        if self._store.abort(transaction):
+            log.info("aborted staged configuration (transaction %s, from %s)", transaction, caller)
+
+    def fetch_config(self, newer_than: int) -> pb.ConfigBlob | None:
+        blob = self._store.blob
+        return blob if blob is not None and blob.generation > newer_than else None
+
+    def check_files(self, paths: Sequence[str]) -> list[tuple[str, FileStatus]]:
+        return [(p, local_status(p)) for p in paths]
+
+    # -- for operators -----------------------------------------------------------------
+
+    async def _check(
+        self, request: pb.CheckConfigRequest, deleted: Sequence[str] = ()
+    ) -> tuple[list[Problem], Config | None]:
+        """Check twice when the files parse: the second pass asks the nodes, found at the
+        addresses of the configuration being checked, for the scripts it names."""
+        cluster = cluster_from_pb(request.cluster) if request.HasField("cluster") else None
+        packages = [package_from_pb(p) for p in request.packages]
+        applied = self._store.config
+        first = await asyncio.to_thread(check_config, cluster, packages, None, applied, deleted)
+        if not first.ok:
+            return list(first.problems), None
+        checker = PeerFileChecker(
+            self._node, self._peers, asyncio.get_running_loop(), (first.config, applied)
+        )
+        result = await asyncio.to_thread(check_config, cluster, packages, checker, applied, deleted)
+        return list(result.problems), result.config
+
+    async def check_config(self, request: pb.CheckConfigRequest) -> list[Problem]:
+        problems, _ = await self._check(request)
+        return problems
+
+    def apply_config(self, request: pb.ApplyConfigRequest, caller: Identity) -> AsyncIterator[str]:
+        return self._background.detach(self._apply(request.sources, caller), "cmapplyconf")
+
+    async def _apply(
+        self, sources: pb.CheckConfigRequest, caller: Identity, deleted: Sequence[str] = ()
+    ) -> AsyncIterator[str]:
+        problems, config = await self._check(sources, deleted)
+        if config is None or any(not p.warning for p in problems):
+            raise ConfigError(problems)
+        for warning in problems:
+            yield str(warning)
+        if config == self._store.config:
+            yield f"The configuration is unchanged (generation {self._store.generation})"
+            return
+        self._refuse_offline_changes(config)
+        async for line in self.distributor.apply(config, str(caller)):
+            yield line
+
+    def _refuse_offline_changes(self, new: Config | None) -> None:
+        running = self._running()
+        if running is None or self._store.config is None:
+            return
+        if new is None:
+            raise CmError(
+                "the cluster is running: halt it with cmhaltcl before deleting its configuration"
+            )
+        refusals = online_refusals(self._store.config, new, running)
+        if refusals:
+            raise ConfigError(refusals)
+
+    def delete_config(self, package: str, caller: Identity) -> AsyncIterator[str]:
+        return self._background.detach(self._delete(package, caller), "cmdeleteconf")
+
+    async def _delete(self, package: str, caller: Identity) -> AsyncIterator[str]:
+        config = self._store.config
+        if config is None:
+            raise CmError("no configuration is applied on this node")
+        if not package:
+            self._refuse_offline_changes(None)
+            async for line in self.distributor.apply(None, str(caller)):
+                yield line
+            return
+        if config.package(package) is None:
+            raise CmError(f"no package {package!r} in the applied configuration")
+        async for line in self._apply(pb.CheckConfigRequest(), caller, deleted=[package]):
+            yield line
+
+    def applied_config(self) -> pb.ConfigBlob | None:
+        return self._store.blob

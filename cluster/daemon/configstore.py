@@ -1,0 +1,197 @@
+"""This node's applied configuration (cmclconfig) and the one staged by a cmapplyconf.
+
+cmclconfig holds a ConfigBlob: generation, SHA-256 digest, configuration. Generations
+only grow: deleting the configuration (cmdeleteconf) writes a *tombstone*, a newer
+generation with no configuration, so a node that was down and comes back with an
+older configuration can never win over the deletion. Every write is atomic and
+fsync'd; a blob is only ever accepted with a matching digest.
+"""
+
+import logging
+import time
+from dataclasses import dataclass
+
+from cluster.atomicfile import write_atomic
+from cluster.config.compile import (
+    blob_bytes,
+    decode_config,
+    digest_of,
+    read_blob,
+    verify_digest,
+)
+from cluster.config.model import Config
+from cluster.config.problems import ConfigError
+from cluster.errors import CmError
+from cluster.paths import HostPaths
+from cluster.pb.v1 import config_pb2 as pb
+
+log = logging.getLogger("cmcld.config")
+
+STAGED = "staged.cmclconfig"
+
+
+def is_tombstone(blob: pb.ConfigBlob) -> bool:
+    return blob.generation > 0 and not blob.config
+
+
+def tombstone(generation: int, applied_by: str, applied_at_ms: int) -> pb.ConfigBlob:
+    """The blob of a deleted configuration: a generation with nothing in it."""
+    return pb.ConfigBlob(
+        generation=generation,
+        digest=digest_of(b""),
+        applied_by=applied_by,
+        applied_at_unix_ms=applied_at_ms,
+    )
+
+
+STAGE_EXPIRY = 120.0  # seconds a staged change blocks another coordinator's change
+
+
+@dataclass(frozen=True)
+class Staged:
+    transaction: str
+    coordinator: str
+    blob: pb.ConfigBlob
+    since: float = 0.0  # monotonic time it was staged; 0 when read back after a restart
+
+
+class ConfigStore:
+    """The applied and staged configuration of one node. Not thread-safe: the daemon
+    calls it from its event loop only."""
+
+    def __init__(self, paths: HostPaths) -> None:
+        self._path = paths.cmclconfig
+        self._staged_path = paths.state_dir / STAGED
+        self.blob: pb.ConfigBlob | None = None
+        self.config: Config | None = None
+        self.staged: Staged | None = None
+
+    # -- reading ---------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Read cmclconfig and any staged blob. A corrupt file is logged and ignored:
+        the node then catches up from its peers."""
+        self.blob, self.config = None, None
+        try:
+            data = self._path.read_bytes()
+        except FileNotFoundError:
+            data = b""
+        if data:
+            try:
+                blob = read_blob(data, str(self._path))
+                self._set(blob)
+            except ConfigError as exc:
+                log.error("ignoring %s: %s", self._path, exc)
+        self.staged = self._load_staged()
+
+    def _load_staged(self) -> Staged | None:
+        try:
+            data = self._staged_path.read_bytes()
+        except FileNotFoundError:
+            return None
+        request = pb.StageConfigRequest()
+        try:
+            request.ParseFromString(data)
+            verify_digest(request.blob, str(self._staged_path))
+        except Exception as exc:  # DecodeError or ConfigError: unusable either way
+            log.error("discarding unreadable staged configuration %s: %s", self._staged_path, exc)
+            self._staged_path.unlink(missing_ok=True)
+            return None
+        return Staged(request.transaction, request.coordinator, request.blob)
+
+    def _set(self, blob: pb.ConfigBlob) -> None:
+        config = None if is_tombstone(blob) else decode_config(blob, str(self._path))
+        self.blob, self.config = blob, config
+
+    @property
+    def generation(self) -> int:
+        return self.blob.generation if self.blob is not None else 0
+
+    @property
+    def cluster_name(self) -> str:
+        return self.config.cluster.name if self.config else ""
+
+    # -- changing --------------------------------------------------------------------
+
+    def stage(self, transaction: str, coordinator: str, expected: int, blob: pb.ConfigBlob) -> None:
+        """Phase 1: keep `blob` durably, ready to commit. Refused when this node's
+        generation is not the one the coordinator based its change on."""
+        if expected != self.generation:
+            raise CmError(
+                f"this node has configuration generation {self.generation}, not "
+                f"{expected}: another change was applied meanwhile; check again"
+            )
+        other = self.staged
+        if (
+            other is not None
+            and other.coordinator != coordinator
+            and other.since
+            and time.monotonic() - other.since < STAGE_EXPIRY
+        ):
+            raise CmError(
+                f"another configuration change, from node {other.coordinator}, is in "
+                "progress; try again when it has finished"
+            )
+        if blob.generation <= self.generation:
+            raise CmError(
+                f"generation {blob.generation} is not newer than this node's {self.generation}"
+            )
+        try:
+            verify_digest(blob, "staged configuration")
+            if not is_tombstone(blob):
+                decode_config(blob, "staged configuration")
+        except ConfigError as exc:
+            raise CmError(str(exc)) from None
+        request = pb.StageConfigRequest(
+            transaction=transaction,
+            coordinator=coordinator,
+            expected_generation=expected,
+            blob=blob,
+        )
+        self._staged_path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(self._staged_path, request.SerializeToString(deterministic=True), 0o600)
+        self.staged = Staged(transaction, coordinator, blob, time.monotonic())
+
+    def commit(self, transaction: str, generation: int) -> None:
+        """Phase 2: make the staged blob the applied configuration."""
+        staged = self.staged
+        if staged is None or staged.transaction != transaction:
+            if self.generation >= generation:
+                return  # committed already (a retried commit, or caught up meanwhile)
+            raise CmError(f"nothing staged for transaction {transaction}")
+        if staged.blob.generation != generation:
+            raise CmError(
+                f"staged generation is {staged.blob.generation}, commit asks {generation}"
+            )
+        self._write(staged.blob)
+        self._drop_staged()
+
+    def abort(self, transaction: str) -> bool:
+        if self.staged is None or self.staged.transaction != transaction:
+            return False
+        self._drop_staged()
+        return True
+
+    def adopt(self, blob: pb.ConfigBlob) -> bool:
+        """Catch up: take `blob` when it is newer (digest checked). True if taken."""
+        if blob.generation <= self.generation:
+            return False
+        try:
+            verify_digest(blob, "fetched configuration")
+            if not is_tombstone(blob):
+                decode_config(blob, "fetched configuration")
+        except ConfigError as exc:
+            raise CmError(str(exc)) from None
+        self._write(blob)
+        if self.staged is not None and self.staged.blob.generation <= blob.generation:
+            self._drop_staged()
+        return True
+
+    def _write(self, blob: pb.ConfigBlob) -> None:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(self._path, blob_bytes(blob), 0o644)
+        self._set(blob)
+
+    def _drop_staged(self) -> None:
+        self._staged_path.unlink(missing_ok=True)
+        self.staged = None

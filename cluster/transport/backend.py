@@ -1,0 +1,51 @@
+"""What the servicers need from the daemon: the node's answers, free of gRPC.
+
+The daemon implements this; the servicers translate protobuf to these calls and the
+results (or cluster.errors exceptions) back to protobuf and status codes.
+"""
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Protocol
+
+from cluster.config.files import FileStatus
+from cluster.config.problems import Problem
+from cluster.core.model import NodeInfo, NodeQuery
+from cluster.pb.v1 import config_pb2
+from cluster.security.identity import Identity
+
+
+class NodeBackend(Protocol):
+    @property
+    def node_name(self) -> str: ...
+
+    async def node_info(self) -> NodeInfo: ...
+
+    async def query_nodes(self, names: Sequence[str]) -> list[NodeQuery]: ...
+
+    def set_log_level(self, level: str) -> tuple[str, str]:
+        """Set cmcld's log level ("" only reads it); returns (previous, current)."""
+        ...
+
+    # Configuration, between nodes (the caller is an authenticated node).
+    def stage_config(self, caller: str, request: config_pb2.StageConfigRequest) -> int: ...
+
+    def commit_config(self, caller: str, request: config_pb2.CommitConfigRequest) -> int: ...
+
+    def abort_config(self, caller: str, transaction: str) -> None: ...
+
+    def fetch_config(self, newer_than: int) -> config_pb2.ConfigBlob | None: ...
+
+    def check_files(self, paths: Sequence[str]) -> list[tuple[str, FileStatus]]: ...
+
+    # Configuration, for operators.
+    async def check_config(self, request: config_pb2.CheckConfigRequest) -> list[Problem]: ...
+
+    def apply_config(
+        self, request: config_pb2.ApplyConfigRequest, caller: Identity
+    ) -> AsyncIterator[str]:
+        """Progress lines; raises CmError (or ConfigError) when nothing was applied."""
+        ...
+
+    def delete_config(self, package: str, caller: Identity) -> AsyncIterator[str]: ...
+
+    def applied_config(self) -> config_pb2.ConfigBlob | None: ...

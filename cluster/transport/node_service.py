@@ -1,0 +1,73 @@
+"""The Node service: RPCs between the cmcld of one cluster's nodes."""
+
+from typing import Any
+
+from grpc import aio
+
+from cluster.errors import CmError
+from cluster.pb.v1 import config_pb2, node_pb2, services_pb2_grpc
+from cluster.transport.auth import current_identity
+from cluster.transport.backend import NodeBackend
+from cluster.transport.convert import node_info_to_pb
+from cluster.transport.errors import abort_for
+
+Context = aio.ServicerContext[Any, Any]
+
+
+class NodeServicer(services_pb2_grpc.NodeServicer):
+    def __init__(self, backend: NodeBackend) -> None:
+        self._backend = backend
+
+    async def GetNodeInfo(
+        self, request: node_pb2.GetNodeInfoRequest, context: Context
+    ) -> node_pb2.NodeInfo:
+        return node_info_to_pb(await self._backend.node_info())
+
+    async def StageConfig(
+        self, request: config_pb2.StageConfigRequest, context: Context
+    ) -> config_pb2.StageConfigReply:
+        try:
+            generation = self._backend.stage_config(current_identity.get().name, request)
+        except CmError as exc:
+            await abort_for(context, exc)
+        return config_pb2.StageConfigReply(
+            node_name=self._backend.node_name, current_generation=generation
+        )
+
+    async def CommitConfig(
+        self, request: config_pb2.CommitConfigRequest, context: Context
+    ) -> config_pb2.CommitConfigReply:
+        try:
+            generation = self._backend.commit_config(current_identity.get().name, request)
+        except CmError as exc:
+            await abort_for(context, exc)
+        return config_pb2.CommitConfigReply(
+            node_name=self._backend.node_name, current_generation=generation
+        )
+
+    async def AbortConfig(
+        self, request: config_pb2.AbortConfigRequest, context: Context
+    ) -> config_pb2.AbortConfigReply:
+        try:
+            self._backend.abort_config(current_identity.get().name, request.transaction)
+        except CmError as exc:
+            await abort_for(context, exc)
+        return config_pb2.AbortConfigReply()
+
+    async def FetchConfig(
+        self, request: config_pb2.FetchConfigRequest, context: Context
+    ) -> config_pb2.FetchConfigReply:
+        blob = self._backend.fetch_config(request.newer_than)
+        return config_pb2.FetchConfigReply(blob=blob)
+
+    async def CheckFiles(
+        self, request: config_pb2.CheckFilesRequest, context: Context
+    ) -> config_pb2.CheckFilesReply:
+        found = self._backend.check_files(list(request.paths))
+        return config_pb2.CheckFilesReply(
+            node_name=self._backend.node_name,
+            files=[
+                config_pb2.FileCheck(path=p, exists=s.exists, executable=s.executable)
+                for p, s in found
+            ],
+        )
