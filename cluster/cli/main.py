@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "cmsetlog": ("cluster.cli.cmsetlog", "show or change cmcld's log level"),
     "cmversion": ("cluster.cli.cmversion", "print the cmcluster version"),
     "cmlog": ("tools.cmlog", "read this node's cmcld or package log, filtered"),
+    "cmguard": ("cluster.guard.main", "internal: the lease guard cmcld starts (not by hand)"),
 }
 MULTICALL_NAMES = {"cmcluster", "cmcluster.pyz", "__main__.py", "__main__"}
 INTERNAL_ERROR = 70
