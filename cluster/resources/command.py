@@ -19,7 +19,7 @@ from pathlib import Path
 from cluster.resources import procs
 
 KILL_WAIT = 5.0  # seconds to wait for a SIGKILLed leader to be reaped
-OUTPUT_TAIL = 2000  # characters of captured output kept for messages
+OUTPUT_TAIL = 16384  # bytes of captured output kept (the end)
 
 
 @dataclass(frozen=True)
@@ -34,9 +34,14 @@ class Finished:
         return self.status is None
 
     def brief(self) -> str:
-        """The last line of the output, for one-line error messages."""
-        lines = [line for line in self.output.strip().splitlines() if line.strip()]
-        return lines[-1].strip() if lines else ""
+        """The last line of the output, for one-line error messages (mount's pointer
+        to dmesg says nothing by itself and is skipped)."""
+        lines = [
+            line.strip()
+            for line in self.output.strip().splitlines()
+            if line.strip() and not line.strip().startswith("dmesg(1)")
+        ]
+        return lines[-1] if lines else ""
 
 
 def describe_exit(status: int) -> str:

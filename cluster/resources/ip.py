@@ -31,9 +31,12 @@ class Placement:
 
 def find_placement(address: str, subnet: str | None) -> Placement:
     """Where `address` belongs on this host: the interface with a stationary address
-    of its subnet (or of `subnet`, when configured). Raises ResourceError if none."""
+    of its subnet (or of `subnet`, when configured: "198.18.0.0/24", or as Serviceguard
+    writes IP_SUBNET, "198.18.0.0" with the mask the interface has). Raises
+    ResourceError if there is none."""
     ip = ipaddress.IPv4Address(address)
     wanted = ipaddress.ip_network(subnet, strict=False) if subnet else None
+    by_address = subnet is not None and "/" not in subnet
     links = {link.index: link for link in netlink.dump_links()}
     addresses = [a for a in netlink.dump_addresses() if a.family == socket.AF_INET]
     present = {a.index for a in addresses if a.address == address}
@@ -41,13 +44,17 @@ def find_placement(address: str, subnet: str | None) -> Placement:
         if raw.flags & netlink.IFA_F_SECONDARY or raw.address == address:
             continue
         net = ipaddress.ip_interface(f"{raw.address}/{raw.prefix_len}").network
-        if ip not in net or (wanted is not None and net != wanted):
+        if ip not in net:
+            continue
+        if wanted is not None and wanted != (
+            ipaddress.ip_network(net.network_address) if by_address else net
+        ):
             continue
         link = links.get(raw.index)
         if link is None or link.flags & netlink.IFF_LOOPBACK:
             continue
         return Placement(link.name, raw.index, raw.prefix_len, raw.index in present)
-    where = f"subnet {wanted}" if wanted else f"a subnet containing {address}"
+    where = f"subnet {subnet}" if subnet else f"a subnet containing {address}"
     raise ResourceError(
         f"no interface of this node has a stationary address in {where}", Recovery.HARD
     )

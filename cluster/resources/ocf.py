@@ -96,18 +96,20 @@ class OcfAgent(Resource):
         return env
 
     async def action(self, ctx: Context, name: str, timeout: float) -> command.Finished:
-        """Run one agent action; the output goes to the package log."""
+        """Run one agent action; its output is returned and added to the package log."""
         if not os.access(self.path, os.X_OK):
             raise ResourceError(
                 f"{self.label}: agent {self.path} is missing or not executable",
                 Recovery.HARD,
             )
-        return await command.run(
-            [self.path, name],
-            env=ctx.child_env(self.environment(timeout)),
-            timeout=timeout,
-            output=ctx.output,
+        done = await command.run(
+            [self.path, name], env=ctx.child_env(self.environment(timeout)), timeout=timeout
         )
+        if done.output and ctx.output is not None:
+            # Captured first (so errors can quote the agent), then kept in the package log.
+            with ctx.output.open("a") as log:
+                log.write(done.output if done.output.endswith("\n") else done.output + "\n")
+        return done
 
     def _fail(self, name: str, done: command.Finished) -> ResourceError:
         detail = f": {done.brief()}" if done.brief() else ""

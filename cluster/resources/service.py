@@ -20,7 +20,6 @@ from cluster.resources.base import Context, Health, Recovery, Resource, Resource
 from cluster.resources.stopnow import KillGroup, StopNowAction
 
 UNLIMITED = None
-FAST_EXIT = 1.0  # seconds: unlimited restarts of a service that lived less wait this long
 
 
 def parse_restart(text: str) -> int | None:
@@ -51,6 +50,9 @@ class Service(Resource):
     restart: int | None = 0  # restarts allowed; UNLIMITED (None) for no limit
     fail_fast: bool = False
     halt_timeout: float = 300.0  # seconds between SIGTERM and SIGKILL of the group
+    # Unlimited restarts of a service that keeps dying at once are spaced this far
+    # apart (seconds), so a broken command cannot spin.
+    min_restart_interval: float = 1.0
     restarts: int = field(default=0, init=False)  # restarts done since start
     _process: asyncio.subprocess.Process | None = field(default=None, init=False, repr=False)
     _leader_start: int = field(default=0, init=False, repr=False)
@@ -124,8 +126,8 @@ class Service(Resource):
                 self.restarts += 1
                 ctx.log.warning("service %s %s; restart %s", self.name, how, self.restart_text())
                 lived = time.monotonic() - self._spawned_at
-                if self.restart is UNLIMITED and lived < FAST_EXIT:
-                    await asyncio.sleep(FAST_EXIT - lived)
+                if self.restart is UNLIMITED and lived < self.min_restart_interval:
+                    await asyncio.sleep(self.min_restart_interval - lived)
                 if self._stopping:
                     return
                 try:
