@@ -164,6 +164,8 @@ class Guard:
         return pid
 
     def _send(self, command: int, value: int = 0) -> None:
+        if self.fd < 0:
+            raise GuardGone("this guard handle was closed")
         try:
             os.write(self.fd, p.encode(command, value))
         except BrokenPipeError:
@@ -218,14 +220,17 @@ class Guard:
 
     def close(self, timeout: float = 5.0) -> None:
         """Disarm the guard and let it exit (SIGTERM if it no longer reads commands)."""
+        if self.fd < 0 and not self.alive():
+            return
         try:
             self._send(p.EXIT)
         except GuardError:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGTERM)
         finally:
-            with contextlib.suppress(OSError):
+            if self.fd >= 0:
                 os.close(self.fd)
+                self.fd = -1
         deadline = time.monotonic() + timeout
         while self.alive() and time.monotonic() < deadline:
             time.sleep(0.01)

@@ -12,6 +12,7 @@ import contextlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cluster.resources import command
 from cluster.resources.base import Context, Health, Recovery, Resource, ResourceError
@@ -57,7 +58,8 @@ class Scripts(Resource):
             )
         )
         try:
-            await asyncio.wait([run, started], return_when=asyncio.FIRST_COMPLETED)  # type: ignore[type-var]
+            waiters: set[asyncio.Future[Any]] = {run, started}
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
             if started.done() and not started.exception():
                 pgid = started.result()
                 stat = read_stat(pgid)

@@ -123,7 +123,7 @@ def test_gratuitous_arp_moves_the_clients_neighbour_entry(lab: Lab, tmp_path: Pa
     assert lab.run("b", ["ip", "addr", "del", f"{VIP}/24", "dev", "eth0"]).returncode == 0
 
     watch_log = tmp_path / "arpwatch.log"
-    command = [sys.executable, "-m", "tests.netns.resources.arpwatch", "eth0", "4"]
+    command = [sys.executable, "-m", "tests.netns.resources.arpwatch", "eth0", "2.5"]
     watcher = lab.start("client", command, host_env(), watch_log)
     wait_for(lambda: "READY" in watch_log.read_text(), 10, "the ARP watcher")
     code = """
