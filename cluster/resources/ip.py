@@ -147,10 +147,12 @@ class FloatingIP(Resource):
         self.announced_at.append(time.monotonic())
 
     async def _announce_rest(self, placement: Placement) -> None:
+        """The remaining gratuitous ARPs, `arp_interval` apart counted from the first."""
+        first = self.announced_at[0]
         with arp.ArpSocket(placement.interface) as sock:
             packet = sock.announce_packet(self.address)
-            for _ in range(self.arp_count - 1):
-                await asyncio.sleep(self.arp_interval)
+            for i in range(1, self.arp_count):
+                await asyncio.sleep(max(0.0, first + i * self.arp_interval - time.monotonic()))
                 with contextlib.suppress(OSError):
                     sock.send(packet)
                     self.announced_at.append(time.monotonic())
