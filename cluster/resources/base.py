@@ -5,6 +5,13 @@ filesystem, a service, ...). The runner starts resources in the order of DESIGN.
 halts them in reverse, monitors them, and keeps the stop-now plan up to date from
 `stop_now_actions()` of every active resource.
 
+Drivers call `Context.on_change()` whenever their `stop_now_actions()` change: before
+an irreversible step (adding an address, mounting), right after spawning a process
+group (only then is it known, including at every service restart), and after undoing.
+In that callback the runner rebuilds the plan from every active resource (each
+package's resources in reverse start order) and publishes it (`Guard.publish_plan`)
+before returning, so the guard never lags.
+
 Drivers do long work asynchronously (asyncio subprocesses, `asyncio.to_thread` for
 blocking syscalls) so cmcld's loop keeps renewing leases meanwhile. `start` and `stop`
 are bounded by `Context.timeout`; on timeout or cancellation a driver kills what it

@@ -117,7 +117,7 @@ class Filesystem(Resource):
             done = await command.run(["umount", "-f", self.mount_point], env=ctx.child_env())
         if done.status != 0:
             code = await asyncio.to_thread(umount2, self.mount_point, 2)  # MNT_DETACH
-            still = ", ".join(map(str, left)) or "unknown processes"
+            still = ", ".join(map(str, left)) or "no process we can see (a mount below it?)"
             if code == 0:
                 self._set_active(ctx, False)
                 raise ResourceError(

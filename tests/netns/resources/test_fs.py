@@ -149,6 +149,45 @@ def test_stop_now_kills_users_and_unmounts(
     assert not mounted(lab, "a", mnt)
 
 
+def test_a_mount_below_forces_a_lazy_detach_which_is_not_clean(
+    lab: Lab, loops: Loops, mnt: Path
+) -> None:
+    """umount fails with EBUSY (another filesystem is mounted below), forcing fails too:
+    the mount is detached lazily, and both the driver and stop-now say it was not
+    clean, since the filesystem may live on in the kernel."""
+    args = {"mount_point": str(mnt), "fs_type": "ext4"}
+    code = """
+    from cluster.resources import stopnow
+    from cluster.resources.fs import Filesystem
+    import subprocess
+    now = ARGS.pop("now", False)
+    fs = Filesystem(**ARGS)
+    ctx = context()
+    asyncio.run(fs.start(ctx))
+    os.mkdir(f"{fs.mount_point}/sub")
+    subprocess.run(["mount", "-t", "tmpfs", "below", f"{fs.mount_point}/sub"], check=True)
+    if now:
+        report = stopnow.execute(stopnow.build_plan("a", fs.stop_now_actions()))
+        result["outcome"] = [report.outcomes[0].ok, report.outcomes[0].detail]
+    else:
+        try:
+            asyncio.run(fs.stop(ctx))
+        except ResourceError as exc:
+            result["error"] = str(exc)
+    """
+    first = loops.attach(loops.image("lazy1", 32, MKFS))
+    result = in_host(lab, "a", code, device=first, **args)
+    assert result["error"] == (
+        f"{mnt} was detached lazily: still in use by no process we can see (a mount below "
+        f"it?); {first} must not be mounted elsewhere until they exit"
+    )
+    assert not mounted(lab, "a", mnt)
+    second = loops.attach(loops.image("lazy2", 32, MKFS))
+    result = in_host(lab, "a", code, device=second, now=True, **args)
+    assert result["outcome"] == [False, "detached lazily"]
+    assert not mounted(lab, "a", mnt)
+
+
 def test_ext4_mmp_disk_is_refused_while_another_host_has_it(
     lab: Lab, loops: Loops, tmp_path: Path
 ) -> None:
