@@ -37,7 +37,12 @@ def test_installed_zipapp_guard_fires(tmp_path: Path, monkeypatch: pytest.Monkey
         assert stat is not None
         guard.publish_plan(build_plan("n1", [KillGroup("p", "v", victim.pid, stat.start_time)]))
         guard.renew(time.monotonic_ns() + 300_000_000)
-        assert victim.wait(3) == -signal.SIGKILL
+        log = paths.log_dir / "cmguard.log"
+        try:
+            victim.wait(3)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the guard did not fire: {guard.status()}\n{log.read_text()}")
+        assert victim.returncode == -signal.SIGKILL
         assert Guard.fired_record(paths) is not None
     finally:
         if victim.poll() is None:
