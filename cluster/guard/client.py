@@ -3,6 +3,7 @@
     guard = Guard.start(paths, node="a", margin_ns=200_000_000)
     guard.publish_plan(plan)           # whenever a resource becomes active or inactive
     guard.renew(deadline_ns)           # whenever the lease is extended (CLOCK_MONOTONIC)
+    guard.listening()                  # with the lease clock: Context.may_run
     guard.disarm()                     # no lease any more and nothing running
     guard.close()                      # clean shutdown of cmcld
 
@@ -184,6 +185,19 @@ class Guard:
     def renew(self, deadline_ns: int) -> None:
         """The lease now ends at `deadline_ns` (time.monotonic_ns()); arms the guard."""
         self._send(p.RENEW, deadline_ns)
+
+    def listening(self) -> bool:
+        """False once the guard has fired (or died). The guard stops listening before it
+        kills anything, so a resource that stop-now killed is never seen dying while
+        this still says True: check it (with the lease clock) before restarting
+        anything, as `Context.may_run`."""
+        try:
+            self._send(p.NOP)
+        except (GuardGone, GuardFired):
+            return False
+        except GuardError:
+            return True  # FIFO full: the guard is slow, not known to have fired
+        return True
 
     def set_margin(self, margin_ns: int) -> None:
         self._send(p.MARGIN, margin_ns)

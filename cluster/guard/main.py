@@ -175,7 +175,7 @@ class Guard:
                 self.apply(command, value)
 
     def apply(self, command: int, value: int) -> None:
-        if self.state == p.FIRED:
+        if self.state == p.FIRED or command == p.NOP:
             return  # nothing undoes a stop-now but a new guard
         if command == p.RENEW:
             self.deadline_ns = value

@@ -26,7 +26,15 @@ MARGIN = 2  # value: STOP_MARGIN ns (stop-now starts at deadline - margin)
 PLAN = 3  # value: plan generation; the plan file changed, reload it
 DISARM = 4  # no lease any more (clean halt): stand down, do not fire
 EXIT = 5  # disarm and exit
-COMMAND_NAMES = {RENEW: "renew", MARGIN: "margin", PLAN: "plan", DISARM: "disarm", EXIT: "exit"}
+NOP = 6  # nothing: a write that fails with EPIPE once the guard has fired
+COMMAND_NAMES = {
+    RENEW: "renew",
+    MARGIN: "margin",
+    PLAN: "plan",
+    DISARM: "disarm",
+    EXIT: "exit",
+    NOP: "nop",
+}
 
 STARTING, IDLE, ARMED, FIRED, EXITED = "starting", "idle", "armed", "fired", "exited"
 

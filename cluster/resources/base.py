@@ -83,6 +83,11 @@ class Context:
     takeover: bool = False  # the previous owner's lease has surely ended: take its resources
     on_change: Callable[[], None] = _ignore  # stop_now_actions() changed (service restart)
     on_failure: Callable[["Resource", Health], None] = _ignore  # a running resource failed
+    # Whether this node may run packages right now: it holds its lease (judged from the
+    # clock against the last deadline the guard accepted, not from a flag a frozen loop
+    # may not have updated yet) and the guard still listens (`Guard.listening()`: false
+    # once it fired). A service is never restarted otherwise.
+    may_run: Callable[[], bool] = lambda: True
 
     def child_env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         """cmcld's environment, the package's variables, then the driver's own."""

@@ -10,9 +10,11 @@ SIGTERM to the group, waits SERVICE_HALT_TIMEOUT, then SIGKILLs the group.
 
 import asyncio
 import contextlib
+import functools
 import os
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from cluster.resources import command, procs
@@ -81,7 +83,14 @@ class Service(Resource):
         limit = "unlimited" if self.restart is UNLIMITED else str(self.restart)
         return f"{self.restarts}/{limit}"
 
-    async def _spawn(self, ctx: Context) -> None:
+    def _tell(self, ctx: Context, call: Callable[[], None]) -> None:
+        """Run a runner callback from the supervisor, which must outlive its errors."""
+        try:
+            call()
+        except Exception as exc:
+            ctx.log.error("service %s: the runner's callback failed: %s", self.name, exc)
+
+    async def _spawn(self, ctx: Context, *, supervising: bool = False) -> None:
         out = os.open(ctx.output or os.devnull, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
         try:
             process = await asyncio.create_subprocess_exec(
@@ -99,7 +108,10 @@ class Service(Resource):
         stat = procs.read_stat(process.pid)
         self._process, self._spawned_at = process, time.monotonic()
         self._leader_start = stat.start_time if stat else 0
-        ctx.on_change()
+        if supervising:
+            self._tell(ctx, ctx.on_change)
+        else:
+            ctx.on_change()
         ctx.log.info(
             "service %s started, pid %d (restarts %s)", self.name, process.pid, self.restart_text()
         )
@@ -122,7 +134,7 @@ class Service(Resource):
                 return
             procs.signal_group(self._process.pid, signal.SIGKILL)  # what it left behind
             how = command.describe_exit(status)
-            if self.restart is UNLIMITED or self.restarts < self.restart:
+            if ctx.may_run() and (self.restart is UNLIMITED or self.restarts < self.restart):
                 self.restarts += 1
                 ctx.log.warning("service %s %s; restart %s", self.name, how, self.restart_text())
                 lived = time.monotonic() - self._spawned_at
@@ -130,22 +142,34 @@ class Service(Resource):
                     await asyncio.sleep(self.min_restart_interval - lived)
                 if self._stopping:
                     return
-                try:
-                    await self._spawn(ctx)
-                    continue
-                except OSError as exc:
-                    how = f"could not be restarted: {exc.strerror or exc}"
+                if ctx.may_run():
+                    try:
+                        await self._spawn(ctx, supervising=True)
+                        continue
+                    except OSError as exc:
+                        how = f"could not be restarted: {exc.strerror or exc}"
+            if not ctx.may_run():
+                # Killed by stop-now, or died after the lease was lost: restarting it
+                # could run it on two nodes at once.
+                how += "; not restarted: this node no longer holds its lease"
             after = f" after {self.restarts} restart(s)" if self.restarts else ""
             self._failure = Health.failed(f"service {self.name} {how}{after}", self.fail_fast)
             ctx.log.error(
                 "%s%s", self._failure.reason, " (fail fast enabled)" if self.fail_fast else ""
             )
             self._process = None
-            ctx.on_change()
-            ctx.on_failure(self, self._failure)
+            failure = self._failure
+            self._tell(ctx, functools.partial(ctx.on_failure, self, failure))
+            self._tell(ctx, ctx.on_change)
 
     async def _stop(self, ctx: Context) -> None:
         self._stopping = True
+        if self._supervisor is not None:
+            # First, so no restart can slip in while the current instance is halted.
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+            self._supervisor = None
         process = self._process
         try:
             if process is not None:
@@ -168,11 +192,6 @@ class Service(Resource):
             if process is not None:
                 procs.signal_group(process.pid, signal.SIGKILL)
             raise
-        if self._supervisor is not None:
-            self._supervisor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._supervisor
-            self._supervisor = None
         self._process = None
         ctx.on_change()
 

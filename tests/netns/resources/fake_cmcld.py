@@ -6,7 +6,9 @@ It starts the guard, starts a package (floating IP, filesystem, service) with th
 stop-now plan published on every change, prints one JSON line `{"ready": ...}`, then
 renews the lease deadline every `renew_ms` until the file `stop_file` appears (then it
 stays alive without renewing). A test may also freeze it with SIGSTOP. When a renewal
-fails because the guard fired, it prints `{"fired": "..."}` and idles.
+fails because the guard fired, it prints `{"fired": "..."}` and idles; when a resource
+fails (the service killed by stop-now is not restarted: the lease is gone), it prints
+`{"failed": LABEL, "reason": ...}`.
 """
 
 import asyncio
@@ -40,7 +42,7 @@ async def main(args: dict[str, object]) -> None:
         watchdog=str(args["watchdog"]) if args.get("watchdog") else None,
         watchdog_interval=0.05,
     )
-    service = Service("app", str(args["service_cmd"]), halt_timeout=1)
+    service = Service("app", str(args["service_cmd"]), restart=2, halt_timeout=1)
     resources: list[Resource] = [
         FloatingIP(str(args["vip"]), arp_count=1),
         Filesystem(str(args["device"]), str(args["mount_point"]), "ext4"),
@@ -51,14 +53,24 @@ async def main(args: dict[str, object]) -> None:
         actions = [a for r in reversed(resources) for a in r.stop_now_actions()]
         guard.publish_plan(build_plan(node, actions))
 
+    margin_ns = int(float(str(args["margin_ms"])) * 1e6)
+    lease = {"deadline": time.monotonic_ns() + lease_ns}
+
+    def may_run() -> bool:
+        """As cmcld must judge it: the clock against the last deadline the guard
+        accepted, and the guard still listening (it stops before it kills anything)."""
+        return time.monotonic_ns() < lease["deadline"] - margin_ns and guard.listening()
+
     ctx = Context(
         package="pkg1",
         node=node,
         log=logging.getLogger("pkg1"),
         output=root / "pkg1.log",
         on_change=publish,
+        on_failure=lambda resource, health: say(failed=resource.label, reason=health.reason),
+        may_run=may_run,
     )
-    guard.renew(time.monotonic_ns() + lease_ns)
+    guard.renew(lease["deadline"])
     for resource in resources:
         await resource.start(ctx)
     until = time.monotonic() + 2  # the guard reloads the plan on its own time
@@ -68,7 +80,9 @@ async def main(args: dict[str, object]) -> None:
     stop_file = Path(str(args["stop_file"]))
     try:
         while not stop_file.exists():
-            guard.renew(time.monotonic_ns() + lease_ns)
+            deadline = time.monotonic_ns() + lease_ns
+            guard.renew(deadline)  # raises GuardFired once the guard has fired
+            lease["deadline"] = deadline
             await asyncio.sleep(float(str(args["renew_ms"])) / 1e3)
         say(renewing=False)
         while True:

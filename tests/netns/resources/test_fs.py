@@ -88,6 +88,15 @@ def test_fsck_then_mount_with_options(lab: Lab, loops: Loops, mnt: Path) -> None
     assert not mounted(lab, "a", mnt)
 
 
+def test_xfs(lab: Lab, loops: Loops, mnt: Path) -> None:
+    device = loops.attach(loops.image("xfs", 320, ["mkfs.xfs", "-q", "-f"]))
+    args = {"device": device, "mount_point": str(mnt), "fs_type": "xfs", "fsck_opt": ""}
+    assert in_host(lab, "a", START, **args) == {"ok": True}
+    assert lab.run("a", ["findmnt", "-n", "-o", "FSTYPE", str(mnt)]).stdout.strip() == "xfs"
+    assert in_host(lab, "a", STOP, **args)["ok"]
+    assert not mounted(lab, "a", mnt)
+
+
 def test_mount_failures(lab: Lab, loops: Loops, mnt: Path, tmp_path: Path) -> None:
     device = loops.attach(loops.image("plain", 32, MKFS))
     wrong = in_host(lab, "a", START, device=device, mount_point=str(mnt), fs_type="xfs")

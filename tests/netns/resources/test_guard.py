@@ -104,11 +104,13 @@ def test_fires_before_the_deadline_when_renewals_stop(
         guard.renew(time.monotonic_ns() + 300 * MS)
         time.sleep(0.1)
     assert guard.status().state == protocol.ARMED and victim.poll() is None
+    assert guard.listening()
     deadline = time.monotonic_ns() + 300 * MS
     guard.renew(deadline)
     assert victim.wait(2) == -signal.SIGKILL
     killed_at = time.monotonic_ns()
     assert killed_at < deadline
+    assert not guard.listening()  # it stopped listening before it killed
     wait_for(lambda: guard.status().state == protocol.FIRED, 2, "the fired state")
     record = Guard.fired_record(paths)
     assert record is not None and record["deadline_ns"] == deadline
@@ -289,6 +291,14 @@ def test_stop_now_of_a_package_when_cmcld_stops_renewing(
                 wait_for(lambda: '"fired"' in out.read_text(), 5, "cmcld to learn it")
                 line = next(x for x in out.read_text().splitlines() if '"fired"' in x)
                 assert json.loads(line)["kind"] == "GuardFired"
+            # cmcld's supervisor saw the service die and, the lease being gone, did not
+            # restart it (restarts were allowed).
+            wait_for(lambda: '"failed"' in out.read_text(), 5, "the service failure")
+            line = next(x for x in out.read_text().splitlines() if '"failed"' in x)
+            assert json.loads(line)["reason"] == (
+                "service app was killed by SIGKILL; not restarted: this node no longer holds "
+                "its lease"
+            )
             outcomes = ", ".join(
                 f"{o['kind']} {o['elapsed_ns'] / 1e6:.1f} ms" for o in report["outcomes"]
             )

@@ -8,7 +8,7 @@ from pathlib import Path
 from cluster.resources import procs, stopnow
 from cluster.resources.base import Context
 from cluster.resources.service import UNLIMITED, Service
-from tests.netns.resources.conftest import Recorder
+from tests.netns.resources.conftest import Recorder, make_context
 
 
 async def wait_async(predicate, timeout: float, what: str) -> None:
@@ -136,8 +136,11 @@ def test_halt_that_obeys_sigterm_is_not_killed(ctx: tuple[Context, Recorder]) ->
     assert not any("was killed" in m for m in rec.messages())
 
 
-def test_stop_now_plan_kills_the_service_group(ctx: tuple[Context, Recorder]) -> None:
-    context, rec = ctx
+def test_stop_now_kills_the_group_and_it_is_not_restarted(tmp_path: Path) -> None:
+    """The lease is lost (may_run turns false) and stop-now kills the service: the
+    supervisor, which allows restarts, must not start it again on this node."""
+    lease = {"held": True}
+    context, rec = make_context(tmp_path, may_run=lambda: lease["held"])
     service = Service("victim", "sleep 300 & exec sleep 300", restart=3)
 
     async def scenario() -> list[int]:
@@ -147,14 +150,36 @@ def test_stop_now_plan_kills_the_service_group(ctx: tuple[Context, Recorder]) ->
         assert isinstance(action, stopnow.KillGroup) and action.pgid == service.pid
         await wait_async(lambda: len(procs.group_members(action.pgid)) == 2, 5, "children")
         members = procs.group_members(action.pgid)
+        lease["held"] = False
         report = await asyncio.to_thread(stopnow.execute, stopnow.build_plan("a", [action]))
         assert report.clean and report.outcomes[0].detail == "killed"
-        await asyncio.to_thread(procs.wait_gone, members, 2)
+        await wait_async(lambda: rec.failures, 5, "the failure report")
+        assert service.restarts == 0 and service.stop_now_actions() == []
         await service.stop(context)
         return members
 
     members = asyncio.run(scenario())
     assert not any(procs.alive(p) for p in members)
+    ((_label, health),) = rec.failures
+    assert health.reason == (
+        "service victim was killed by SIGKILL; not restarted: this node no longer holds its lease"
+    )
+
+
+def test_halt_during_a_restart_leaves_nothing_behind(ctx: tuple[Context, Recorder]) -> None:
+    """Halting while the supervisor is between instances: no instance outlives it."""
+    context, _rec = ctx
+    service = Service("flaky", "exit 1", restart=UNLIMITED, min_restart_interval=0.3)
+
+    async def scenario() -> None:
+        await service.start(context)
+        await asyncio.sleep(0.45)  # inside the second instance's restart pause
+        await service.stop(context)
+        await asyncio.sleep(0.5)  # a late restart would have happened by now
+
+    asyncio.run(scenario())
+    assert service.pid is None and service.stop_now_actions() == []
+    assert service.restarts <= 2
 
 
 def test_stale_group_is_not_killed() -> None:
