@@ -13,6 +13,14 @@ command -v ip >/dev/null 2>&1 || need+=(iproute2)
 # The multi-host tests: partitions with nftables, ping between hosts.
 command -v nft >/dev/null 2>&1 || need+=(nftables)
 command -v ping >/dev/null 2>&1 || need+=(iputils-ping)
+# The resource driver tests: loop-device filesystems, LVM tags, real OCF agents
+# (Filesystem needs modprobe).
+command -v mkfs.ext4 >/dev/null 2>&1 || need+=(e2fsprogs)
+command -v mkfs.xfs >/dev/null 2>&1 || need+=(xfsprogs)
+command -v vgcreate >/dev/null 2>&1 || need+=(lvm2)
+[ -x /usr/lib/ocf/resource.d/heartbeat/Dummy ] || need+=(resource-agents)
+command -v modprobe >/dev/null 2>&1 || need+=(kmod)
+command -v losetup >/dev/null 2>&1 || need+=(mount)
 
 [ ${#need[@]} -eq 0 ] && exit 0
 

@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "cluster.cli.cmdeleteconf",
         "delete a package's or the cluster's configuration",
     ),
+    "cmguard": ("cluster.guard.main", "internal: the lease guard cmcld starts (not by hand)"),
 }
 MULTICALL_NAMES = {"cmcluster", "cmcluster.pyz", "__main__.py", "__main__"}
 INTERNAL_ERROR = 70

@@ -1,8 +1,9 @@
-"""A minimal rtnetlink client: dump the kernel's links and addresses.
+"""A minimal rtnetlink client: dump links and addresses, add and delete addresses.
 
 Reading interfaces through netlink needs no subprocess and no third-party library,
 and the same socket family later serves the link monitor (RTMGRP_LINK events).
-Only what cmcluster uses is decoded; see rtnetlink(7) for the formats.
+Adding and deleting floating IPs here (not with `ip`) keeps the stop-now path free of
+fork/exec. Only what cmcluster uses is decoded; see rtnetlink(7) for the formats.
 """
 
 import os
@@ -13,12 +14,13 @@ from dataclasses import dataclass, field
 
 NETLINK_ROUTE = 0
 RTM_NEWLINK, RTM_GETLINK = 16, 18
-RTM_NEWADDR, RTM_GETADDR = 20, 22
+RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR = 20, 21, 22
 NLMSG_ERROR, NLMSG_DONE = 2, 3
-NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
+NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP = 0x1, 0x4, 0x300
+NLM_F_EXCL, NLM_F_CREATE = 0x200, 0x400
 
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_MASTER, IFLA_OPERSTATE = 1, 3, 4, 10, 16
-IFA_ADDRESS, IFA_LOCAL, IFA_LABEL, IFA_FLAGS = 1, 2, 3, 8
+IFA_ADDRESS, IFA_LOCAL, IFA_LABEL, IFA_BROADCAST, IFA_FLAGS = 1, 2, 3, 4, 8
 IFF_UP, IFF_LOOPBACK, IFF_LOWER_UP = 0x1, 0x8, 0x10000
 IFA_F_SECONDARY = 0x01
 
@@ -29,6 +31,9 @@ _RTATTR = struct.Struct("=HH")
 
 OPER_STATES = ("unknown", "notpresent", "down", "lowerlayerdown", "testing", "dormant", "up")
 SCOPES = {0: "global", 200: "site", 253: "link", 254: "host", 255: "nowhere"}
+
+
+ACK_TIMEOUT = 2.0  # seconds; the kernel answers at once, this only bounds a bug
 
 
 class NetlinkError(OSError):
@@ -148,3 +153,68 @@ def dump_addresses() -> list[RawAddress]:
         if addr.address:
             addresses.append(addr)
     return addresses
+
+
+def _attribute(kind: int, value: bytes) -> bytes:
+    length = _RTATTR.size + len(value)
+    return _RTATTR.pack(length, kind) + value + b"\0" * (((length + 3) & ~3) - length)
+
+
+def _request(message_type: int, flags: int, payload: bytes) -> None:
+    """Send one request and wait for the kernel's acknowledgement; raise its error."""
+    with socket.socket(
+        socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_ROUTE
+    ) as s:
+        s.bind((0, 0))
+        s.settimeout(ACK_TIMEOUT)
+        seq = int.from_bytes(os.urandom(4), "little")
+        header = _NLMSGHDR.pack(
+            _NLMSGHDR.size + len(payload), message_type, NLM_F_REQUEST | NLM_F_ACK | flags, seq, 0
+        )
+        s.send(header + payload)
+        while True:
+            chunk = s.recv(1 << 16)
+            offset = 0
+            while offset + _NLMSGHDR.size <= len(chunk):
+                length, kind, _flags, reply_seq, _pid = _NLMSGHDR.unpack_from(chunk, offset)
+                if length < _NLMSGHDR.size:
+                    raise NetlinkError("malformed netlink message")
+                body = chunk[offset + _NLMSGHDR.size : offset + length]
+                offset += (length + 3) & ~3
+                if kind == NLMSG_ERROR and reply_seq == seq:
+                    (code,) = struct.unpack_from("=i", body)
+                    if code:
+                        raise NetlinkError(-code, os.strerror(-code))
+                    return
+
+
+def _address_message(index: int, address: str, prefix_len: int) -> tuple[int, bytes, bytes]:
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    packed = socket.inet_pton(family, address)
+    header = _IFADDRMSG.pack(family, prefix_len, 0, 0, index)
+    return family, packed, header
+
+
+def add_address(
+    index: int, address: str, prefix_len: int, *, broadcast: bool = True, label: str = ""
+) -> None:
+    """Add `address/prefix_len` to interface `index` (EEXIST if it is there already).
+
+    With the prefix of a stationary address on the same interface, the kernel makes it
+    a secondary address, which is how floating IPs are told apart from stationary ones.
+    """
+    family, packed, header = _address_message(index, address, prefix_len)
+    attrs = _attribute(IFA_LOCAL, packed) + _attribute(IFA_ADDRESS, packed)
+    if family == socket.AF_INET and broadcast and prefix_len < 31:
+        host_bits = (1 << (32 - prefix_len)) - 1
+        value = int.from_bytes(packed, "big") | host_bits
+        attrs += _attribute(IFA_BROADCAST, value.to_bytes(4, "big"))
+    if label:
+        attrs += _attribute(IFA_LABEL, label.encode() + b"\0")
+    _request(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, header + attrs)
+
+
+def delete_address(index: int, address: str, prefix_len: int) -> None:
+    """Remove `address/prefix_len` from interface `index` (EADDRNOTAVAIL if absent)."""
+    _family, packed, header = _address_message(index, address, prefix_len)
+    _request(RTM_DELADDR, 0, header + _attribute(IFA_LOCAL, packed))

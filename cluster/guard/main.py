@@ -1,0 +1,327 @@
+"""cmguard: the lease guard process (internal; cmcld starts it, never an operator).
+
+It waits on the command FIFO until `deadline - margin`. A renewal moves the deadline;
+if none arrives in time it executes the stop-now plan at once, stops feeding the
+watchdog (so the host resets where one is configured), and records what it did. It
+raises its own priority (SCHED_FIFO, locked memory, OOM-exempt) where permitted and
+imports nothing heavy, so it acts even when cmcld is frozen, hung or dead.
+"""
+
+import argparse
+import contextlib
+import ctypes
+import fcntl
+import os
+import select
+import signal
+import struct
+import time
+from pathlib import Path
+from typing import Any
+
+from cluster.guard import protocol as p
+from cluster.paths import HostPaths, local_node_name
+from cluster.resources import stopnow
+
+WDIOC_SETTIMEOUT = 0xC0045706  # _IOWR('W', 6, int)
+MCL_CURRENT, MCL_FUTURE = 1, 2
+IDLE_WAKEUP = 0.5  # seconds: the longest sleep, so signals and exits are seen soon
+
+
+class GuardLog:
+    """Appends lines to the guard's own log: no logging module, no threads."""
+
+    def __init__(self, path: Path, node: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        self.prefix = f" {node} cmguard[{os.getpid()}]: "
+
+    def __call__(self, message: str) -> None:
+        now = time.time()
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now))
+        line = f"{stamp}.{int(now % 1 * 1000):03d}{self.prefix}{message}\n"
+        with contextlib.suppress(OSError):
+            os.write(self.fd, line.encode())
+
+
+class Watchdog:
+    """A watchdog device fed by writes; "V" before close disarms it (magic close)."""
+
+    def __init__(self, path: str, interval: float, timeout: int | None) -> None:
+        self.path, self.interval = path, interval
+        self.fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        self.timeout_set = False
+        if timeout:
+            try:
+                fcntl.ioctl(self.fd, WDIOC_SETTIMEOUT, struct.pack("i", timeout))
+                self.timeout_set = True
+            except OSError:
+                pass  # not a watchdog driver (tests use a FIFO), or a fixed timeout
+        self.feeding = True
+        self.next_feed = 0.0
+
+    def feed_if_due(self, now: float) -> None:
+        if self.feeding and now >= self.next_feed:
+            with contextlib.suppress(BlockingIOError):
+                os.write(self.fd, b"k")
+            self.next_feed = now + self.interval
+
+    def close(self, disarm: bool) -> None:
+        if disarm:
+            with contextlib.suppress(OSError):
+                os.write(self.fd, b"V")
+        os.close(self.fd)
+
+
+def raise_priority(rt_priority: int) -> dict[str, str]:
+    """Run before anything else on the machine; report what the kernel allowed."""
+    done: dict[str, str] = {}
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(rt_priority))
+        done["sched_fifo"] = str(rt_priority)
+    except OSError as exc:
+        done["sched_fifo"] = f"refused: {exc.strerror}"
+        try:
+            os.setpriority(os.PRIO_PROCESS, 0, -20)
+            done["nice"] = "-20"
+        except OSError as nice_exc:
+            done["nice"] = f"refused: {nice_exc.strerror}"
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.mlockall(MCL_CURRENT | MCL_FUTURE) == 0:
+        done["mlockall"] = "yes"
+    else:
+        done["mlockall"] = f"refused: {os.strerror(ctypes.get_errno())}"
+    try:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write("-1000")
+        done["oom_score_adj"] = "-1000"
+    except OSError as exc:
+        done["oom_score_adj"] = f"refused: {exc.strerror}"
+    return done
+
+
+class Guard:
+    def __init__(
+        self,
+        files: p.GuardFiles,
+        *,
+        node: str,
+        margin_ns: int,
+        log: GuardLog,
+        watchdog: Watchdog | None,
+        priority: dict[str, str],
+    ) -> None:
+        self.files, self.node, self.margin_ns, self.log = files, node, margin_ns, log
+        self.watchdog, self.priority = watchdog, priority
+        self.state = p.STARTING
+        self.deadline_ns = 0
+        self.generation = 0
+        self.plan = self._load_plan(stopnow.Plan(node))
+        self.fired: dict[str, Any] | None = None
+        self.exit_requested = False
+        self.signals: list[int] = []
+        self.fd = os.open(files.fifo, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+        self.pending = b""
+
+    def _load_plan(self, current: stopnow.Plan) -> stopnow.Plan:
+        try:
+            return stopnow.load_plan(self.files.plan, self.node)
+        except (OSError, stopnow.PlanError) as exc:
+            self.log(f"keeping the previous plan: cannot load {self.files.plan}: {exc}")
+            return current
+
+    def write_status(self) -> None:
+        status = {
+            "pid": os.getpid(),
+            "node": self.node,
+            "state": self.state,
+            "deadline_ns": self.deadline_ns,
+            "margin_ns": self.margin_ns,
+            "plan_generation": self.generation,
+            "plan_actions": len(self.plan.actions),
+            "priority": self.priority,
+            "watchdog": None
+            if self.watchdog is None
+            else {
+                "device": self.watchdog.path,
+                "interval": self.watchdog.interval,
+                "timeout_set": self.watchdog.timeout_set,
+                "feeding": self.watchdog.feeding,
+            },
+            "fired": self.fired,
+            "updated_ns": time.monotonic_ns(),
+        }
+        try:
+            p.write_json(self.files.status, status)
+        except OSError as exc:
+            self.log(f"cannot write {self.files.status}: {exc}")
+
+    def _become(self, state: str) -> None:
+        if state != self.state:
+            self.state = state
+            self.write_status()
+
+    def drain(self) -> None:
+        """Apply every command waiting in the FIFO."""
+        while self.fd >= 0:
+            try:
+                chunk = os.read(self.fd, 1 << 16)
+            except BlockingIOError:
+                return
+            if not chunk:
+                return
+            records, self.pending = p.decode(self.pending + chunk)
+            for command, value in records:
+                self.apply(command, value)
+
+    def apply(self, command: int, value: int) -> None:
+        if self.state == p.FIRED or command == p.NOP:
+            return  # nothing undoes a stop-now but a new guard
+        if command == p.RENEW:
+            self.deadline_ns = value
+            if self.state != p.ARMED:
+                self.log(f"armed: deadline in {(value - time.monotonic_ns()) / 1e6:.0f} ms")
+                self._become(p.ARMED)
+        elif command == p.MARGIN:
+            self.margin_ns = value
+            self.write_status()
+        elif command == p.PLAN:
+            self.generation = value
+            self.plan = self._load_plan(self.plan)
+            self.write_status()
+        elif command in (p.DISARM, p.EXIT):
+            if self.state == p.ARMED:
+                self.log("disarmed")
+            self.deadline_ns = 0
+            self._become(p.IDLE)
+            self.exit_requested = command == p.EXIT
+        else:
+            self.log(f"ignoring unknown command {command}")
+
+    def fire(self) -> None:
+        """The deadline minus the margin passed without renewal: stop now."""
+        fired_ns = time.monotonic_ns()
+        self.state = p.FIRED
+        if self.watchdog is not None:
+            self.watchdog.feeding = False  # the host resets when the device's timer ends
+        os.close(self.fd)  # cmcld's next renewal fails with EPIPE: it learns at once
+        self.fd = -1
+        report = stopnow.execute(self.plan)
+        late_ns = report.finished_ns - self.deadline_ns
+        self.fired = {
+            "node": self.node,
+            "deadline_ns": self.deadline_ns,
+            "margin_ns": self.margin_ns,
+            "fired_ns": fired_ns,
+            "late_ns": late_ns,  # > 0: finished after the deadline
+            "wall_time": time.time(),
+            "plan_generation": self.generation,
+            "report": report.to_dict(),
+        }
+        self.log(
+            f"lease deadline passed without renewal: stop-now of {len(self.plan.actions)} "
+            f"action(s) took {report.elapsed_ns / 1e6:.1f} ms, finished "
+            f"{abs(late_ns) / 1e6:.1f} ms {'AFTER' if late_ns > 0 else 'before'} the deadline"
+            f"{'' if report.clean else '; NOT CLEAN'}"
+        )
+        for o in report.outcomes:
+            self.log(
+                f"  {o.package}: {o.label}: {'ok' if o.ok else 'FAILED'} "
+                f"({o.elapsed_ns / 1e6:.2f} ms) {o.detail}"
+            )
+        try:
+            p.write_json(self.files.fired, self.fired)
+        except OSError as exc:
+            self.log(f"cannot record the stop-now in {self.files.fired}: {exc}")
+        self.write_status()
+
+    def _wakeup_in(self, now_ns: int) -> float:
+        wait = IDLE_WAKEUP
+        if self.state == p.ARMED:
+            wait = min(wait, (self.deadline_ns - self.margin_ns - now_ns) / 1e9)
+        if self.watchdog is not None and self.watchdog.feeding:
+            wait = min(wait, self.watchdog.next_feed - now_ns / 1e9)
+        return max(0.0, wait)
+
+    def run(self) -> int:
+        self._become(p.IDLE)
+        self.log(f"started ({', '.join(f'{k} {v}' for k, v in self.priority.items())})")
+        while not self.exit_requested:
+            now = time.monotonic_ns()
+            if self.state == p.ARMED and now >= self.deadline_ns - self.margin_ns:
+                self.drain()  # a renewal may be waiting: the last chance
+                if (
+                    self.state == p.ARMED
+                    and time.monotonic_ns() >= self.deadline_ns - self.margin_ns
+                ):
+                    self.fire()
+                continue
+            if self.watchdog is not None:
+                self.watchdog.feed_if_due(now / 1e9)
+            readable = [self.fd] if self.fd >= 0 else []
+            ready, _, _ = select.select(readable, [], [], self._wakeup_in(time.monotonic_ns()))
+            if ready:
+                self.drain()
+            self._handle_signals()
+        if self.watchdog is not None:
+            self.watchdog.close(disarm=self.state != p.FIRED)
+        self.log(f"exiting ({self.state})")
+        if self.state != p.FIRED:
+            self._become(p.EXITED)
+        return 0
+
+    def _handle_signals(self) -> None:
+        while self.signals:
+            signum = self.signals.pop()
+            name = signal.Signals(signum).name
+            if self.state == p.ARMED:
+                self.log(f"ignoring {name} while armed: cmcld must disarm the guard first")
+            else:
+                self.log(f"{name} received")
+                self.exit_requested = True
+
+
+def main(argv: list[str], prog: str) -> int:
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Internal: the lease guard that cmcld starts. It performs the stop-now "
+        "plan when cmcld stops renewing the lease. Do not run it by hand.",
+    )
+    parser.add_argument("--node", help="node name (default: CMCLUSTER_NODE or host name)")
+    parser.add_argument("--margin-ms", type=float, default=200.0, help="STOP_MARGIN")
+    parser.add_argument("--watchdog", help="watchdog device to feed (WATCHDOG_DEVICE)")
+    parser.add_argument("--watchdog-interval", type=float, default=1.0, help="seconds")
+    parser.add_argument("--watchdog-timeout", type=int, help="device timeout to set, s")
+    parser.add_argument("--rt-priority", type=int, default=20, help="SCHED_FIFO priority")
+    args = parser.parse_args(argv)
+    node = local_node_name(args.node)
+    files = p.GuardFiles.from_paths(HostPaths(HostPaths.from_env().root.resolve()))
+    os.chdir("/")  # never keep a package filesystem busy
+    log = GuardLog(files.log, node)
+    guard_ref: list[Guard] = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        if guard_ref:
+            guard_ref[0].signals.append(signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, on_signal)
+    priority = raise_priority(args.rt_priority)
+    watchdog = None
+    if args.watchdog:
+        try:
+            watchdog = Watchdog(args.watchdog, args.watchdog_interval, args.watchdog_timeout)
+        except OSError as exc:
+            log(f"cannot open watchdog {args.watchdog}: {exc.strerror or exc}")
+            print(f"{prog}: cannot open watchdog {args.watchdog}: {exc.strerror or exc}")
+            return 1
+    guard = Guard(
+        files,
+        node=node,
+        margin_ns=int(args.margin_ms * 1e6),
+        log=log,
+        watchdog=watchdog,
+        priority=priority,
+    )
+    guard_ref.append(guard)
+    return guard.run()

@@ -1,0 +1,146 @@
+"""Filesystem: fsck as configured, mount; on halt kill its users, then unmount.
+
+Options follow Serviceguard's package variables: FS_MOUNT_OPT and FS_UMOUNT_OPT are
+command-line options of mount(8)/umount(8) ("-o rw,noatime"), FS_FSCK_OPT of fsck(8).
+fsck runs only when FS_FSCK_OPT is configured; an empty value means "-p" (repair
+what is safe without asking), since fsck cannot ask anyone here.
+"""
+
+import asyncio
+import os
+import shlex
+from dataclasses import dataclass, field
+
+from cluster.resources import command, procs
+from cluster.resources.base import Context, Health, Recovery, Resource, ResourceError
+from cluster.resources.stopnow import StopNowAction, Unmount, umount2
+
+# fsck(8) exit status bits: 1 errors corrected, 2 reboot advised, 4 errors left
+# uncorrected, 8 operational error, 16 usage error, 32 cancelled, 128 library error.
+FSCK_UNCORRECTED = 4
+
+
+@dataclass
+class Filesystem(Resource):
+    """FS_NAME[n] (device) on FS_DIRECTORY[n] (mount point)."""
+
+    kind = "fs"
+    device: str
+    mount_point: str
+    fs_type: str = ""  # FS_TYPE; "" lets mount(8) detect it
+    mount_opt: str = ""  # FS_MOUNT_OPT
+    umount_opt: str = ""  # FS_UMOUNT_OPT
+    fsck_opt: str | None = None  # FS_FSCK_OPT; None: no fsck
+    kill_grace: float = 2.0  # seconds between SIGTERM and SIGKILL of the users on halt
+    _active: bool = field(default=False, init=False, repr=False)
+    _package: str = field(default="", init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.mount_point = os.path.normpath(self.mount_point)
+        if not os.path.isabs(self.mount_point):
+            raise ResourceError(
+                f"mount point {self.mount_point!r} is not an absolute path", Recovery.FATAL
+            )
+
+    @property
+    def label(self) -> str:
+        return f"fs {self.mount_point}"
+
+    @property
+    def active(self) -> bool:
+        return self._active
+
+    def _set_active(self, ctx: Context, active: bool) -> None:
+        self._active = active
+        ctx.on_change()
+
+    async def _start(self, ctx: Context) -> None:
+        self._package = ctx.package
+        if not os.path.isdir(self.mount_point):
+            raise ResourceError(f"mount point {self.mount_point} is not a directory", Recovery.HARD)
+        current = await asyncio.to_thread(procs.mount_at, self.mount_point)
+        if current is not None:
+            if self._is_ours(current):
+                ctx.log.info("%s is already mounted on %s", self.device, self.mount_point)
+                self._set_active(ctx, True)
+                return
+            raise ResourceError(
+                f"{self.mount_point} already has {current.source} mounted on it", Recovery.HARD
+            )
+        if self.fsck_opt is not None:
+            await self._fsck(ctx)
+        argv = ["mount", *(["-t", self.fs_type] if self.fs_type else [])]
+        argv += [*shlex.split(self.mount_opt), self.device, self.mount_point]
+        self._set_active(ctx, True)  # a cancelled mount may still complete: stop-now covers it
+        done = await command.run(argv, env=ctx.child_env(), timeout=None)
+        if done.status != 0:
+            self._set_active(ctx, False)
+            raise ResourceError(
+                f"mounting {self.device} on {self.mount_point} failed: "
+                f"{done.brief() or f'exit {done.status}'}"
+            )
+        ctx.log.info("mounted %s on %s", self.device, self.mount_point)
+
+    async def _fsck(self, ctx: Context) -> None:
+        options = shlex.split(self.fsck_opt or "") or ["-p"]
+        argv = ["fsck", *(["-t", self.fs_type] if self.fs_type else []), *options, self.device]
+        done = await command.run(argv, env=ctx.child_env(), timeout=None)
+        status = done.status if done.status is not None else -1
+        if status < 0 or status >= FSCK_UNCORRECTED:
+            raise ResourceError(
+                f"fsck of {self.device} failed (exit {status}): "
+                f"{done.brief() or 'no output'}; not mounting it",
+                Recovery.HARD,
+            )
+        ctx.log.info(
+            "fsck %s: %s", self.device, "clean" if status == 0 else f"repaired (exit {status})"
+        )
+
+    def _is_ours(self, mount: procs.Mount) -> bool:
+        try:
+            return os.stat(self.device).st_rdev == mount.dev
+        except OSError:
+            return mount.source == self.device
+
+    async def _stop(self, ctx: Context) -> None:
+        mount = await asyncio.to_thread(procs.mount_at, self.mount_point)
+        if mount is None:
+            ctx.log.info("%s was not mounted", self.mount_point)
+            self._set_active(ctx, False)
+            return
+        left = await asyncio.to_thread(procs.kill_users, mount.dev, self.kill_grace)
+        argv = ["umount", *shlex.split(self.umount_opt), self.mount_point]
+        done = await command.run(argv, env=ctx.child_env(), timeout=None)
+        if done.status != 0:
+            ctx.log.warning("umount %s: %s; retrying", self.mount_point, done.brief())
+            left = await asyncio.to_thread(procs.kill_users, mount.dev, 0.0)
+            done = await command.run(["umount", "-f", self.mount_point], env=ctx.child_env())
+        if done.status != 0:
+            code = await asyncio.to_thread(umount2, self.mount_point, 2)  # MNT_DETACH
+            still = ", ".join(map(str, left)) or "no process we can see (a mount below it?)"
+            if code == 0:
+                self._set_active(ctx, False)
+                raise ResourceError(
+                    f"{self.mount_point} was detached lazily: still in use by {still}; "
+                    f"{self.device} must not be mounted elsewhere until they exit"
+                )
+            raise ResourceError(
+                f"cannot unmount {self.mount_point}: {done.brief()} (in use by {still})"
+            )
+        ctx.log.info("unmounted %s", self.mount_point)
+        self._set_active(ctx, False)
+
+    async def monitor(self, ctx: Context) -> Health:
+        if not self._active:
+            return Health.failed(f"{self.mount_point} is not started")
+        mount = await asyncio.to_thread(procs.mount_at, self.mount_point)
+        if mount is None:
+            return Health.failed(f"{self.mount_point} is no longer mounted")
+        if not self._is_ours(mount):
+            return Health.failed(f"{self.mount_point} now has {mount.source} mounted on it")
+        return Health.healthy()
+
+    def stop_now_actions(self) -> list[StopNowAction]:
+        if not self._active:
+            return []
+        return [Unmount(self._package, self.label, self.mount_point, self.device)]

@@ -1,0 +1,212 @@
+"""Floating IP: probe, add next to the stationary IP of its subnet, announce, remove.
+
+The address goes on the interface that holds a stationary (primary) address of the
+same subnet, with that address's prefix, so the kernel marks it secondary. Before
+adding, a duplicate-address probe refuses an address another host answers for; after
+adding, gratuitous ARPs (the first at once, the rest spaced in the background) move
+clients' neighbour entries to this host. Adding and removing use rtnetlink, so the
+stop-now path needs no `ip` command.
+"""
+
+import asyncio
+import contextlib
+import errno
+import ipaddress
+import socket
+import time
+from dataclasses import dataclass, field
+
+from cluster.network import arp, netlink
+from cluster.resources.base import Context, Health, Recovery, Resource, ResourceError
+from cluster.resources.stopnow import DeleteAddress, StopNowAction
+
+
+@dataclass(frozen=True)
+class Placement:
+    interface: str
+    index: int
+    prefix_len: int
+    present: bool  # the floating address is already on this interface
+
+
+def find_placement(address: str, subnet: str | None) -> Placement:
+    """Where `address` belongs on this host: the interface with a stationary address
+    of its subnet (or of `subnet`, when configured: "198.18.0.0/24", or as Serviceguard
+    writes IP_SUBNET, "198.18.0.0" with the mask the interface has). Raises
+    ResourceError if there is none."""
+    ip = ipaddress.IPv4Address(address)
+    wanted = ipaddress.ip_network(subnet, strict=False) if subnet else None
+    by_address = subnet is not None and "/" not in subnet
+    links = {link.index: link for link in netlink.dump_links()}
+    addresses = [a for a in netlink.dump_addresses() if a.family == socket.AF_INET]
+    present = {a.index for a in addresses if a.address == address}
+    for raw in addresses:
+        if raw.flags & netlink.IFA_F_SECONDARY or raw.address == address:
+            continue
+        net = ipaddress.ip_interface(f"{raw.address}/{raw.prefix_len}").network
+        if ip not in net:
+            continue
+        if wanted is not None and wanted != (
+            ipaddress.ip_network(net.network_address) if by_address else net
+        ):
+            continue
+        link = links.get(raw.index)
+        if link is None or link.flags & netlink.IFF_LOOPBACK:
+            continue
+        return Placement(link.name, raw.index, raw.prefix_len, raw.index in present)
+    where = f"subnet {subnet}" if subnet else f"a subnet containing {address}"
+    raise ResourceError(
+        f"no interface of this node has a stationary address in {where}", Recovery.HARD
+    )
+
+
+@dataclass
+class FloatingIP(Resource):
+    """IP[n]/IP_SUBNET[n] of a package (IPv4)."""
+
+    kind = "ip"
+    address: str
+    subnet: str | None = None  # "198.18.0.0/24" or "198.18.0.0"; None: any that contains it
+    probe_count: int = 3
+    probe_interval: float = 0.05  # seconds between probes
+    probe_wait: float = 0.1  # seconds to listen after the last probe
+    arp_count: int = 3  # gratuitous ARPs sent after adding
+    arp_interval: float = 0.2  # seconds between them
+    _placement: Placement | None = field(default=None, init=False, repr=False)
+    _package: str = field(default="", init=False, repr=False)
+    _announcer: "asyncio.Task[None] | None" = field(default=None, init=False, repr=False)
+    announced_at: list[float] = field(default_factory=list, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        try:
+            ipaddress.IPv4Address(self.address)
+        except ValueError:
+            raise ResourceError(
+                f"floating IP {self.address!r}: not an IPv4 address", Recovery.FATAL
+            ) from None
+
+    @property
+    def label(self) -> str:
+        return f"ip {self.address}"
+
+    @property
+    def active(self) -> bool:
+        return self._placement is not None
+
+    async def _start(self, ctx: Context) -> None:
+        self._package = ctx.package
+        placement = await asyncio.to_thread(find_placement, self.address, self.subnet)
+        if placement.present:
+            ctx.log.info("%s is already on %s", self.address, placement.interface)
+            self._set_placement(ctx, placement)
+        else:
+            holder = await asyncio.to_thread(
+                arp.probe,
+                placement.interface,
+                self.address,
+                count=self.probe_count,
+                interval=self.probe_interval,
+                wait=self.probe_wait,
+            )
+            if holder is not None:
+                raise ResourceError(
+                    f"{self.address} is already in use on the network: {holder} answered "
+                    f"the duplicate-address probe on {placement.interface}; not adding it"
+                )
+            self._set_placement(ctx, placement)  # stop-now deletes it from here on
+            try:
+                netlink.add_address(placement.index, self.address, placement.prefix_len)
+            except OSError as exc:
+                if exc.errno != errno.EEXIST:
+                    self._set_placement(ctx, None)
+                    raise ResourceError(
+                        f"cannot add {self.address}/{placement.prefix_len} to "
+                        f"{placement.interface}: {exc.strerror or exc}"
+                    ) from None
+            ctx.log.info(
+                "added %s/%d to %s", self.address, placement.prefix_len, placement.interface
+            )
+        self._announce_first(placement)
+        if self.arp_count > 1:
+            self._announcer = asyncio.create_task(self._announce_rest(placement))
+
+    def _set_placement(self, ctx: Context, placement: Placement | None) -> None:
+        self._placement = placement
+        ctx.on_change()
+
+    def _announce_first(self, placement: Placement) -> None:
+        self.announced_at = []
+        try:
+            with arp.ArpSocket(placement.interface) as sock:
+                sock.send(sock.announce_packet(self.address))
+        except OSError as exc:
+            raise ResourceError(
+                f"cannot send gratuitous ARP for {self.address} on {placement.interface}: "
+                f"{exc.strerror or exc}"
+            ) from None
+        self.announced_at.append(time.monotonic())
+
+    async def _announce_rest(self, placement: Placement) -> None:
+        """The remaining gratuitous ARPs, `arp_interval` apart counted from the first."""
+        first = self.announced_at[0]
+        with arp.ArpSocket(placement.interface) as sock:
+            packet = sock.announce_packet(self.address)
+            for i in range(1, self.arp_count):
+                await asyncio.sleep(max(0.0, first + i * self.arp_interval - time.monotonic()))
+                with contextlib.suppress(OSError):
+                    sock.send(packet)
+                    self.announced_at.append(time.monotonic())
+
+    async def _stop(self, ctx: Context) -> None:
+        if self._announcer is not None:
+            self._announcer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._announcer
+            self._announcer = None
+        placement = self._placement
+        if placement is None:
+            placement = await asyncio.to_thread(find_placement, self.address, self.subnet)
+        try:
+            netlink.delete_address(placement.index, self.address, placement.prefix_len)
+        except OSError as exc:
+            if exc.errno != errno.EADDRNOTAVAIL:
+                raise ResourceError(
+                    f"cannot remove {self.address} from {placement.interface}: "
+                    f"{exc.strerror or exc}"
+                ) from None
+            ctx.log.info("%s was not on %s", self.address, placement.interface)
+        else:
+            ctx.log.info("removed %s from %s", self.address, placement.interface)
+        self._set_placement(ctx, None)
+
+    async def monitor(self, ctx: Context) -> Health:
+        if self._placement is None:
+            return Health.failed(f"{self.address} is not started")
+        interface = self._placement.interface
+        links = {link.index: link for link in await asyncio.to_thread(netlink.dump_links)}
+        link = links.get(self._placement.index)
+        if link is None:
+            return Health.failed(f"interface {interface} of {self.address} is gone")
+        here = [
+            a
+            for a in await asyncio.to_thread(netlink.dump_addresses)
+            if a.index == link.index and a.address == self.address
+        ]
+        if not here:
+            return Health.failed(f"{self.address} is no longer on {interface}")
+        if not link.flags & netlink.IFF_LOWER_UP:
+            return Health.failed(f"{self.address}: link {interface} is down")
+        return Health.healthy()
+
+    def stop_now_actions(self) -> list[StopNowAction]:
+        if self._placement is None:
+            return []
+        return [
+            DeleteAddress(
+                self._package,
+                self.label,
+                self._placement.interface,
+                self.address,
+                self._placement.prefix_len,
+            )
+        ]
