@@ -53,10 +53,12 @@ TABLE = [
     (PKG_ADMIN, path("Admin", "ApplyConfig"), False),
     (FULL, path("Admin", "ApplyConfig"), True),
     (FULL, path("Admin", "HaltCluster"), True),
-    (FULL, path("Node", "Prepare"), False),
+    (FULL, path("Node", "StageConfig"), False),
+    (NODE, path("Quorum", "Exchange"), True),
+    (MONITOR, path("Quorum", "Exchange"), False),
     (ROOT, path("Admin", "SetLogLevel"), True),
     (ROOT, path("Admin", "HaltCluster"), True),
-    (ROOT, path("Node", "Accept"), False),
+    (ROOT, path("Node", "CommitConfig"), False),
 ]
 
 

@@ -23,46 +23,59 @@ _sym_db = _symbol_database.Default()
 
 
 from cluster.pb.v1 import common_pb2 as cluster_dot_pb_dot_v1_dot_common__pb2
-from cluster.pb.v1 import package_pb2 as cluster_dot_pb_dot_v1_dot_package__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x63luster/pb/v1/membership.proto\x12\rcluster.pb.v1\x1a\x1a\x63luster/pb/v1/common.proto\x1a\x1b\x63luster/pb/v1/package.proto\"\xbe\x01\n\x0eHeartbeatFrame\x12.\n\x05hello\x18\x01 \x01(\x0b\x32\x1d.cluster.pb.v1.HeartbeatHelloH\x00\x12#\n\x04ping\x18\x02 \x01(\x0b\x32\x13.cluster.pb.v1.PingH\x00\x12#\n\x04pong\x18\x03 \x01(\x0b\x32\x13.cluster.pb.v1.PongH\x00\x12)\n\x07goodbye\x18\x04 \x01(\x0b\x32\x16.cluster.pb.v1.GoodbyeH\x00\x42\x07\n\x05\x66rame\"q\n\x0eHeartbeatHello\x12\x11\n\tnode_name\x18\x01 \x01(\t\x12\x14\n\x0c\x63luster_name\x18\x02 \x01(\t\x12\x19\n\x11\x63onfig_generation\x18\x03 \x01(\x04\x12\r\n\x05\x65poch\x18\x04 \x01(\x04\x12\x0c\n\x04path\x18\x05 \x01(\t\"8\n\x04Ping\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\x12\x0b\n\x03seq\x18\x02 \x01(\x04\x12\x14\n\x0csend_time_ns\x18\x03 \x01(\x03\"=\n\x04Pong\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\x12\x0b\n\x03seq\x18\x02 \x01(\x04\x12\x19\n\x11\x65\x63ho_send_time_ns\x18\x03 \x01(\x03\"2\n\x07Goodbye\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x17\n\x0fleaving_cluster\x18\x02 \x01(\x08\"\\\n\x0ePrepareRequest\x12\x14\n\x0c\x63luster_name\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\x12%\n\x06\x62\x61llot\x18\x03 \x01(\x0b\x32\x15.cluster.pb.v1.Ballot\"1\n\x0cLastAnswered\x12\x11\n\tnode_name\x18\x01 \x01(\t\x12\x0e\n\x06\x61ge_ns\x18\x02 \x01(\x04\"\xe9\x02\n\x0cPrepareReply\x12\x10\n\x08\x61\x63\x63\x65ptor\x18\x01 \x01(\t\x12\x10\n\x08promised\x18\x02 \x01(\x08\x12.\n\x0fpromised_ballot\x18\x03 \x01(\x0b\x32\x15.cluster.pb.v1.Ballot\x12.\n\x0f\x61\x63\x63\x65pted_ballot\x18\x04 \x01(\x0b\x32\x15.cluster.pb.v1.Ballot\x12\x31\n\x0e\x61\x63\x63\x65pted_value\x18\x05 \x01(\x0b\x32\x19.cluster.pb.v1.Membership\x12/\n\x0clast_decided\x18\x06 \x01(\x0b\x32\x19.cluster.pb.v1.Membership\x12\r\n\x05hears\x18\x07 \x03(\t\x12\x32\n\rlast_answered\x18\x08 \x03(\x0b\x32\x1b.cluster.pb.v1.LastAnswered\x12.\n\x08packages\x18\t \x03(\x0b\x32\x1c.cluster.pb.v1.PackageReport\"\x85\x01\n\rAcceptRequest\x12\x14\n\x0c\x63luster_name\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\x12%\n\x06\x62\x61llot\x18\x03 \x01(\x0b\x32\x15.cluster.pb.v1.Ballot\x12(\n\x05value\x18\x04 \x01(\x0b\x32\x19.cluster.pb.v1.Membership\"a\n\x0b\x41\x63\x63\x65ptReply\x12\x10\n\x08\x61\x63\x63\x65ptor\x18\x01 \x01(\t\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x08\x12.\n\x0fpromised_ballot\x18\x03 \x01(\x0b\x32\x15.cluster.pb.v1.Ballot\"P\n\x0cLearnRequest\x12\x14\n\x0c\x63luster_name\x18\x01 \x01(\t\x12*\n\x07\x64\x65\x63ided\x18\x02 \x01(\x0b\x32\x19.cluster.pb.v1.Membership\"\x0c\n\nLearnReply\"9\n\x12GetDecisionRequest\x12\x14\n\x0c\x63luster_name\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\">\n\x10GetDecisionReply\x12*\n\x07\x64\x65\x63ided\x18\x01 \x01(\x0b\x32\x19.cluster.pb.v1.Membership\"E\n\nQuorumPing\x12\x14\n\x0c\x63luster_name\x18\x01 \x01(\t\x12!\n\x04ping\x18\x02 \x01(\x0b\x32\x13.cluster.pb.v1.Ping\"/\n\nQuorumPong\x12!\n\x04pong\x18\x01 \x01(\x0b\x32\x13.cluster.pb.v1.Pongb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x63luster/pb/v1/membership.proto\x12\rcluster.pb.v1\x1a\x1a\x63luster/pb/v1/common.proto\"o\n\x04Ping\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\x12\x0b\n\x03seq\x18\x02 \x01(\x04\x12\x14\n\x0csend_time_ns\x18\x03 \x01(\x03\x12\x0e\n\x06\x61\x63tive\x18\x04 \x01(\x08\x12%\n\x06intent\x18\x05 \x01(\x0e\x32\x15.cluster.pb.v1.Intent\"N\n\x04Pong\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\x12\x0b\n\x03seq\x18\x02 \x01(\x04\x12\x19\n\x11\x65\x63ho_send_time_ns\x18\x03 \x01(\x03\x12\x0f\n\x07granted\x18\x04 \x01(\x08\"T\n\nQuorumPing\x12\x14\n\x0c\x63luster_name\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\x12\x0b\n\x03seq\x18\x03 \x01(\x04\x12\x14\n\x0csend_time_ns\x18\x04 \x01(\x03\"T\n\nQuorumPong\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\x12\x0b\n\x03seq\x18\x02 \x01(\x04\x12\x19\n\x11\x65\x63ho_send_time_ns\x18\x03 \x01(\x03\x12\x0f\n\x07granted\x18\x04 \x01(\x08\"(\n\x04Poll\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\x12\x11\n\tformation\x18\x02 \x03(\t\"l\n\x04View\x12\r\n\x05hears\x18\x01 \x03(\t\x12%\n\x06intent\x18\x02 \x01(\x0e\x32\x15.cluster.pb.v1.Intent\x12\x0e\n\x06\x61\x63tive\x18\x03 \x01(\x08\x12\r\n\x05\x65poch\x18\x04 \x01(\x04\x12\x0f\n\x07running\x18\x05 \x01(\x08\"i\n\tPollReply\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\x12!\n\x04view\x18\x02 \x01(\x0b\x32\x13.cluster.pb.v1.View\x12*\n\x07\x64\x65\x63ided\x18\x03 \x01(\x0b\x32\x19.cluster.pb.v1.Membership\"[\n\x08\x41\x63\x63\x65pted\x12%\n\x06\x62\x61llot\x18\x01 \x01(\x0b\x32\x15.cluster.pb.v1.Ballot\x12(\n\x05value\x18\x02 \x01(\x0b\x32\x19.cluster.pb.v1.Membership\"\x95\x01\n\x07Prepare\x12\x14\n\x0c\x63luster_name\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\x12%\n\x06\x62\x61llot\x18\x03 \x01(\x0b\x32\x15.cluster.pb.v1.Ballot\x12+\n\x08previous\x18\x04 \x01(\x0b\x32\x19.cluster.pb.v1.Membership\x12\x11\n\tformation\x18\x05 \x03(\t\",\n\x07NodeAge\x12\x11\n\tnode_name\x18\x01 \x01(\t\x12\x0e\n\x06\x61ge_ns\x18\x02 \x01(\x04\"\xdf\x02\n\x0cPrepareReply\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\x12%\n\x06\x62\x61llot\x18\x02 \x01(\x0b\x32\x15.cluster.pb.v1.Ballot\x12\x10\n\x08promised\x18\x03 \x01(\x08\x12\x10\n\x08\x61\x63\x63\x65ptor\x18\x04 \x01(\x08\x12.\n\x0fpromised_ballot\x18\x05 \x01(\x0b\x32\x15.cluster.pb.v1.Ballot\x12)\n\x08\x61\x63\x63\x65pted\x18\x06 \x01(\x0b\x32\x17.cluster.pb.v1.Accepted\x12/\n\x0clast_decided\x18\x07 \x01(\x0b\x32\x19.cluster.pb.v1.Membership\x12!\n\x04view\x18\x08 \x01(\x0b\x32\x13.cluster.pb.v1.View\x12-\n\rlast_answered\x18\t \x03(\x0b\x32\x16.cluster.pb.v1.NodeAge\x12\x17\n\x0funlisted_age_ns\x18\n \x01(\x04\"\xab\x01\n\x06\x41\x63\x63\x65pt\x12\x14\n\x0c\x63luster_name\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\x12%\n\x06\x62\x61llot\x18\x03 \x01(\x0b\x32\x15.cluster.pb.v1.Ballot\x12(\n\x05value\x18\x04 \x01(\x0b\x32\x19.cluster.pb.v1.Membership\x12+\n\x08previous\x18\x05 \x01(\x0b\x32\x19.cluster.pb.v1.Membership\"\xb6\x01\n\x0b\x41\x63\x63\x65ptReply\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\x12%\n\x06\x62\x61llot\x18\x02 \x01(\x0b\x32\x15.cluster.pb.v1.Ballot\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x03 \x01(\x08\x12.\n\x0fpromised_ballot\x18\x04 \x01(\x0b\x32\x15.cluster.pb.v1.Ballot\x12/\n\x0clast_decided\x18\x05 \x01(\x0b\x32\x19.cluster.pb.v1.Membership\"y\n\x05Learn\x12\x14\n\x0c\x63luster_name\x18\x01 \x01(\t\x12*\n\x07\x64\x65\x63ided\x18\x02 \x01(\x0b\x32\x19.cluster.pb.v1.Membership\x12.\n\x0etakeover_waits\x18\x03 \x03(\x0b\x32\x16.cluster.pb.v1.NodeAge\"\x1c\n\x0bGetDecision\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\"6\n\x08\x44\x65\x63ision\x12*\n\x07\x64\x65\x63ided\x18\x01 \x01(\x0b\x32\x19.cluster.pb.v1.Membership\"\xe2\x04\n\x0fProtocolMessage\x12#\n\x04ping\x18\x01 \x01(\x0b\x32\x13.cluster.pb.v1.PingH\x00\x12#\n\x04pong\x18\x02 \x01(\x0b\x32\x13.cluster.pb.v1.PongH\x00\x12\x30\n\x0bquorum_ping\x18\x03 \x01(\x0b\x32\x19.cluster.pb.v1.QuorumPingH\x00\x12\x30\n\x0bquorum_pong\x18\x04 \x01(\x0b\x32\x19.cluster.pb.v1.QuorumPongH\x00\x12#\n\x04poll\x18\x05 \x01(\x0b\x32\x13.cluster.pb.v1.PollH\x00\x12.\n\npoll_reply\x18\x06 \x01(\x0b\x32\x18.cluster.pb.v1.PollReplyH\x00\x12)\n\x07prepare\x18\x07 \x01(\x0b\x32\x16.cluster.pb.v1.PrepareH\x00\x12\x34\n\rprepare_reply\x18\x08 \x01(\x0b\x32\x1b.cluster.pb.v1.PrepareReplyH\x00\x12\'\n\x06\x61\x63\x63\x65pt\x18\t \x01(\x0b\x32\x15.cluster.pb.v1.AcceptH\x00\x12\x32\n\x0c\x61\x63\x63\x65pt_reply\x18\n \x01(\x0b\x32\x1a.cluster.pb.v1.AcceptReplyH\x00\x12%\n\x05learn\x18\x0b \x01(\x0b\x32\x14.cluster.pb.v1.LearnH\x00\x12\x32\n\x0cget_decision\x18\x0c \x01(\x0b\x32\x1a.cluster.pb.v1.GetDecisionH\x00\x12+\n\x08\x64\x65\x63ision\x18\r \x01(\x0b\x32\x17.cluster.pb.v1.DecisionH\x00\x42\x06\n\x04\x62ody\"\xa7\x01\n\x0eHeartbeatFrame\x12.\n\x05hello\x18\x01 \x01(\x0b\x32\x1d.cluster.pb.v1.HeartbeatHelloH\x00\x12\x31\n\x07message\x18\x02 \x01(\x0b\x32\x1e.cluster.pb.v1.ProtocolMessageH\x00\x12)\n\x07goodbye\x18\x03 \x01(\x0b\x32\x16.cluster.pb.v1.GoodbyeH\x00\x42\x07\n\x05\x66rame\"b\n\x0eHeartbeatHello\x12\x11\n\tnode_name\x18\x01 \x01(\t\x12\x14\n\x0c\x63luster_name\x18\x02 \x01(\t\x12\x19\n\x11\x63onfig_generation\x18\x03 \x01(\x04\x12\x0c\n\x04path\x18\x04 \x01(\t\"2\n\x07Goodbye\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x17\n\x0fleaving_cluster\x18\x02 \x01(\x08\"V\n\rQuorumRequest\x12\x14\n\x0c\x63luster_name\x18\x01 \x01(\t\x12/\n\x07message\x18\x02 \x01(\x0b\x32\x1e.cluster.pb.v1.ProtocolMessage\"?\n\x0bQuorumReply\x12\x30\n\x08messages\x18\x01 \x03(\x0b\x32\x1e.cluster.pb.v1.ProtocolMessage*i\n\x06Intent\x12\x16\n\x12INTENT_UNSPECIFIED\x10\x00\x12\x11\n\rINTENT_HALTED\x10\x01\x12\x12\n\x0eINTENT_BOOTING\x10\x02\x12\x0e\n\nINTENT_RUN\x10\x03\x12\x10\n\x0cINTENT_LEAVE\x10\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'cluster.pb.v1.membership_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_HEARTBEATFRAME']._serialized_start=107
-  _globals['_HEARTBEATFRAME']._serialized_end=297
-  _globals['_HEARTBEATHELLO']._serialized_start=299
-  _globals['_HEARTBEATHELLO']._serialized_end=412
-  _globals['_PING']._serialized_start=414
-  _globals['_PING']._serialized_end=470
-  _globals['_PONG']._serialized_start=472
-  _globals['_PONG']._serialized_end=533
-  _globals['_GOODBYE']._serialized_start=535
-  _globals['_GOODBYE']._serialized_end=585
-  _globals['_PREPAREREQUEST']._serialized_start=587
-  _globals['_PREPAREREQUEST']._serialized_end=679
-  _globals['_LASTANSWERED']._serialized_start=681
-  _globals['_LASTANSWERED']._serialized_end=730
-  _globals['_PREPAREREPLY']._serialized_start=733
-  _globals['_PREPAREREPLY']._serialized_end=1094
-  _globals['_ACCEPTREQUEST']._serialized_start=1097
-  _globals['_ACCEPTREQUEST']._serialized_end=1230
-  _globals['_ACCEPTREPLY']._serialized_start=1232
-  _globals['_ACCEPTREPLY']._serialized_end=1329
-  _globals['_LEARNREQUEST']._serialized_start=1331
-  _globals['_LEARNREQUEST']._serialized_end=1411
-  _globals['_LEARNREPLY']._serialized_start=1413
-  _globals['_LEARNREPLY']._serialized_end=1425
-  _globals['_GETDECISIONREQUEST']._serialized_start=1427
-  _globals['_GETDECISIONREQUEST']._serialized_end=1484
-  _globals['_GETDECISIONREPLY']._serialized_start=1486
-  _globals['_GETDECISIONREPLY']._serialized_end=1548
-  _globals['_QUORUMPING']._serialized_start=1550
-  _globals['_QUORUMPING']._serialized_end=1619
-  _globals['_QUORUMPONG']._serialized_start=1621
-  _globals['_QUORUMPONG']._serialized_end=1668
+  _globals['_INTENT']._serialized_start=3002
+  _globals['_INTENT']._serialized_end=3107
+  _globals['_PING']._serialized_start=77
+  _globals['_PING']._serialized_end=188
+  _globals['_PONG']._serialized_start=190
+  _globals['_PONG']._serialized_end=268
+  _globals['_QUORUMPING']._serialized_start=270
+  _globals['_QUORUMPING']._serialized_end=354
+  _globals['_QUORUMPONG']._serialized_start=356
+  _globals['_QUORUMPONG']._serialized_end=440
+  _globals['_POLL']._serialized_start=442
+  _globals['_POLL']._serialized_end=482
+  _globals['_VIEW']._serialized_start=484
+  _globals['_VIEW']._serialized_end=592
+  _globals['_POLLREPLY']._serialized_start=594
+  _globals['_POLLREPLY']._serialized_end=699
+  _globals['_ACCEPTED']._serialized_start=701
+  _globals['_ACCEPTED']._serialized_end=792
+  _globals['_PREPARE']._serialized_start=795
+  _globals['_PREPARE']._serialized_end=944
+  _globals['_NODEAGE']._serialized_start=946
+  _globals['_NODEAGE']._serialized_end=990
+  _globals['_PREPAREREPLY']._serialized_start=993
+  _globals['_PREPAREREPLY']._serialized_end=1344
+  _globals['_ACCEPT']._serialized_start=1347
+  _globals['_ACCEPT']._serialized_end=1518
+  _globals['_ACCEPTREPLY']._serialized_start=1521
+  _globals['_ACCEPTREPLY']._serialized_end=1703
+  _globals['_LEARN']._serialized_start=1705
+  _globals['_LEARN']._serialized_end=1826
+  _globals['_GETDECISION']._serialized_start=1828
+  _globals['_GETDECISION']._serialized_end=1856
+  _globals['_DECISION']._serialized_start=1858
+  _globals['_DECISION']._serialized_end=1912
+  _globals['_PROTOCOLMESSAGE']._serialized_start=1915
+  _globals['_PROTOCOLMESSAGE']._serialized_end=2525
+  _globals['_HEARTBEATFRAME']._serialized_start=2528
+  _globals['_HEARTBEATFRAME']._serialized_end=2695
+  _globals['_HEARTBEATHELLO']._serialized_start=2697
+  _globals['_HEARTBEATHELLO']._serialized_end=2795
+  _globals['_GOODBYE']._serialized_start=2797
+  _globals['_GOODBYE']._serialized_end=2847
+  _globals['_QUORUMREQUEST']._serialized_start=2849
+  _globals['_QUORUMREQUEST']._serialized_end=2935
+  _globals['_QUORUMREPLY']._serialized_start=2937
+  _globals['_QUORUMREPLY']._serialized_end=3000
 # @@protoc_insertion_point(module_scope)

@@ -51,26 +51,6 @@ class NodeStub:
                 request_serializer=cluster_dot_pb_dot_v1_dot_membership__pb2.HeartbeatFrame.SerializeToString,
                 response_deserializer=cluster_dot_pb_dot_v1_dot_membership__pb2.HeartbeatFrame.FromString,
                 _registered_method=True)
-        self.Prepare = channel.unary_unary(
-                '/cluster.pb.v1.Node/Prepare',
-                request_serializer=cluster_dot_pb_dot_v1_dot_membership__pb2.PrepareRequest.SerializeToString,
-                response_deserializer=cluster_dot_pb_dot_v1_dot_membership__pb2.PrepareReply.FromString,
-                _registered_method=True)
-        self.Accept = channel.unary_unary(
-                '/cluster.pb.v1.Node/Accept',
-                request_serializer=cluster_dot_pb_dot_v1_dot_membership__pb2.AcceptRequest.SerializeToString,
-                response_deserializer=cluster_dot_pb_dot_v1_dot_membership__pb2.AcceptReply.FromString,
-                _registered_method=True)
-        self.Learn = channel.unary_unary(
-                '/cluster.pb.v1.Node/Learn',
-                request_serializer=cluster_dot_pb_dot_v1_dot_membership__pb2.LearnRequest.SerializeToString,
-                response_deserializer=cluster_dot_pb_dot_v1_dot_membership__pb2.LearnReply.FromString,
-                _registered_method=True)
-        self.GetDecision = channel.unary_unary(
-                '/cluster.pb.v1.Node/GetDecision',
-                request_serializer=cluster_dot_pb_dot_v1_dot_membership__pb2.GetDecisionRequest.SerializeToString,
-                response_deserializer=cluster_dot_pb_dot_v1_dot_membership__pb2.GetDecisionReply.FromString,
-                _registered_method=True)
         self.StageConfig = channel.unary_unary(
                 '/cluster.pb.v1.Node/StageConfig',
                 request_serializer=cluster_dot_pb_dot_v1_dot_config__pb2.StageConfigRequest.SerializeToString,
@@ -124,31 +104,9 @@ class NodeServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Heartbeat(self, request_iterator, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def Prepare(self, request, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def Accept(self, request, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def Learn(self, request, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def GetDecision(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """The heartbeat stream of one pair of nodes on one heartbeat network; it carries
+        every membership protocol message between them.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -213,26 +171,6 @@ def add_NodeServicer_to_server(servicer, server):
                     servicer.Heartbeat,
                     request_deserializer=cluster_dot_pb_dot_v1_dot_membership__pb2.HeartbeatFrame.FromString,
                     response_serializer=cluster_dot_pb_dot_v1_dot_membership__pb2.HeartbeatFrame.SerializeToString,
-            ),
-            'Prepare': grpc.unary_unary_rpc_method_handler(
-                    servicer.Prepare,
-                    request_deserializer=cluster_dot_pb_dot_v1_dot_membership__pb2.PrepareRequest.FromString,
-                    response_serializer=cluster_dot_pb_dot_v1_dot_membership__pb2.PrepareReply.SerializeToString,
-            ),
-            'Accept': grpc.unary_unary_rpc_method_handler(
-                    servicer.Accept,
-                    request_deserializer=cluster_dot_pb_dot_v1_dot_membership__pb2.AcceptRequest.FromString,
-                    response_serializer=cluster_dot_pb_dot_v1_dot_membership__pb2.AcceptReply.SerializeToString,
-            ),
-            'Learn': grpc.unary_unary_rpc_method_handler(
-                    servicer.Learn,
-                    request_deserializer=cluster_dot_pb_dot_v1_dot_membership__pb2.LearnRequest.FromString,
-                    response_serializer=cluster_dot_pb_dot_v1_dot_membership__pb2.LearnReply.SerializeToString,
-            ),
-            'GetDecision': grpc.unary_unary_rpc_method_handler(
-                    servicer.GetDecision,
-                    request_deserializer=cluster_dot_pb_dot_v1_dot_membership__pb2.GetDecisionRequest.FromString,
-                    response_serializer=cluster_dot_pb_dot_v1_dot_membership__pb2.GetDecisionReply.SerializeToString,
             ),
             'StageConfig': grpc.unary_unary_rpc_method_handler(
                     servicer.StageConfig,
@@ -330,114 +268,6 @@ class Node:
             '/cluster.pb.v1.Node/Heartbeat',
             cluster_dot_pb_dot_v1_dot_membership__pb2.HeartbeatFrame.SerializeToString,
             cluster_dot_pb_dot_v1_dot_membership__pb2.HeartbeatFrame.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def Prepare(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/cluster.pb.v1.Node/Prepare',
-            cluster_dot_pb_dot_v1_dot_membership__pb2.PrepareRequest.SerializeToString,
-            cluster_dot_pb_dot_v1_dot_membership__pb2.PrepareReply.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def Accept(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/cluster.pb.v1.Node/Accept',
-            cluster_dot_pb_dot_v1_dot_membership__pb2.AcceptRequest.SerializeToString,
-            cluster_dot_pb_dot_v1_dot_membership__pb2.AcceptReply.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def Learn(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/cluster.pb.v1.Node/Learn',
-            cluster_dot_pb_dot_v1_dot_membership__pb2.LearnRequest.SerializeToString,
-            cluster_dot_pb_dot_v1_dot_membership__pb2.LearnReply.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def GetDecision(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/cluster.pb.v1.Node/GetDecision',
-            cluster_dot_pb_dot_v1_dot_membership__pb2.GetDecisionRequest.SerializeToString,
-            cluster_dot_pb_dot_v1_dot_membership__pb2.GetDecisionReply.FromString,
             options,
             channel_credentials,
             insecure,
@@ -1398,25 +1228,10 @@ class QuorumStub:
         Args:
             channel: A grpc.Channel.
         """
-        self.Prepare = channel.unary_unary(
-                '/cluster.pb.v1.Quorum/Prepare',
-                request_serializer=cluster_dot_pb_dot_v1_dot_membership__pb2.PrepareRequest.SerializeToString,
-                response_deserializer=cluster_dot_pb_dot_v1_dot_membership__pb2.PrepareReply.FromString,
-                _registered_method=True)
-        self.Accept = channel.unary_unary(
-                '/cluster.pb.v1.Quorum/Accept',
-                request_serializer=cluster_dot_pb_dot_v1_dot_membership__pb2.AcceptRequest.SerializeToString,
-                response_deserializer=cluster_dot_pb_dot_v1_dot_membership__pb2.AcceptReply.FromString,
-                _registered_method=True)
-        self.Learn = channel.unary_unary(
-                '/cluster.pb.v1.Quorum/Learn',
-                request_serializer=cluster_dot_pb_dot_v1_dot_membership__pb2.LearnRequest.SerializeToString,
-                response_deserializer=cluster_dot_pb_dot_v1_dot_membership__pb2.LearnReply.FromString,
-                _registered_method=True)
-        self.Ping = channel.unary_unary(
-                '/cluster.pb.v1.Quorum/Ping',
-                request_serializer=cluster_dot_pb_dot_v1_dot_membership__pb2.QuorumPing.SerializeToString,
-                response_deserializer=cluster_dot_pb_dot_v1_dot_membership__pb2.QuorumPong.FromString,
+        self.Exchange = channel.unary_unary(
+                '/cluster.pb.v1.Quorum/Exchange',
+                request_serializer=cluster_dot_pb_dot_v1_dot_membership__pb2.QuorumRequest.SerializeToString,
+                response_deserializer=cluster_dot_pb_dot_v1_dot_membership__pb2.QuorumReply.FromString,
                 _registered_method=True)
 
 
@@ -1424,26 +1239,9 @@ class QuorumServicer:
     """cmqsd: the tie-breaking acceptor for one or more clusters, called by their nodes.
     """
 
-    def Prepare(self, request, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def Accept(self, request, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def Learn(self, request, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def Ping(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+    def Exchange(self, request, context):
+        """One protocol message from a node; the reply holds the quorum server's answers.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -1451,25 +1249,10 @@ class QuorumServicer:
 
 def add_QuorumServicer_to_server(servicer, server):
     rpc_method_handlers = {
-            'Prepare': grpc.unary_unary_rpc_method_handler(
-                    servicer.Prepare,
-                    request_deserializer=cluster_dot_pb_dot_v1_dot_membership__pb2.PrepareRequest.FromString,
-                    response_serializer=cluster_dot_pb_dot_v1_dot_membership__pb2.PrepareReply.SerializeToString,
-            ),
-            'Accept': grpc.unary_unary_rpc_method_handler(
-                    servicer.Accept,
-                    request_deserializer=cluster_dot_pb_dot_v1_dot_membership__pb2.AcceptRequest.FromString,
-                    response_serializer=cluster_dot_pb_dot_v1_dot_membership__pb2.AcceptReply.SerializeToString,
-            ),
-            'Learn': grpc.unary_unary_rpc_method_handler(
-                    servicer.Learn,
-                    request_deserializer=cluster_dot_pb_dot_v1_dot_membership__pb2.LearnRequest.FromString,
-                    response_serializer=cluster_dot_pb_dot_v1_dot_membership__pb2.LearnReply.SerializeToString,
-            ),
-            'Ping': grpc.unary_unary_rpc_method_handler(
-                    servicer.Ping,
-                    request_deserializer=cluster_dot_pb_dot_v1_dot_membership__pb2.QuorumPing.FromString,
-                    response_serializer=cluster_dot_pb_dot_v1_dot_membership__pb2.QuorumPong.SerializeToString,
+            'Exchange': grpc.unary_unary_rpc_method_handler(
+                    servicer.Exchange,
+                    request_deserializer=cluster_dot_pb_dot_v1_dot_membership__pb2.QuorumRequest.FromString,
+                    response_serializer=cluster_dot_pb_dot_v1_dot_membership__pb2.QuorumReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1484,7 +1267,7 @@ class Quorum:
     """
 
     @staticmethod
-    def Prepare(request,
+    def Exchange(request,
             target,
             options=(),
             channel_credentials=None,
@@ -1497,90 +1280,9 @@ class Quorum:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/cluster.pb.v1.Quorum/Prepare',
-            cluster_dot_pb_dot_v1_dot_membership__pb2.PrepareRequest.SerializeToString,
-            cluster_dot_pb_dot_v1_dot_membership__pb2.PrepareReply.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def Accept(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/cluster.pb.v1.Quorum/Accept',
-            cluster_dot_pb_dot_v1_dot_membership__pb2.AcceptRequest.SerializeToString,
-            cluster_dot_pb_dot_v1_dot_membership__pb2.AcceptReply.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def Learn(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/cluster.pb.v1.Quorum/Learn',
-            cluster_dot_pb_dot_v1_dot_membership__pb2.LearnRequest.SerializeToString,
-            cluster_dot_pb_dot_v1_dot_membership__pb2.LearnReply.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def Ping(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/cluster.pb.v1.Quorum/Ping',
-            cluster_dot_pb_dot_v1_dot_membership__pb2.QuorumPing.SerializeToString,
-            cluster_dot_pb_dot_v1_dot_membership__pb2.QuorumPong.FromString,
+            '/cluster.pb.v1.Quorum/Exchange',
+            cluster_dot_pb_dot_v1_dot_membership__pb2.QuorumRequest.SerializeToString,
+            cluster_dot_pb_dot_v1_dot_membership__pb2.QuorumReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -43,10 +43,9 @@ class NodeStub:
     def __new__(cls, channel: _aio.Channel) -> NodeAsyncStub: ...
     GetNodeInfo: _grpc.UnaryUnaryMultiCallable[_node_pb2.GetNodeInfoRequest, _node_pb2.NodeInfo]
     Heartbeat: _grpc.StreamStreamMultiCallable[_membership_pb2.HeartbeatFrame, _membership_pb2.HeartbeatFrame]
-    Prepare: _grpc.UnaryUnaryMultiCallable[_membership_pb2.PrepareRequest, _membership_pb2.PrepareReply]
-    Accept: _grpc.UnaryUnaryMultiCallable[_membership_pb2.AcceptRequest, _membership_pb2.AcceptReply]
-    Learn: _grpc.UnaryUnaryMultiCallable[_membership_pb2.LearnRequest, _membership_pb2.LearnReply]
-    GetDecision: _grpc.UnaryUnaryMultiCallable[_membership_pb2.GetDecisionRequest, _membership_pb2.GetDecisionReply]
+    """The heartbeat stream of one pair of nodes on one heartbeat network; it carries
+    every membership protocol message between them.
+    """
     StageConfig: _grpc.UnaryUnaryMultiCallable[_config_pb2.StageConfigRequest, _config_pb2.StageConfigReply]
     CommitConfig: _grpc.UnaryUnaryMultiCallable[_config_pb2.CommitConfigRequest, _config_pb2.CommitConfigReply]
     AbortConfig: _grpc.UnaryUnaryMultiCallable[_config_pb2.AbortConfigRequest, _config_pb2.AbortConfigReply]
@@ -63,10 +62,9 @@ class NodeAsyncStub(NodeStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     GetNodeInfo: _aio.UnaryUnaryMultiCallable[_node_pb2.GetNodeInfoRequest, _node_pb2.NodeInfo]  # type: ignore[assignment]
     Heartbeat: _aio.StreamStreamMultiCallable[_membership_pb2.HeartbeatFrame, _membership_pb2.HeartbeatFrame]  # type: ignore[assignment]
-    Prepare: _aio.UnaryUnaryMultiCallable[_membership_pb2.PrepareRequest, _membership_pb2.PrepareReply]  # type: ignore[assignment]
-    Accept: _aio.UnaryUnaryMultiCallable[_membership_pb2.AcceptRequest, _membership_pb2.AcceptReply]  # type: ignore[assignment]
-    Learn: _aio.UnaryUnaryMultiCallable[_membership_pb2.LearnRequest, _membership_pb2.LearnReply]  # type: ignore[assignment]
-    GetDecision: _aio.UnaryUnaryMultiCallable[_membership_pb2.GetDecisionRequest, _membership_pb2.GetDecisionReply]  # type: ignore[assignment]
+    """The heartbeat stream of one pair of nodes on one heartbeat network; it carries
+    every membership protocol message between them.
+    """
     StageConfig: _aio.UnaryUnaryMultiCallable[_config_pb2.StageConfigRequest, _config_pb2.StageConfigReply]  # type: ignore[assignment]
     CommitConfig: _aio.UnaryUnaryMultiCallable[_config_pb2.CommitConfigRequest, _config_pb2.CommitConfigReply]  # type: ignore[assignment]
     AbortConfig: _aio.UnaryUnaryMultiCallable[_config_pb2.AbortConfigRequest, _config_pb2.AbortConfigReply]  # type: ignore[assignment]
@@ -91,35 +89,10 @@ class NodeServicer(metaclass=_abc_1.ABCMeta):
         self,
         request_iterator: _MaybeAsyncIterator[_membership_pb2.HeartbeatFrame],
         context: _ServicerContext,
-    ) -> _typing.Union[_abc.Iterator[_membership_pb2.HeartbeatFrame], _abc.AsyncIterator[_membership_pb2.HeartbeatFrame]]: ...
-
-    @_abc_1.abstractmethod
-    def Prepare(
-        self,
-        request: _membership_pb2.PrepareRequest,
-        context: _ServicerContext,
-    ) -> _typing.Union[_membership_pb2.PrepareReply, _abc.Awaitable[_membership_pb2.PrepareReply]]: ...
-
-    @_abc_1.abstractmethod
-    def Accept(
-        self,
-        request: _membership_pb2.AcceptRequest,
-        context: _ServicerContext,
-    ) -> _typing.Union[_membership_pb2.AcceptReply, _abc.Awaitable[_membership_pb2.AcceptReply]]: ...
-
-    @_abc_1.abstractmethod
-    def Learn(
-        self,
-        request: _membership_pb2.LearnRequest,
-        context: _ServicerContext,
-    ) -> _typing.Union[_membership_pb2.LearnReply, _abc.Awaitable[_membership_pb2.LearnReply]]: ...
-
-    @_abc_1.abstractmethod
-    def GetDecision(
-        self,
-        request: _membership_pb2.GetDecisionRequest,
-        context: _ServicerContext,
-    ) -> _typing.Union[_membership_pb2.GetDecisionReply, _abc.Awaitable[_membership_pb2.GetDecisionReply]]: ...
+    ) -> _typing.Union[_abc.Iterator[_membership_pb2.HeartbeatFrame], _abc.AsyncIterator[_membership_pb2.HeartbeatFrame]]:
+        """The heartbeat stream of one pair of nodes on one heartbeat network; it carries
+        every membership protocol message between them.
+        """
 
     @_abc_1.abstractmethod
     def StageConfig(
@@ -355,50 +328,26 @@ class QuorumStub:
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> QuorumAsyncStub: ...
-    Prepare: _grpc.UnaryUnaryMultiCallable[_membership_pb2.PrepareRequest, _membership_pb2.PrepareReply]
-    Accept: _grpc.UnaryUnaryMultiCallable[_membership_pb2.AcceptRequest, _membership_pb2.AcceptReply]
-    Learn: _grpc.UnaryUnaryMultiCallable[_membership_pb2.LearnRequest, _membership_pb2.LearnReply]
-    Ping: _grpc.UnaryUnaryMultiCallable[_membership_pb2.QuorumPing, _membership_pb2.QuorumPong]
+    Exchange: _grpc.UnaryUnaryMultiCallable[_membership_pb2.QuorumRequest, _membership_pb2.QuorumReply]
+    """One protocol message from a node; the reply holds the quorum server's answers."""
 
 @_typing.type_check_only
 class QuorumAsyncStub(QuorumStub):
     """cmqsd: the tie-breaking acceptor for one or more clusters, called by their nodes."""
 
     def __init__(self, channel: _aio.Channel) -> None: ...
-    Prepare: _aio.UnaryUnaryMultiCallable[_membership_pb2.PrepareRequest, _membership_pb2.PrepareReply]  # type: ignore[assignment]
-    Accept: _aio.UnaryUnaryMultiCallable[_membership_pb2.AcceptRequest, _membership_pb2.AcceptReply]  # type: ignore[assignment]
-    Learn: _aio.UnaryUnaryMultiCallable[_membership_pb2.LearnRequest, _membership_pb2.LearnReply]  # type: ignore[assignment]
-    Ping: _aio.UnaryUnaryMultiCallable[_membership_pb2.QuorumPing, _membership_pb2.QuorumPong]  # type: ignore[assignment]
+    Exchange: _aio.UnaryUnaryMultiCallable[_membership_pb2.QuorumRequest, _membership_pb2.QuorumReply]  # type: ignore[assignment]
+    """One protocol message from a node; the reply holds the quorum server's answers."""
 
 class QuorumServicer(metaclass=_abc_1.ABCMeta):
     """cmqsd: the tie-breaking acceptor for one or more clusters, called by their nodes."""
 
     @_abc_1.abstractmethod
-    def Prepare(
+    def Exchange(
         self,
-        request: _membership_pb2.PrepareRequest,
+        request: _membership_pb2.QuorumRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_membership_pb2.PrepareReply, _abc.Awaitable[_membership_pb2.PrepareReply]]: ...
-
-    @_abc_1.abstractmethod
-    def Accept(
-        self,
-        request: _membership_pb2.AcceptRequest,
-        context: _ServicerContext,
-    ) -> _typing.Union[_membership_pb2.AcceptReply, _abc.Awaitable[_membership_pb2.AcceptReply]]: ...
-
-    @_abc_1.abstractmethod
-    def Learn(
-        self,
-        request: _membership_pb2.LearnRequest,
-        context: _ServicerContext,
-    ) -> _typing.Union[_membership_pb2.LearnReply, _abc.Awaitable[_membership_pb2.LearnReply]]: ...
-
-    @_abc_1.abstractmethod
-    def Ping(
-        self,
-        request: _membership_pb2.QuorumPing,
-        context: _ServicerContext,
-    ) -> _typing.Union[_membership_pb2.QuorumPong, _abc.Awaitable[_membership_pb2.QuorumPong]]: ...
+    ) -> _typing.Union[_membership_pb2.QuorumReply, _abc.Awaitable[_membership_pb2.QuorumReply]]:
+        """One protocol message from a node; the reply holds the quorum server's answers."""
 
 def add_QuorumServicer_to_server(servicer: QuorumServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
