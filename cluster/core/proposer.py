@@ -81,8 +81,11 @@ class Proposal:
     views: dict[str, View] = field(default_factory=dict)
     answered_poll: set[str] = field(default_factory=set)
     answered_prepare: set[str] = field(default_factory=set)
+    answered_accept: set[str] = field(default_factory=set)
     attempt: Attempt | None = None
     quorum_at: int | None = None
+    message: Poll | Prepare | Accept | None = None  # this phase's, sent again if unanswered
+    resend_at: int = 0
 
     @property
     def epoch(self) -> int:
@@ -116,7 +119,27 @@ class Proposer:
         self.current = None
 
     def deadline(self) -> int | None:
-        return self.current.deadline if self.current is not None else None
+        p = self.current
+        return min(p.deadline, p.resend_at) if p is not None else None
+
+    def _resend_period(self) -> int:
+        return max(1, self.host.timing.round_timeout // 4)
+
+    def _phase(self, p: Proposal, phase: Phase, message: Poll | Prepare | Accept, now: int) -> None:
+        p.phase = phase
+        p.message = message
+        p.resend_at = now + self._resend_period()
+
+    def _unanswered(self, p: Proposal, now: int) -> frozenset[str]:
+        """Who should still answer this phase's message (lost messages are sent again:
+        a view missing from the poll would leave its node out of the membership)."""
+        me = {self.host.name}
+        if p.phase is Phase.POLL:
+            return self._awaited_poll(p, now) - p.answered_poll - me
+        assert p.attempt is not None
+        if p.phase is Phase.PREPARE:
+            return (p.attempt.acceptors | p.answered_poll) - p.answered_prepare - me
+        return p.attempt.acceptors - p.answered_accept - me
 
     # ------------------------------------------------------------------- the phases
 
@@ -126,11 +149,11 @@ class Proposer:
         everyone = frozenset(host.spec.nodes) if kind is Kind.FORMATION else frozenset()
         polled = (host.heard_nodes(now) | set(previous.members) | everyone) - {host.name}
         t = host.timing
-        wait = t.round_timeout if kind is Kind.FORMATION else t.round_timeout // 2
-        proposal = Proposal(kind, previous, formation, polled, Phase.POLL, now + wait)
+        proposal = Proposal(kind, previous, formation, polled, Phase.POLL, now + t.round_timeout)
         proposal.views[host.name] = host.own_view(now)
         self.current = proposal
         poll = Poll(previous.epoch, formation)
+        self._phase(proposal, Phase.POLL, poll, now)
         for node in sorted(polled):
             host.send(node, poll)
         self._poll_complete(now)
@@ -184,9 +207,9 @@ class Proposer:
         ballot = Ballot(self._round + 1, host.name)
         self._round = ballot.round
         p.attempt = Attempt(p.epoch, ballot, p.previous, acceptors, quorum)
-        p.phase = Phase.PREPARE
         p.deadline = now + host.timing.round_timeout
         message = Prepare(host.spec.name, p.epoch, ballot, p.previous, p.formation)
+        self._phase(p, Phase.PREPARE, message, now)
         own = host.self_prepare(message, now)
         if own.acceptor and not own.promised:
             self.saw(p.epoch, own.promised_ballot)
@@ -239,9 +262,9 @@ class Proposer:
                 coordinator = p.previous.coordinator if keep else members[0]
             value = Membership(p.epoch, members, coordinator, host.spec.generation)
         p.attempt.value = value
-        p.phase = Phase.ACCEPT
         p.deadline = now + host.timing.round_timeout
         message = Accept(host.spec.name, p.epoch, p.attempt.ballot, value, p.previous, p.formation)
+        self._phase(p, Phase.ACCEPT, message, now)
         own = host.self_accept(message, now)
         if not own.accepted:
             self.saw(p.epoch, own.promised_ballot)
@@ -262,6 +285,7 @@ class Proposer:
         if reply.last_decided.epoch >= p.epoch:
             self.host.adopt(reply.last_decided, now)
             return
+        p.answered_accept.add(sender)
         if not reply.accepted:
             self.saw(p.epoch, reply.promised_ballot)
             self._end(now, f"{sender} promised a higher ballot", retry=True)
@@ -271,7 +295,16 @@ class Proposer:
 
     def tick(self, now: int) -> None:
         p = self.current
-        if p is None or now < p.deadline:
+        if p is None:
+            return
+        if now < p.deadline:
+            if now >= p.resend_at and p.message is not None:
+                p.resend_at = now + self._resend_period()
+                for node in sorted(self._unanswered(p, now)):
+                    if isinstance(p.message, Poll):
+                        self.host.send(node, p.message)
+                    else:
+                        self.host.send_after_persist(node, p.message)
             return
         if p.phase is Phase.POLL:
             self._end_poll(now)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from cluster.core.effects import LeaseChanged, LeaseGained
 from cluster.core.membership import FOREVER
 from cluster.core.messages import QUORUM_SERVER, Membership
+from cluster.core.paxos import AcceptorState
 
 
 class Violation(AssertionError):
@@ -41,6 +42,8 @@ class Checker:
     grants: dict[str, dict[tuple[str, int], int]] = field(default_factory=dict)
     violations: list[str] = field(default_factory=list)
     raise_at_once: bool = True
+    handovers: int = 0  # a token granted to another node than its last holder
+    tightest: int | None = None  # smallest gap (ns) between a stop and the next start
 
     def fail(self, now: int, text: str) -> None:
         line = f"t={now / 1e6:.3f}ms: {text}"
@@ -104,9 +107,13 @@ class Checker:
                 f"{backed} of {quorum} needed acceptors granted a ping sent since {horizon}",
             )
 
-    def on_pong(self, now: int, responder: str, epoch: int, grants_now: bool) -> None:
-        """An acceptor that promised for epoch e+1 must not grant an epoch-e ping."""
-        if not grants_now:
+    def on_granting(self, now: int, responder: str, epoch: int, acceptor: AcceptorState) -> None:
+        """An acceptor that promised anything for epoch e+1 must not grant an epoch-e ping
+        (read from its acceptor state as it was when the answer left)."""
+        later = acceptor.epoch > epoch + 1 or (
+            acceptor.epoch == epoch + 1 and acceptor.promised is not None
+        )
+        if later:
             self.fail(now, f"{responder} granted an epoch-{epoch} ping after promising later")
 
     # -------------------------------------------------------------------- exclusivity
@@ -116,6 +123,10 @@ class Checker:
         if held is not None and held.host != host and (held.until is None or held.until > now):
             end = "still held" if held.until is None else f"held until {held.until / 1e6:.3f}ms"
             self.fail(now, f"token {token} granted to {host} while {held.host} {end}")
+        if held is not None and held.host != host and held.until is not None:
+            self.handovers += 1
+            gap = now - held.until
+            self.tightest = gap if self.tightest is None else min(self.tightest, gap)
         self.tokens[token] = Holding(host, now)
 
     def release(self, token: str, host: str, at: int) -> None:

@@ -5,7 +5,8 @@ The same actions serve the random runs and the scenario files: a run is a list o
 bounded wait for the cluster to gather every node again.
 """
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from random import Random
 
 from cluster.core.effects import Command, HaltCluster, HaltNode, RunCluster, RunNode
@@ -59,6 +60,13 @@ class Lossy:
 
 
 @dataclass(frozen=True)
+class DropKinds:
+    """Lose every message of these classes (an adversary aimed at one protocol step)."""
+
+    kinds: frozenset[str]
+
+
+@dataclass(frozen=True)
 class HealNetwork:
     pass
 
@@ -76,8 +84,17 @@ class Leave:
     node: str
 
 
+@dataclass(frozen=True)
+class Expect:
+    """A check at a point of a scenario; `test` returns a complaint or None."""
+
+    text: str
+    test: Callable[[World], str | None] = field(compare=False)
+
+
 Action = (
-    Boot
+    Expect
+    | Boot
     | Crash
     | Restart
     | Pause
@@ -86,6 +103,7 @@ Action = (
     | Cut
     | Lossy
     | HealNetwork
+    | DropKinds
     | Operate
     | Leave
 )
@@ -94,7 +112,11 @@ Action = (
 def apply(world: World, action: Action) -> None:
     world.trace(f"ACTION {action}")
     everyone = set(world.endpoints)
-    if isinstance(action, Boot):
+    if isinstance(action, Expect):
+        complaint = action.test(world)
+        if complaint:
+            world.checker.fail(world.now, f"expected {action.text!r}: {complaint}")
+    elif isinstance(action, Boot):
         world.hosts[action.node].boot()
     elif isinstance(action, Crash):
         proc = world.qs if action.node == QUORUM_SERVER else world.hosts[action.node]
@@ -122,6 +144,8 @@ def apply(world: World, action: Action) -> None:
         world.net.loss = action.loss
         world.net.dup = action.dup
         world.net.spike_p = action.spikes
+    elif isinstance(action, DropKinds):
+        world.net.drop_kinds |= action.kinds
     elif isinstance(action, HealNetwork):
         world.net.heal()
     elif isinstance(action, Operate):

@@ -23,10 +23,12 @@ class Network:
         self.dup = 0.0
         self.cut: set[tuple[str, str]] = set()
         self.lossy: dict[tuple[str, str], float] = {}
+        self.drop_kinds: set[str] = set()  # message class names lost on every link
 
     def heal(self) -> None:
         self.cut.clear()
         self.lossy.clear()
+        self.drop_kinds.clear()
         self.loss = 0.0
         self.dup = 0.0
         self.spike_p = 0.01
@@ -39,19 +41,20 @@ class Network:
                 if a != b and a in where and b in where and where[a] != where[b]:
                     self.cut.add((a, b))
 
-    def delays(self, src: str, dst: str) -> list[int]:
+    def delays(self, src: str, dst: str, kind: str = "") -> list[int]:
         """Delivery delays of the copies of one message (empty: dropped)."""
-        if (src, dst) in self.cut:
+        if (src, dst) in self.cut or (self.drop_kinds and kind in self.drop_kinds):
             return []
-        rng = self.rng
-        loss = self.lossy.get((src, dst), self.loss)
-        if loss and rng.random() < loss:
+        rnd = self.rng.random
+        loss = self.lossy.get((src, dst), self.loss) if self.lossy else self.loss
+        if loss and rnd() < loss:
             return []
-        copies = 2 if self.dup and rng.random() < self.dup else 1
+        copies = 2 if self.dup and rnd() < self.dup else 1
+        span = self.max_delay - self.min_delay
         out = []
         for _ in range(copies):
-            d = rng.randint(self.min_delay, self.max_delay)
-            if rng.random() < self.spike_p:
-                d += rng.randint(0, self.spike_max)
+            d = self.min_delay + int(rnd() * span)
+            if rnd() < self.spike_p:
+                d += int(rnd() * self.spike_max)
             out.append(d)
         return out

@@ -18,6 +18,8 @@ class Result:
     converged_after: int | None = None  # ns after the heal
     epochs: int = 0
     seconds: float = 0.0
+    handovers: int = 0
+    tightest: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -79,5 +81,7 @@ def run_plan(plan: Plan, seed: int, trace: bool = False) -> Result:
         pass
     result.violations = world.checker.violations
     result.epochs = max(world.checker.decided, default=0)
+    result.handovers = world.checker.handovers
+    result.tightest = world.checker.tightest
     result.seconds = time.perf_counter() - started
     return result

@@ -9,7 +9,7 @@ only the lease deadline with it, still stops its tokens at deadline - stop margi
 
 import heapq
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from random import Random
 from typing import Any
 
@@ -55,6 +55,7 @@ class SimConfig:
     auto_start: bool = True
     persist_delay: tuple[int, int] = (MS // 5, 3 * MS)
     cluster_name: str = "sim"
+    clock_ppm: int | None = None  # bound on clock rate offsets; None: timing.rho_ppm
 
     @property
     def spec(self) -> ClusterSpec:
@@ -80,14 +81,6 @@ class Clock:
         while self.local(r) < local:
             r += 1
         return r
-
-
-@dataclass(order=True)
-class _Entry:
-    at: int
-    seq: int
-    fn: Callable[..., None] = field(compare=False)
-    args: tuple[Any, ...] = field(compare=False)
 
 
 class Process:
@@ -230,9 +223,7 @@ class Host(Process):
             if isinstance(effect, Send):
                 message = effect.message
                 if isinstance(message, Pong) and message.granted and acceptor is not None:
-                    world.checker.on_pong(
-                        world.now, self.name, message.epoch, acceptor.grants(message.epoch)
-                    )
+                    world.checker.on_granting(world.now, self.name, message.epoch, acceptor)
                 world.send(self.name, effect.to, message)
             elif isinstance(effect, WakeAt):
                 self.wake_token += 1
@@ -245,6 +236,7 @@ class Host(Process):
                 if isinstance(effect, LeaseGained):
                     world.trace(f"{self.name} gains its lease in epoch {effect.epoch}")
                 world.checker.on_lease(world.now, self.name, effect)
+                world.lease_log.append((world.now, self.name, effect.basis_epoch))
                 self._guard(effect.deadline)
             elif isinstance(effect, LeaseLost):
                 world.trace(f"{self.name} loses its lease: {effect.reason}")
@@ -328,11 +320,8 @@ class QsHost(Process):
                 message = effect.message
                 if isinstance(message, QuorumPong) and message.granted:
                     cluster = self._server().clusters[self.world.cfg.cluster_name]
-                    self.world.checker.on_pong(
-                        self.world.now,
-                        self.name,
-                        message.epoch,
-                        cluster.acceptor.grants(message.epoch),
+                    self.world.checker.on_granting(
+                        self.world.now, self.name, message.epoch, cluster.acceptor
                     )
                 self.world.send(self.name, effect.to, message)
             elif isinstance(effect, Persist):
@@ -345,14 +334,16 @@ class World:
         self.seed = seed
         self.rng = Random(seed)
         self.now = 0
-        self._queue: list[_Entry] = []
+        # (real time, seq, fn, args): plain tuples so the heap compares in C
+        self._queue: list[tuple[int, int, Callable[..., None], tuple[Any, ...]]] = []
         self._seq = 0
         self.tracing = trace
         self.log: list[str] = []
         self.net = Network(Random(self.rng.random()))
         self.checker = Checker(cfg.quorum_server, cfg.timing.member_timeout)
         self.takeovers: list[tuple[int, str, TakeoverAllowed, int]] = []
-        rho = cfg.timing.rho_ppm
+        self.lease_log: list[tuple[int, str, int]] = []  # real time, node, basis epoch
+        rho = cfg.timing.rho_ppm if cfg.clock_ppm is None else cfg.clock_ppm
         tokens = [f"pkg{i}" for i in range(1, cfg.tokens + 1)]
         prefs = {t: tuple(self.rng.sample(cfg.nodes, len(cfg.nodes))) for t in tokens}
         self.hosts: dict[str, Host] = {}
@@ -364,19 +355,21 @@ class World:
         if cfg.quorum_server:
             self.qs = QsHost(self, Clock(self.rng.randint(0, 10**15), self.rng.randint(0, rho)))
             self.endpoints[QUORUM_SERVER] = self.qs
+            self.at(0, self.qs.boot)  # the quorum server runs before the cluster starts
 
     # ---------------------------------------------------------------- event queue
 
     def at(self, real: int, fn: Callable[..., None], *args: Any) -> None:
         self._seq += 1
-        heapq.heappush(self._queue, _Entry(real, self._seq, fn, args))
+        heapq.heappush(self._queue, (real, self._seq, fn, args))
 
     def run_until(self, end: int) -> None:
         queue = self._queue
-        while queue and queue[0].at <= end:
-            entry = heapq.heappop(queue)
-            self.now = entry.at
-            entry.fn(*entry.args)
+        pop = heapq.heappop
+        while queue and queue[0][0] <= end:
+            at, _, fn, args = pop(queue)
+            self.now = at
+            fn(*args)
         self.now = max(self.now, end)
 
     def trace(self, text: str) -> None:
@@ -391,7 +384,7 @@ class World:
         target = self.endpoints.get(dst)
         if target is None:
             return
-        for delay in self.net.delays(src, dst):
+        for delay in self.net.delays(src, dst, type(message).__name__):
             self.at(self.now + delay, self._arrive, target, src, message)
 
     def _arrive(self, target: Host | QsHost, src: str, message: Any) -> None:
