@@ -72,12 +72,12 @@ class QuorumServer:
         self.outbox.persist(QuorumDurable(slots))
 
     def _update(self, cluster: _Cluster, acceptor: AcceptorState, decided: Membership) -> None:
-        """Adopt a newer decision and acceptor state; persist if anything changed."""
+        """Adopt a newer decision and acceptor state; persist once if anything changed."""
         changed = False
         if decided.epoch > cluster.decided.epoch:
             cluster.decided = decided
-            acceptor = acceptor.at(decided.epoch + 1)
             changed = True
+        acceptor = acceptor.at(cluster.decided.epoch + 1)
         if acceptor != cluster.acceptor:
             cluster.acceptor = acceptor
             changed = True
@@ -102,12 +102,12 @@ class QuorumServer:
 
     def _on_prepare(self, sender: str, msg: Prepare, now: int) -> None:
         cluster = self._cluster(msg.cluster_name)
-        self._update(cluster, cluster.acceptor.at(msg.epoch), msg.previous)
+        decided = max(cluster.decided, msg.previous, key=lambda m: m.epoch)
+        state = cluster.acceptor.at(max(msg.epoch, decided.epoch + 1))
         promised = False
-        if msg.epoch == cluster.acceptor.epoch:
-            state, promised = cluster.acceptor.prepare(msg.ballot)
-            self._update(cluster, state, cluster.decided)
-        state = cluster.acceptor
+        if msg.epoch == state.epoch:
+            state, promised = state.prepare(msg.ballot)
+        self._update(cluster, state, decided)
         ages = tuple(sorted((n, now - t) for n, t in cluster.last_granted.items()))
         reply = PrepareReply(
             epoch=msg.epoch,
@@ -125,11 +125,12 @@ class QuorumServer:
 
     def _on_accept(self, sender: str, msg: Accept) -> None:
         cluster = self._cluster(msg.cluster_name)
-        self._update(cluster, cluster.acceptor.at(msg.epoch), msg.previous)
+        decided = max(cluster.decided, msg.previous, key=lambda m: m.epoch)
+        state = cluster.acceptor.at(max(msg.epoch, decided.epoch + 1))
         accepted = False
-        if msg.epoch == cluster.acceptor.epoch:
-            state, accepted = cluster.acceptor.accept(msg.ballot, msg.value)
-            self._update(cluster, state, cluster.decided)
+        if msg.epoch == state.epoch:
+            state, accepted = state.accept(msg.ballot, msg.value)
+        self._update(cluster, state, decided)
         reply = AcceptReply(
             epoch=msg.epoch,
             ballot=msg.ballot,
