@@ -97,6 +97,7 @@ class MemberNode:
         self.active_since = now
         self.lease: Lease | None = None
         self.lease_held = False
+        self._lease_dirty = False  # answers or a promise may have moved the deadline
         self._reported_deadline = 0
         # When we first promised for the next epoch (our own support stops there).
         self.promise_time: int | None = now if self.durable.acceptor.promised else None
@@ -236,7 +237,7 @@ class MemberNode:
             self._on_pong(sender, message, now)
         elif isinstance(message, QuorumPong):
             if message.granted and self.lease is not None and message.epoch == self.lease.epoch:
-                self.lease.granted(QUORUM_SERVER, message.echo_send_time)
+                self._lease_dirty |= self.lease.granted(QUORUM_SERVER, message.echo_send_time)
         elif isinstance(message, Poll):
             self._on_poll(sender, message, now)
         elif isinstance(message, PollReply):
@@ -289,7 +290,7 @@ class MemberNode:
             self._dirty = True
         self.hb.answered(sender, pong.echo_send_time)
         if pong.granted and self.lease is not None and pong.epoch == self.lease.epoch:
-            self.lease.granted(sender, pong.echo_send_time)
+            self._lease_dirty |= self.lease.granted(sender, pong.echo_send_time)
         self._learn_from(sender, pong.epoch, now)
 
     def _learn_from(self, sender: str, epoch: int, now: int) -> None:
@@ -336,6 +337,7 @@ class MemberNode:
             self.promise_time = now
             if self.lease is not None:
                 self.lease.stop_self_support(now)
+                self._lease_dirty = True
 
     def _on_prepare(self, sender: str, msg: Prepare, now: int) -> PrepareReply:
         current = self._catch_up(msg.epoch, msg.previous, now)
@@ -460,6 +462,7 @@ class MemberNode:
     def _activate(self, now: int, carried: LeaseBasis | None) -> None:
         decided = self.durable.decided
         acceptors, quorum = acceptors_for(decided, self.spec.quorum_server)
+        self._lease_dirty = True
         self.lease = Lease(
             decided.epoch,
             self.name,
@@ -470,6 +473,7 @@ class MemberNode:
         )
         if not self.active or carried is None:
             self.lease_held = False
+            self._reported_deadline = 0
             self.active_since = now
         self.active = True
 
@@ -480,6 +484,7 @@ class MemberNode:
         self.active = False
         self.lease = None
         self.lease_held = False
+        self._reported_deadline = 0
         self._dirty = True
 
     def _check_lease(self, now: int) -> None:
@@ -505,7 +510,11 @@ class MemberNode:
     # ---------------------------------------------------------------------- periodic
 
     def _step(self, now: int) -> None:
-        self._check_lease(now)
+        if self._lease_dirty or (
+            self.active and now >= self._reported_deadline - self.timing.stop_margin
+        ):
+            self._lease_dirty = False
+            self._check_lease(now)
         if now >= self._next_ping:
             self._send_pings(now)
             self._next_ping = now + self.timing.heartbeat
@@ -552,23 +561,27 @@ class MemberNode:
             self.outbox.emit(Send(QUORUM_SERVER, qping))
 
     def _schedule(self, now: int) -> None:
-        times = [self._next_ping]
-        if self.active and self.lease_held and self._reported_deadline < FOREVER:
-            times.append(self._reported_deadline - self.timing.stop_margin)
-        if self.active and not self.lease_held:
-            times.append(self.active_since + self.timing.member_timeout)
-        for t in (
-            self.proposer.deadline(),
-            self._propose_at,
-            self._silence_at,
-            self._command_deadline if self._command is not None else None,
-            self._start_deadline or None,
-        ):
-            if t is not None:
-                times.append(t)
+        """Ask for a Tick at the earliest moment something is due (runs every event:
+        kept to plain comparisons)."""
+        at = self._next_ping
+        if self.active:
+            if not self.lease_held:
+                at = min(at, self.active_since + self.timing.member_timeout)
+            elif self._reported_deadline < FOREVER:
+                at = min(at, self._reported_deadline - self.timing.stop_margin)
+        if self.proposer.current is not None:
+            at = min(at, self.proposer.current.deadline, self.proposer.current.resend_at)
+        if self._propose_at is not None:
+            at = min(at, self._propose_at)
+        if self._silence_at is not None:
+            at = min(at, self._silence_at)
+        if self._command is not None:
+            at = min(at, self._command_deadline)
+        if self._start_deadline:
+            at = min(at, self._start_deadline)
         if self._busy_until > now:
-            times.append(self._busy_until)
-        at = max(min(times), now)
+            at = min(at, self._busy_until)
+        at = max(at, now)
         if at != self._last_wake:
             self._last_wake = at
             self.outbox.emit(WakeAt(at))

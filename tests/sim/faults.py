@@ -200,7 +200,7 @@ def random_plan(seed: int, nodes: int | None = None, big: bool = False) -> Plan:
         for name in names:
             actions.append((rng.randint(0, 100 * MS), Boot(name)))
         actions.append((300 * MS, Operate(rng.choice(names), RunCluster())))
-    start = 2 * SECOND
+    start = 3 * SECOND // 2  # formation takes about 0.3 s
     window = rng.randint(2, 3 if big else 6) * SECOND
     heal_at = start + window
     crashed: set[str] = set()

@@ -20,6 +20,7 @@
     expect 8s tokens-on a b       # every token is held by one of these nodes
     expect 8s lease-side a b | c d  # one side holds leases, the other none
     expect 8s epoch >= 3          # or epoch = 3
+    expect 8s qs-pings = 0        # pings the quorum server received so far (or >= N)
     expect 9s no-old-lease a since 6s   # a claimed no lease in an epoch older than
                                         # the newest decided at 6s, after 6s
     heal 10s                      # end every fault; then all nodes must gather
@@ -171,6 +172,14 @@ def _expectation(words: list[str]) -> Expect:
             return f"leases by side: {held}"
 
         return Expect(text, lease_side)
+    if kind == "qs-pings" and len(args) == 2 and args[0] in (">=", "="):
+
+        def qs_pings(world: World) -> str | None:
+            got, want = world.qs_pings, int(args[1])
+            ok = got >= want if args[0] == ">=" else got == want
+            return None if ok else f"the quorum server received {got} pings"
+
+        return Expect(text, qs_pings)
     if kind == "epoch" and len(args) == 2 and args[0] in (">=", "="):
 
         def epoch(world: World) -> str | None:
