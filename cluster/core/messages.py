@@ -50,6 +50,7 @@ class Intent(Enum):
     """What the node's operator wants of it (carried in pings so peers can act)."""
 
     HALTED = "halted"  # cmcld up, not to be a member (never started, cmhaltnode done)
+    BOOTING = "booting"  # wants to run, but its view is not settled yet: wait for it
     RUN = "run"  # to be a member: cmrunnode, cmruncl, AUTO_START
     LEAVE = "leave"  # cmhaltnode in progress: lease surrendered, waiting to be excluded
 

@@ -115,6 +115,7 @@ class MemberNode:
         self._holdoff: dict[str, int] = {}  # reason -> until: it changed nothing last time
         self._reason = ""
         self._command: Command | None = None
+        self._intent_before = self.intent
         self._command_deadline = 0
         self._start_deadline = now + timing.auto_start_timeout if auto_start else 0
         self._asked = (0, -FOREVER)
@@ -537,9 +538,11 @@ class MemberNode:
             self._consider(now)
 
     def _advertised_intent(self, now: int) -> Intent:
-        """RUN only once our own view is worth proposing with (two heartbeats up)."""
+        """BOOTING for two heartbeats after start: until our pings were answered, the
+        view we would report hears nobody, and a proposal built on it would leave us
+        out only to take us back one epoch later."""
         if self.intent is Intent.RUN and now < self.boot_time + 2 * self.timing.heartbeat:
-            return Intent.HALTED
+            return Intent.BOOTING
         return self.intent
 
     def _send_pings(self, now: int) -> None:
@@ -650,11 +653,13 @@ class MemberNode:
                     yield f"{member} not heard for MEMBER_TIMEOUT"
                 continue
             info = self.hb.info.get(member)
-            if info is None:
-                continue
+            if info is None or info.epoch != decided.epoch:
+                continue  # it has not learned this membership yet: what it said is stale
+            if info.intent is Intent.BOOTING:
+                continue  # it will say what it wants once its view is settled
             if info.intent is not Intent.RUN:
                 yield f"{member} is {info.intent.value}"
-            elif info.epoch == decided.epoch and not info.active:
+            elif not info.active:
                 yield f"{member} needs a new epoch"
         for peer in self.peers:
             info = self.hb.info.get(peer)
@@ -728,6 +733,7 @@ class MemberNode:
             if problem:
                 self.outbox.emit(CommandDone(command, False, problem))
                 return
+            self._intent_before = self.intent  # back to it if the cluster cannot form
             self.intent = Intent.RUN
             self._begin(command, deadline)
             self._formation = tuple(sorted(nodes))
@@ -770,6 +776,8 @@ class MemberNode:
         )
         if done:
             self._finish_command(True, decided.describe())
+        elif isinstance(command, RunCluster) and decided.members:
+            self._finish_command(False, f"a cluster formed without this node: {decided.describe()}")
 
     def _finish_command(self, ok: bool, detail: str) -> None:
         command = self._command
@@ -779,4 +787,6 @@ class MemberNode:
         if self._next_kind is not Kind.CHANGE:
             self._next_kind = Kind.CHANGE
             self._propose_at = None
+        if isinstance(command, RunCluster) and not ok and not self.active:
+            self.intent = self._intent_before
         self.outbox.after_persist(CommandDone(command, ok, detail))
