@@ -57,6 +57,7 @@ class Lossy:
     loss: float  # on every link
     dup: float = 0.0
     spikes: float = 0.01
+    spike_max: int = 30 * MS  # a late message is late by up to this
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,7 @@ def apply(world: World, action: Action) -> None:
         world.net.loss = action.loss
         world.net.dup = action.dup
         world.net.spike_p = action.spikes
+        world.net.spike_max = action.spike_max
     elif isinstance(action, DropKinds):
         world.net.drop_kinds |= action.kinds
     elif isinstance(action, HealNetwork):
@@ -191,6 +193,9 @@ def random_plan(seed: int, nodes: int | None = None, big: bool = False) -> Plan:
     timing = Timing.for_member_timeout(mt, heartbeat=rng.choice([mt // 10, mt // 10, mt // 5]))
     names = node_names(n)
     cfg = SimConfig(names, qs, timing, tokens=rng.randint(1, 4))
+    cfg.clock_extremes = rng.random() < 0.3  # every clock at 0 or rho: worst ratios
+    if rng.random() < 0.2:
+        cfg.persist_delay = (MS, 60 * MS)  # a slow disk
     actions: list[tuple[int, Action]] = []
     if rng.random() < 0.8:
         for name in names:
@@ -239,6 +244,9 @@ def random_plan(seed: int, nodes: int | None = None, big: bool = False) -> Plan:
             loss = rng.choice([0.05, 0.2, 0.5])
             actions.append((t, Lossy(loss, dup=rng.choice([0.0, 0.1]), spikes=0.05)))
             actions.append((t + rng.randint(100 * MS, 2 * mt), HealNetwork()))
+        elif kind == "slow":  # answers late by up to half of MT
+            actions.append((t, Lossy(0.0, spikes=0.2, spike_max=mt // 2)))
+            actions.append((t + rng.randint(100 * MS, 2 * mt), HealNetwork()))
         elif kind == "qs" and qs:
             actions.append((t, Crash(QUORUM_SERVER)))
             actions.append((t + rng.randint(100 * MS, 3 * mt), Restart(QUORUM_SERVER)))
@@ -261,5 +269,16 @@ def random_plan(seed: int, nodes: int | None = None, big: bool = False) -> Plan:
 
 
 _SIZES = [2, 2, 3, 3, 3, 4, 4, 4, 5, 5, 5, 6, 6, 7, 8, 9, 10, 12, 16]
-_KINDS = ["crash", "pause", "partition", "oneway", "nontransitive", "lossy", "qs", "leave", "halt"]
-_WEIGHTS = [5, 3, 4, 2, 2, 2, 2, 2, 1]
+_KINDS = [
+    "crash",
+    "pause",
+    "partition",
+    "oneway",
+    "nontransitive",
+    "lossy",
+    "slow",
+    "qs",
+    "leave",
+    "halt",
+]
+_WEIGHTS = [5, 3, 4, 2, 2, 2, 1, 2, 2, 1]

@@ -25,7 +25,8 @@ class TokenQuery:
 @dataclass(frozen=True)
 class TokenReport:
     epoch: int
-    tokens: frozenset[str]
+    tokens: frozenset[str]  # running or still stopping: not to be granted elsewhere
+    running: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class TokenAgent:
         self.epoch = -1  # the epoch we coordinate, if any
         self.members: tuple[str, ...] = ()
         self.reports: dict[str, frozenset[str]] = {}
+        self.running: dict[str, frozenset[str]] = {}
         self.takeover: dict[str, int] = {}
         self.granted: dict[str, str] = {}  # token -> the member it went to this epoch
 
@@ -54,6 +56,9 @@ class TokenAgent:
     def reported(self) -> frozenset[str]:
         now = self.host.world.now
         return frozenset(self.held) | {t for t, done in self.stopping.items() if done > now}
+
+    def report(self, epoch: int) -> TokenReport:
+        return TokenReport(epoch, self.reported(), frozenset(self.held))
 
     def stop_all(self, why: str) -> int:
         """Stop every token (stop-now); returns the real time the last stop ends."""
@@ -82,10 +87,11 @@ class TokenAgent:
         assert node is not None
         if isinstance(message, TokenQuery):
             if node.decided_membership().epoch == message.epoch:
-                self.host.send(sender, TokenReport(message.epoch, self.reported()))
+                self.host.send(sender, self.report(message.epoch))
         elif isinstance(message, TokenReport):
             if message.epoch == self.epoch:
                 self.reports[sender] = message.tokens
+                self.running[sender] = message.running
                 self._try_grant()
         elif isinstance(message, TokenGrant):
             self._on_grant(sender, message)
@@ -112,13 +118,14 @@ class TokenAgent:
 
     def on_decided(self, m: Membership) -> None:
         if self.host.name in m.members and m.coordinator != self.host.name:
-            self.host.send(m.coordinator, TokenReport(m.epoch, self.reported()))
+            self.host.send(m.coordinator, self.report(m.epoch))
         if m.coordinator != self.host.name:
             self.epoch = -1
             return
         self.epoch = m.epoch
         self.members = m.members
         self.reports = {}
+        self.running = {}
         self.takeover = {}
         self.granted = {}
         self._poll(m.epoch)
@@ -135,6 +142,7 @@ class TokenAgent:
         for member in self.members:
             if member == self.host.name:
                 self.reports[member] = self.reported()
+                self.running[member] = frozenset(self.held)
             else:
                 self.host.send(member, TokenQuery(epoch))
         self._try_grant()
@@ -142,8 +150,10 @@ class TokenAgent:
             self.host.agent_timer(self.host.world.cfg.timing.heartbeat, self._poll, epoch)
 
     def _all_held(self) -> bool:
-        held = frozenset().union(*self.reports.values())
-        return all(t in held for t in self.prefs)
+        """Every token running, not merely still stopping somewhere: a stop ends, and
+        the token must then be granted again, so we keep asking until then."""
+        running = frozenset().union(*self.running.values())
+        return all(t in running for t in self.prefs)
 
     def _try_grant(self) -> None:
         host = self.host

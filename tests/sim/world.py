@@ -63,6 +63,7 @@ class SimConfig:
     persist_delay: tuple[int, int] = (MS // 5, 3 * MS)
     cluster_name: str = "sim"
     clock_ppm: int | None = None  # bound on clock rate offsets; None: timing.rho_ppm
+    clock_extremes: bool = False  # each clock exactly at 0 or at the bound
 
     @property
     def spec(self) -> ClusterSpec:
@@ -357,16 +358,20 @@ class World:
         self.lease_log: list[tuple[int, str, int]] = []  # real time, node, basis epoch
         self.qs_pings = 0  # pings the quorum server received
         rho = cfg.timing.rho_ppm if cfg.clock_ppm is None else cfg.clock_ppm
+
+        def rate() -> int:
+            return rho * self.rng.randint(0, 1) if cfg.clock_extremes else self.rng.randint(0, rho)
+
         tokens = [f"pkg{i}" for i in range(1, cfg.tokens + 1)]
         prefs = {t: tuple(self.rng.sample(cfg.nodes, len(cfg.nodes))) for t in tokens}
         self.hosts: dict[str, Host] = {}
         for name in cfg.nodes:
-            clock = Clock(self.rng.randint(0, 10**15), self.rng.randint(0, rho))
+            clock = Clock(self.rng.randint(0, 10**15), rate())
             self.hosts[name] = Host(self, name, clock, prefs)
         self.qs: QsHost | None = None
         self.endpoints: dict[str, Host | QsHost] = dict(self.hosts)
         if cfg.quorum_server:
-            self.qs = QsHost(self, Clock(self.rng.randint(0, 10**15), self.rng.randint(0, rho)))
+            self.qs = QsHost(self, Clock(self.rng.randint(0, 10**15), rate()))
             self.endpoints[QUORUM_SERVER] = self.qs
             self.at(0, self.qs.boot)  # the quorum server runs before the cluster starts
 
