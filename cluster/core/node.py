@@ -416,6 +416,7 @@ class MemberNode:
             if decided.epoch == previous.epoch and decided != previous:
                 self.outbox.emit(Note(f"{self.name}: CONFLICT {decided} vs {previous}"))
             return
+        self._check_lease(now)  # a lease that ran out is lost (LeaseLost), not carried
         self.durable = Durable(decided, AcceptorState(decided.epoch + 1))
         self.outbox.persist(self.durable)
         self._learned_at = now
