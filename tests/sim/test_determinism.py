@@ -20,7 +20,7 @@ def test_same_seed_same_run() -> None:
     for seed in (3, 11):
         print(f"seed {seed}")
         first, second = trace_of(seed), trace_of(seed)
-        assert len(first) > 100
+        assert any("learned epoch" in line for line in first)
         assert first == second
 
 
