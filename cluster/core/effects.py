@@ -174,7 +174,9 @@ class MembershipDecided:
 @dataclass(frozen=True)
 class TakeoverAllowed:
     """On the coordinator of `epoch`: `node` (not a member of it) surely holds no lease
-    from local time `at` on, so its packages may be started elsewhere then."""
+    from local time `at` on, so its packages may be started elsewhere then. Sent once
+    per node and epoch, and again only with an earlier `at` (the decider's waits
+    arrived after the coordinator learned the decision another way)."""
 
     node: str
     epoch: int

@@ -206,7 +206,12 @@ class GetDecision:
 
 @dataclass(frozen=True)
 class Decision:
+    """The answer to GetDecision. The node that decided `decided` adds the takeover
+    waits, as in Learn (not in proto yet), so a coordinator that learns it this way
+    does not fall back to waiting a whole MT x (1 + rho)."""
+
     decided: Membership
+    takeover_waits: tuple[tuple[str, int], ...] = ()
 
 
 Message = (

@@ -119,6 +119,8 @@ class MemberNode:
         self._command_deadline = 0
         self._start_deadline = now + timing.auto_start_timeout if auto_start else 0
         self._asked = (0, -FOREVER)
+        self._decided_takeover: dict[str, int] = {}  # our own decision's takeover times
+        self._takeover_at: dict[str, int] = {}  # as coordinator: announced takeover times
         self._last_wake: int | None = None
         self._dirty = True
 
@@ -201,13 +203,17 @@ class MemberNode:
         server when it voted), with the takeover waits, once the decision is durable."""
         previous = self.durable.decided
         self._adopt(value, now, takeover_at)
-        waits = tuple((n, max(0, at - now)) for n, at in sorted(takeover_at.items()))
-        learn = Learn(self.spec.name, value, waits)
+        self._decided_takeover = takeover_at
+        learn = Learn(self.spec.name, value, self._waits(now))
         for peer in self.peers:
             self.send_after_persist(peer, learn)
         acceptors, _ = acceptors_for(previous, self.spec.quorum_server)
         if QUORUM_SERVER in acceptors:
             self.send_after_persist(QUORUM_SERVER, learn)
+
+    def _waits(self, now: int) -> tuple[tuple[str, int], ...]:
+        """Takeover waits still to run, from now, for the decision we made ourselves."""
+        return tuple((n, max(0, at - now)) for n, at in sorted(self._decided_takeover.items()))
 
     def proposal_ended(self, now: int, kind: Kind, outcome: str, retry: bool) -> None:
         self._dirty = True
@@ -251,13 +257,11 @@ class MemberNode:
             self._on_accept(sender, message, now)
         elif isinstance(message, AcceptReply):
             self.proposer.on_accept_reply(sender, message, now)
-        elif isinstance(message, Learn):
+        elif isinstance(message, Learn | Decision):
             wait = {n: now + self.timing.stretch(w) for n, w in message.takeover_waits}
             self._adopt(message.decided, now, wait)
         elif isinstance(message, GetDecision):
-            self.send(sender, Decision(self.durable.decided))
-        elif isinstance(message, Decision):
-            self._adopt(message.decided, now, None)
+            self.send(sender, Decision(self.durable.decided, self._waits(now)))
 
     def _deliver_local(self, now: int) -> None:
         while self.outbox.local:
@@ -415,6 +419,8 @@ class MemberNode:
         if decided.epoch <= previous.epoch:
             if decided.epoch == previous.epoch and decided != previous:
                 self.outbox.emit(Note(f"{self.name}: CONFLICT {decided} vs {previous}"))
+            elif decided == previous and takeover_at:
+                self._allow_takeovers(takeover_at)  # waits that came after the decision
             return
         self._check_lease(now)  # a lease that ran out is lost (LeaseLost), not carried
         self.durable = Durable(decided, AcceptorState(decided.epoch + 1))
@@ -440,13 +446,30 @@ class MemberNode:
         self._command_progress(now)
         self.outbox.emit(MembershipDecided(decided, previous))
         self.outbox.emit(Note(self._sentence(decided, previous)))
-        if decided.coordinator == me:
-            for node in self.spec.nodes:
-                if node in decided.members:
-                    continue
-                at = now + self.timing.takeover_wait
-                if takeover_at is not None and node in takeover_at:
-                    at = min(at, takeover_at[node])
+        self._decided_takeover = {}
+        self._takeover_at = {}
+        # Whatever else we hear, every lease a non-member may hold ends MT x (1 + rho)
+        # after this decision, which was made before we learned it.
+        fallback = now + self.timing.takeover_wait
+        reported = takeover_at or {}
+        self._allow_takeovers(
+            {
+                n: min(fallback, reported.get(n, fallback))
+                for n in self.spec.nodes
+                if n not in decided.members
+            }
+        )
+
+    def _allow_takeovers(self, takeover_at: dict[str, int]) -> None:
+        """As coordinator, announce when each non-member's packages may move: once per
+        node, and again only if a later report allows an earlier time."""
+        decided = self.durable.decided
+        if decided.coordinator != self.name:
+            return
+        for node, at in sorted(takeover_at.items()):
+            known = self._takeover_at.get(node)
+            if node not in decided.members and (known is None or at < known):
+                self._takeover_at[node] = at
                 self.outbox.emit(TakeoverAllowed(node, decided.epoch, at))
 
     def _sentence(self, decided: Membership, previous: Membership) -> str:

@@ -48,6 +48,7 @@ class TokenAgent:
         self.members: tuple[str, ...] = ()
         self.reports: dict[str, frozenset[str]] = {}
         self.running: dict[str, frozenset[str]] = {}
+        self._retry_at = (-1, 0)  # the one grant retry timer set (epoch, local time)
         self.takeover: dict[str, int] = {}
         self.granted: dict[str, str] = {}  # token -> the member it went to this epoch
 
@@ -168,7 +169,9 @@ class TokenAgent:
         allowed = max((self.takeover[n] for n in outsiders), default=0)
         now = host.local_now()
         if now < allowed:
-            host.agent_timer_at(allowed, self._retry, self.epoch)
+            if self._retry_at != (self.epoch, allowed):
+                self._retry_at = (self.epoch, allowed)
+                host.agent_timer_at(allowed, self._retry, self.epoch)
             return
         if not node.holds_lease(now):
             return  # _poll comes back every heartbeat
