@@ -1,0 +1,284 @@
+"""Faults and operator actions as data, and the random mix a seed draws.
+
+The same actions serve the random runs and the scenario files: a run is a list of
+(real time, action) applied to a `World`, then a heal that undoes every fault, then a
+bounded wait for the cluster to gather every node again.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from random import Random
+
+from cluster.core.effects import Command, HaltCluster, HaltNode, RunCluster, RunNode
+from cluster.core.messages import QUORUM_SERVER
+from cluster.core.timing import MS, SECOND, Timing
+from tests.sim.world import SimConfig, World
+
+
+@dataclass(frozen=True)
+class Boot:
+    node: str
+
+
+@dataclass(frozen=True)
+class Crash:
+    node: str  # a node name or QUORUM_SERVER
+
+
+@dataclass(frozen=True)
+class Restart:
+    node: str
+
+
+@dataclass(frozen=True)
+class Pause:
+    node: str
+
+
+@dataclass(frozen=True)
+class Resume:
+    node: str
+
+
+@dataclass(frozen=True)
+class Partition:
+    groups: tuple[frozenset[str], ...]  # the quorum server, if in none, reaches all
+
+
+@dataclass(frozen=True)
+class Cut:
+    src: str
+    dst: str
+    both: bool = True
+
+
+@dataclass(frozen=True)
+class Lossy:
+    loss: float  # on every link
+    dup: float = 0.0
+    spikes: float = 0.01
+    spike_max: int = 30 * MS  # a late message is late by up to this
+
+
+@dataclass(frozen=True)
+class DropKinds:
+    """Lose every message of these classes (an adversary aimed at one protocol step)."""
+
+    kinds: frozenset[str]
+
+
+@dataclass(frozen=True)
+class HealNetwork:
+    pass
+
+
+@dataclass(frozen=True)
+class Operate:
+    node: str
+    command: Command
+
+
+@dataclass(frozen=True)
+class Leave:
+    """cmhaltnode as the daemon does it: halt the node's packages, then HaltNode."""
+
+    node: str
+
+
+@dataclass(frozen=True)
+class Expect:
+    """A check at a point of a scenario; `test` returns a complaint or None."""
+
+    text: str
+    test: Callable[[World], str | None] = field(compare=False)
+
+
+Action = (
+    Expect
+    | Boot
+    | Crash
+    | Restart
+    | Pause
+    | Resume
+    | Partition
+    | Cut
+    | Lossy
+    | HealNetwork
+    | DropKinds
+    | Operate
+    | Leave
+)
+
+
+def apply(world: World, action: Action) -> None:
+    world.trace(f"ACTION {action}")
+    everyone = set(world.endpoints)
+    if isinstance(action, Expect):
+        complaint = action.test(world)
+        if complaint:
+            world.checker.fail(world.now, f"expected {action.text!r}: {complaint}")
+    elif isinstance(action, Boot):
+        world.hosts[action.node].boot()
+    elif isinstance(action, Crash):
+        proc = world.qs if action.node == QUORUM_SERVER else world.hosts[action.node]
+        if proc is not None and proc.up:
+            proc.crash()
+    elif isinstance(action, Restart):
+        proc = world.qs if action.node == QUORUM_SERVER else world.hosts[action.node]
+        if proc is not None and not proc.up:
+            proc.boot()
+    elif isinstance(action, Pause):
+        host = world.hosts[action.node]
+        if host.up:
+            host.pause()
+    elif isinstance(action, Resume):
+        host = world.hosts[action.node]
+        if host.up and host.paused:
+            host.resume()
+    elif isinstance(action, Partition):
+        world.net.partition([set(g) for g in action.groups], everyone)
+    elif isinstance(action, Cut):
+        world.net.cut.add((action.src, action.dst))
+        if action.both:
+            world.net.cut.add((action.dst, action.src))
+    elif isinstance(action, Lossy):
+        world.net.loss = action.loss
+        world.net.dup = action.dup
+        world.net.spike_p = action.spikes
+        world.net.spike_max = action.spike_max
+    elif isinstance(action, DropKinds):
+        world.net.drop_kinds |= action.kinds
+    elif isinstance(action, HealNetwork):
+        world.net.heal()
+    elif isinstance(action, Operate):
+        host = world.hosts[action.node]
+        if host.up and host.node is not None:
+            host.call(host.incarnation, host.command, action.command)
+    elif isinstance(action, Leave):
+        host = world.hosts[action.node]
+        if host.up and host.node is not None:
+            done = host.agent.stop_all("cmhaltnode")
+            host.later(done, host.command, HaltNode())
+
+
+@dataclass
+class Plan:
+    """A run: configuration, timed actions, when the faults end, how long to wait."""
+
+    cfg: SimConfig
+    actions: list[tuple[int, Action]]
+    heal_at: int
+    expected: frozenset[str]  # nodes that must be back in one membership after heal
+    # (after the heal an operator runs cmruncl on a halted cluster and cmrunnode on halted
+    # nodes, as one would; see runner.operate)
+    settle: int  # liveness bound after heal_at
+    label: str = ""
+
+
+def liveness_bound(timing: Timing) -> int:
+    """How long after the last fault heals every node must be back (see README)."""
+    return 4 * timing.member_timeout + 20 * timing.heartbeat
+
+
+def node_names(n: int) -> tuple[str, ...]:
+    return tuple(f"n{i:02d}" for i in range(1, n + 1))
+
+
+def random_plan(seed: int, nodes: int | None = None, big: bool = False) -> Plan:
+    """The mixed-fault run that `seed` stands for."""
+    rng = Random(seed)
+    n = nodes or (rng.choice([64, 48, 32]) if big else rng.choice(_SIZES))
+    qs = rng.random() < 0.5
+    mt = SECOND
+    timing = Timing.for_member_timeout(mt, heartbeat=rng.choice([mt // 10, mt // 10, mt // 5]))
+    names = node_names(n)
+    cfg = SimConfig(names, qs, timing, tokens=rng.randint(1, 4))
+    cfg.clock_extremes = rng.random() < 0.3  # every clock at 0 or rho: worst ratios
+    if rng.random() < 0.2:
+        cfg.persist_delay = (MS, 60 * MS)  # a slow disk
+    actions: list[tuple[int, Action]] = []
+    if rng.random() < 0.8:
+        for name in names:
+            actions.append((rng.randint(0, 100 * MS), Boot(name)))
+    else:  # cmruncl on a halted cluster
+        cfg.auto_start = False
+        for name in names:
+            actions.append((rng.randint(0, 100 * MS), Boot(name)))
+        actions.append((300 * MS, Operate(rng.choice(names), RunCluster())))
+    start = 3 * SECOND // 2  # formation takes about 0.3 s
+    window = rng.randint(2, 3 if big else 6) * SECOND
+    heal_at = start + window
+    crashed: set[str] = set()
+    count = rng.randint(1, 3 if big else 6)
+    for _ in range(count):
+        t = start + rng.randint(0, window - 1)
+        kind = rng.choices(_KINDS, _WEIGHTS)[0]
+        victim = rng.choice(names)
+        if kind == "crash":
+            actions.append((t, Crash(victim)))
+            crashed.add(victim)
+            if rng.random() < 0.6:
+                actions.append((t + rng.randint(50 * MS, 3 * mt), Restart(victim)))
+        elif kind == "pause":
+            actions.append((t, Pause(victim)))
+            actions.append((t + rng.randint(100 * MS, 3 * mt), Resume(victim)))
+        elif kind == "partition":
+            k = rng.choice([2, 2, 3])
+            groups: list[set[str]] = [set() for _ in range(k)]
+            for name in names:
+                groups[rng.randrange(k)].add(name)
+            if qs and rng.random() < 0.5:
+                groups[rng.randrange(k)].add(QUORUM_SERVER)
+            actions.append((t, Partition(tuple(frozenset(g) for g in groups))))
+            if rng.random() < 0.5:
+                actions.append((t + rng.randint(100 * MS, 3 * mt), HealNetwork()))
+        elif kind == "oneway":
+            for _ in range(rng.randint(1, 3)):
+                a, b = rng.sample(names, 2)
+                actions.append((t, Cut(a, b, both=False)))
+        elif kind == "nontransitive":
+            for _ in range(rng.randint(1, max(1, n // 3))):
+                a, b = rng.sample(names, 2)
+                actions.append((t, Cut(a, b)))
+        elif kind == "lossy":
+            loss = rng.choice([0.05, 0.2, 0.5])
+            actions.append((t, Lossy(loss, dup=rng.choice([0.0, 0.1]), spikes=0.05)))
+            actions.append((t + rng.randint(100 * MS, 2 * mt), HealNetwork()))
+        elif kind == "slow":  # answers late by up to half of MT
+            actions.append((t, Lossy(0.0, spikes=0.2, spike_max=mt // 2)))
+            actions.append((t + rng.randint(100 * MS, 2 * mt), HealNetwork()))
+        elif kind == "qs" and qs:
+            actions.append((t, Crash(QUORUM_SERVER)))
+            actions.append((t + rng.randint(100 * MS, 3 * mt), Restart(QUORUM_SERVER)))
+        elif kind == "leave":
+            actions.append((t, Leave(victim)))
+            if rng.random() < 0.5:
+                actions.append((t + rng.randint(mt, 3 * mt), Operate(victim, RunNode())))
+        elif kind == "halt" and not big:
+            actions.append((t, Operate(victim, HaltCluster())))
+    for name in sorted(crashed):
+        actions.append((heal_at, Restart(name)))
+    for name in names:
+        actions.append((heal_at, Resume(name)))
+    actions.append((heal_at, HealNetwork()))
+    if qs:
+        actions.append((heal_at, Restart(QUORUM_SERVER)))
+    actions.sort(key=lambda a: a[0])
+    label = f"{n} nodes, {'with' if qs else 'no'} quorum server, HB {timing.heartbeat // MS} ms"
+    return Plan(cfg, actions, heal_at, frozenset(names), liveness_bound(timing), label)
+
+
+_SIZES = [2, 2, 3, 3, 3, 4, 4, 4, 5, 5, 5, 6, 6, 7, 8, 9, 10, 12, 16]
+_KINDS = [
+    "crash",
+    "pause",
+    "partition",
+    "oneway",
+    "nontransitive",
+    "lossy",
+    "slow",
+    "qs",
+    "leave",
+    "halt",
+]
+_WEIGHTS = [5, 3, 4, 2, 2, 2, 1, 2, 2, 1]
