@@ -2,6 +2,7 @@
 
   cmcert init-ca [--dir DIR] [--cluster NAME] [--days N] [--force]
   cmcert issue --node NAME [--dir DIR] [-o FILE] [--days N] [--force]
+  cmcert issue --quorum-server NAME [--dir DIR] [-o FILE] [--days N] [--force]
   cmcert issue --user NAME --role ROLE [--dir DIR] [-o FILE] [--days N] [--force]
   cmcert install BUNDLE [--node NAME] [--force]
   cmcert show FILE
@@ -40,6 +41,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     issue = sub.add_parser("issue", help="issue a node or user certificate as one bundle file")
     who = issue.add_mutually_exclusive_group(required=True)
     who.add_argument("--node", metavar="NAME", help="a cluster node (its host name)")
+    who.add_argument("--quorum-server", metavar="NAME", help="a quorum server host (cmqsd)")
     who.add_argument("--user", metavar="NAME", help="an operator")
     issue.add_argument("--role", choices=ROLES, help="the operator's role (with --user)")
     issue.add_argument(
@@ -80,7 +82,7 @@ def main(argv: list[str], prog: str = "cmcert") -> int:
         paths = HostPaths.from_env()
         node = local_node_name(args.node)
         name = install_node_bundle(paths, args.bundle, node, args.force)
-        print(f"installed credentials of node {name} in {paths.tls_dir}")
+        print(f"installed credentials of {name} in {paths.tls_dir}")
     else:
         for line in ca.describe(_read(args.file), str(args.file)):
             print(line)
@@ -91,11 +93,13 @@ def _issue(args: argparse.Namespace) -> None:
     from cluster.security import ca
     from cluster.security.identity import Identity, Kind
 
-    if args.node is not None:
+    if args.node is not None or args.quorum_server is not None:
         if args.role:
-            raise UsageError("--role applies to --user; node certificates carry no role")
-        _check(node_name_problem(args.node))
-        identity = Identity(Kind.NODE, args.node)
+            raise UsageError("--role applies to --user; node and server certificates carry no role")
+        kind = Kind.NODE if args.node is not None else Kind.QUORUM_SERVER
+        name = args.node if args.node is not None else args.quorum_server
+        _check(node_name_problem(name))
+        identity = Identity(kind, name)
     else:
         _check(user_name_problem(args.user))
         if not args.role:
@@ -106,9 +110,9 @@ def _issue(args: argparse.Namespace) -> None:
     out: Path = args.out or Path(f"{identity.name}.pem")
     ca.write_private(out, ca.bundle_bytes(issued, authority), args.force)
     until = f"{issued.certificate.not_valid_after_utc:%Y-%m-%d}"
-    if identity.kind is Kind.NODE:
+    if identity.kind in (Kind.NODE, Kind.QUORUM_SERVER):
         print(
-            f"wrote {out} for node {identity.name} (valid until {until}); copy it to "
+            f"wrote {out} for {identity} (valid until {until}); copy it to "
             f"{identity.name} and run there: cmcert install {out.name}"
         )
     else:

@@ -41,14 +41,14 @@ def install_node_bundle(paths: HostPaths, bundle: Path, node: str, force: bool) 
         identity = certificate_identity(leaf)
     except IdentityError as exc:
         raise UsageError(f"{bundle}: {exc}") from None
-    if identity.kind is not Kind.NODE:
+    if identity.kind not in (Kind.NODE, Kind.QUORUM_SERVER):
         raise UsageError(
-            f"{bundle}: holds a certificate for {identity}, not a node; "
+            f"{bundle}: holds a certificate for {identity}, not a node or quorum server; "
             "users pass theirs with --cert instead of installing it"
         )
     if identity.name != node and not force:
         raise UsageError(
-            f"{bundle}: is for node {identity.name!r} but this node is {node!r} "
+            f"{bundle}: is for {identity.kind.value} {identity.name!r} but this host is {node!r} "
             "(set --node/CMCLUSTER_NODE, or --force to install anyway)"
         )
     if not key_matches(leaf, blocks.keys[0]):

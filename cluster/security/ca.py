@@ -28,6 +28,7 @@ from cluster.security.identity import (
     Role,
     identity_from_uris,
     node_uri,
+    quorum_server_uri,
     role_uri,
     user_uri,
 )
@@ -178,10 +179,11 @@ def issue(
     end = min(start + dt.timedelta(days=days), ca.certificate.not_valid_after_utc)
     key = _new_key()
     names: list[x509.GeneralName]
-    if identity.kind is Kind.NODE:
+    if identity.kind in (Kind.NODE, Kind.QUORUM_SERVER):
+        uri = node_uri if identity.kind is Kind.NODE else quorum_server_uri
         names = [
             x509.DNSName(identity.name),
-            x509.UniformResourceIdentifier(node_uri(identity.name)),
+            x509.UniformResourceIdentifier(uri(identity.name)),
         ]
         usages = [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
     else:
@@ -235,8 +237,8 @@ def issue(
 def bundle_bytes(issued: Issued, ca: CertificateAuthority) -> bytes:
     """One PEM file: leaf certificate, CA certificate, private key, with a how-to header."""
     ident = issued.identity
-    if ident.kind is Kind.NODE:
-        how = f"# Copy to node {ident.name} and install there with: cmcert install FILE\n"
+    if ident.kind in (Kind.NODE, Kind.QUORUM_SERVER):
+        how = f"# Copy to host {ident.name} and install there with: cmcert install FILE\n"
     else:
         how = "# Use with any cm* command: --cert FILE (or CMCLUSTER_CERT=FILE)\n"
     issuer = ca.certificate.subject.rfc4514_string()

@@ -4,6 +4,7 @@ Identities live in the certificate's subjectAltName as URIs, which gRPC exposes 
 `peer_uri` without parsing the certificate:
 
     urn:cmcluster:node:NAME      a node of the cluster (also a DNS name NAME)
+    urn:cmcluster:qs:NAME        a quorum server (also a DNS name NAME)
     urn:cmcluster:user:NAME      an operator
     urn:cmcluster:role:ROLE      the operator's role (monitor, package_admin, full_admin)
 
@@ -39,6 +40,7 @@ class Role(enum.IntEnum):
 
 class Kind(enum.Enum):
     NODE = "node"
+    QUORUM_SERVER = "quorum server"
     USER = "user"
     LOCAL_ROOT = "local root"
 
@@ -68,6 +70,10 @@ def node_uri(name: str) -> str:
     return f"{URN_PREFIX}node:{name}"
 
 
+def quorum_server_uri(name: str) -> str:
+    return f"{URN_PREFIX}qs:{name}"
+
+
 def user_uri(name: str) -> str:
     return f"{URN_PREFIX}user:{name}"
 
@@ -79,18 +85,23 @@ def role_uri(role: Role) -> str:
 def identity_from_uris(uris: Iterable[str]) -> Identity:
     """The identity a certificate's URI SANs give; refuses anything ambiguous."""
     nodes: list[str] = []
+    servers: list[str] = []
     users: list[str] = []
     roles: list[str] = []
     for uri in uris:
         if not uri.startswith(URN_PREFIX):
             continue
         kind, _, value = uri[len(URN_PREFIX) :].partition(":")
-        {"node": nodes, "user": users, "role": roles}.get(kind, []).append(value)
-    if len(nodes) + len(users) != 1:
+        {"node": nodes, "qs": servers, "user": users, "role": roles}.get(kind, []).append(value)
+    if len(nodes) + len(servers) + len(users) != 1:
         raise IdentityError(
-            "certificate must name exactly one cmcluster node or user "
-            f"(found nodes={nodes}, users={users})"
+            "certificate must name exactly one cmcluster node, quorum server or user "
+            f"(found nodes={nodes}, quorum servers={servers}, users={users})"
         )
+    if servers:
+        if roles:
+            raise IdentityError(f"quorum server certificate {servers[0]!r} must not carry a role")
+        return Identity(Kind.QUORUM_SERVER, servers[0])
     if nodes:
         if roles:
             raise IdentityError(f"node certificate {nodes[0]!r} must not carry a role")

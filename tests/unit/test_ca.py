@@ -121,7 +121,7 @@ class TestInstall:
 
     def test_refuses_bundle_of_another_node(self, cluster_ca: ClusterCA, tmp_path: Path) -> None:
         bundle = cluster_ca.bundle(tmp_path / "n1.pem", node="n1")
-        with pytest.raises(UsageError, match="is for node 'n1' but this node is 'n2'"):
+        with pytest.raises(UsageError, match="is for node 'n1' but this host is 'n2'"):
             install_node_bundle(HostPaths(tmp_path / "h"), bundle, "n2", force=False)
 
     def test_refuses_user_bundle(self, cluster_ca: ClusterCA, tmp_path: Path) -> None:

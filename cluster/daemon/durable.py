@@ -1,0 +1,125 @@
+"""The membership state that must survive a crash, on disk.
+
+A node's promises and accepted values, and the last membership it knows decided (the
+quorum server's per-cluster acceptor state likewise), written as JSON through an
+atomic, fsync'd rename before any reply that reveals them goes out. A file that cannot
+be read is a hard stop: starting with a forgotten promise could decide two memberships
+for one epoch, so the operator must look (and may remove the file only on a node that
+is not running anywhere).
+"""
+
+import json
+from pathlib import Path
+from typing import Any
+
+from cluster.atomicfile import write_atomic
+from cluster.core.effects import Durable, QuorumDurable, QuorumSlot
+from cluster.core.messages import Accepted, Ballot, Membership
+from cluster.core.paxos import AcceptorState
+from cluster.errors import CmError
+
+FORMAT = 1
+
+
+def _ballot(b: Ballot | None) -> list[Any] | None:
+    return None if b is None else [b.round, b.proposer]
+
+
+def _ballot_back(v: Any) -> Ballot | None:
+    return None if v is None else Ballot(int(v[0]), str(v[1]))
+
+
+def _membership(m: Membership) -> dict[str, Any]:
+    return {
+        "epoch": m.epoch,
+        "members": list(m.members),
+        "coordinator": m.coordinator,
+        "generation": m.generation,
+    }
+
+
+def _membership_back(v: dict[str, Any]) -> Membership:
+    return Membership(
+        int(v["epoch"]),
+        tuple(str(n) for n in v["members"]),
+        str(v["coordinator"]),
+        int(v["generation"]),
+    )
+
+
+def _acceptor(a: AcceptorState) -> dict[str, Any]:
+    return {
+        "epoch": a.epoch,
+        "promised": _ballot(a.promised),
+        "accepted": None
+        if a.accepted is None
+        else {"ballot": _ballot(a.accepted.ballot), "value": _membership(a.accepted.value)},
+    }
+
+
+def _acceptor_back(v: dict[str, Any]) -> AcceptorState:
+    accepted = v["accepted"]
+    ballot = _ballot_back(accepted["ballot"]) if accepted else None
+    return AcceptorState(
+        int(v["epoch"]),
+        _ballot_back(v["promised"]),
+        Accepted(ballot, _membership_back(accepted["value"])) if accepted and ballot else None,
+    )
+
+
+def dump(state: Durable | QuorumDurable) -> bytes:
+    if isinstance(state, Durable):
+        body: dict[str, Any] = {
+            "format": FORMAT,
+            "kind": "node",
+            "decided": _membership(state.decided),
+            "acceptor": _acceptor(state.acceptor),
+        }
+    else:
+        body = {
+            "format": FORMAT,
+            "kind": "quorum",
+            "slots": [
+                {
+                    "cluster": s.cluster_name,
+                    "acceptor": _acceptor(s.acceptor),
+                    "decided": _membership(s.decided),
+                }
+                for s in state.slots
+            ],
+        }
+    return json.dumps(body, indent=1, sort_keys=True).encode() + b"\n"
+
+
+def load(path: Path) -> Durable | QuorumDurable | None:
+    """The state in `path`, None when the file does not exist; CmError when unusable."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise CmError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        body = json.loads(data)
+        if body.get("format") != FORMAT:
+            raise ValueError(f"unknown format {body.get('format')!r}")
+        if body["kind"] == "node":
+            return Durable(_membership_back(body["decided"]), _acceptor_back(body["acceptor"]))
+        return QuorumDurable(
+            tuple(
+                QuorumSlot(
+                    str(s["cluster"]), _acceptor_back(s["acceptor"]), _membership_back(s["decided"])
+                )
+                for s in body["slots"]
+            )
+        )
+    except (ValueError, KeyError, TypeError, IndexError) as exc:
+        raise CmError(
+            f"{path}: unreadable membership state ({exc}); refusing to start, since a "
+            "forgotten Paxos promise could let two memberships be decided for one epoch"
+        ) from None
+
+
+def save(path: Path, state: Durable | QuorumDurable) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, dump(state), 0o600)
