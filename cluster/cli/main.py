@@ -16,9 +16,15 @@ from cluster.errors import CmError
 # name -> (module with main(argv, prog) -> int, one-line summary)
 COMMANDS: dict[str, tuple[str, str]] = {
     "cmcld": ("cluster.daemon.main", "the node daemon (runs in the foreground)"),
+    "cmqsd": ("cluster.quorum.main", "the quorum server (runs in the foreground)"),
     "cmcert": ("cluster.cli.cmcert", "cluster CA and certificates: init-ca, issue, install, show"),
     "cmmakepkg": ("cluster.cli.cmmakepkg", "write a commented package configuration template"),
     "cmquerycl": ("cluster.cli.cmquerycl", "show the network configuration of nodes"),
+    "cmruncl": ("cluster.cli.cmruncl", "start the cluster"),
+    "cmhaltcl": ("cluster.cli.cmhaltcl", "halt the cluster"),
+    "cmrunnode": ("cluster.cli.cmrunnode", "start nodes (join the running cluster)"),
+    "cmhaltnode": ("cluster.cli.cmhaltnode", "halt nodes (leave the cluster)"),
+    "cmviewcl": ("cluster.cli.cmviewcl", "show the status of the cluster"),
     "cmsetlog": ("cluster.cli.cmsetlog", "show or change cmcld's log level"),
     "cmversion": ("cluster.cli.cmversion", "print the cmcluster version"),
     "cmlog": ("tools.cmlog", "read this node's cmcld or package log, filtered"),

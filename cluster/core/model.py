@@ -54,3 +54,46 @@ class NodeQuery:
     node_name: str
     info: NodeInfo | None
     error: str = ""
+
+
+@dataclass(frozen=True)
+class PathView:
+    """One heartbeat path from the reporting node to a peer."""
+
+    peer: str
+    network: str
+    peer_address: str
+    up: bool
+
+
+@dataclass(frozen=True)
+class NodeView:
+    name: str
+    status: str  # Serviceguard's STATUS: up, down
+    state: str  # running, halted, failed, starting, halting, unknown
+    paths: tuple[PathView, ...] = ()
+
+
+@dataclass(frozen=True)
+class QuorumView:
+    host: str
+    reachable: bool
+    last_answer_age: float  # seconds; -1 when it never answered
+
+
+@dataclass(frozen=True)
+class ClusterView:
+    """The cluster as one node sees it (cmviewcl)."""
+
+    cluster_name: str
+    running: bool
+    epoch: int
+    members: tuple[str, ...]
+    coordinator: str
+    nodes: tuple[NodeView, ...]
+    quorum: QuorumView | None
+    reporting_node: str
+    last_event: str
+    lease_held: bool
+    lease_remaining: float
+    config_generation: int

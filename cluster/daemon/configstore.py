@@ -9,6 +9,7 @@ fsync'd; a blob is only ever accepted with a matching digest.
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cluster.atomicfile import write_atomic
@@ -65,6 +66,7 @@ class ConfigStore:
         self.blob: pb.ConfigBlob | None = None
         self.config: Config | None = None
         self.staged: Staged | None = None
+        self.listeners: list[Callable[[], None]] = []  # told after the applied one changed
 
     # -- reading ---------------------------------------------------------------------
 
@@ -102,6 +104,8 @@ class ConfigStore:
     def _set(self, blob: pb.ConfigBlob) -> None:
         config = None if is_tombstone(blob) else decode_config(blob, str(self._path))
         self.blob, self.config = blob, config
+        for listener in self.listeners:
+            listener()
 
     @property
     def generation(self) -> int:

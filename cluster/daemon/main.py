@@ -4,22 +4,26 @@ import argparse
 import asyncio
 import logging
 import os
-import signal
 
 from cluster.cli.args import CmArgumentParser
+from cluster.core.effects import HaltNode
+from cluster.core.timing import MIN_STOP_MARGIN
 from cluster.daemon.background import Background
+from cluster.daemon.cluster_ops import ClusterCommands
 from cluster.daemon.config_ops import ConfigService
 from cluster.daemon.configstore import ConfigStore
 from cluster.daemon.distribute import Distributor
-from cluster.daemon.grpclog import capture_core_stderr
-from cluster.daemon.logs import LEVELS, parse_level, setup_logging
+from cluster.daemon.logs import LEVELS, parse_level
+from cluster.daemon.membership import GuardLink, MembershipDriver
 from cluster.daemon.node import LocalNode
 from cluster.daemon.notify import sd_notify
-from cluster.daemon.pidlock import PidLock
+from cluster.daemon.startup import daemon_process, own_credentials, stop_event, warn_if_expiring
 from cluster.errors import CmError, UsageError
+from cluster.guard.client import Guard, GuardError
 from cluster.names import node_name_problem
 from cluster.paths import DEFAULT_PORT, HostPaths, local_node_name
-from cluster.security.pem import Credentials, load_credentials
+from cluster.security.identity import Kind
+from cluster.security.pem import Credentials
 from cluster.transport.peers import PeerDialer
 from cluster.transport.server import split_listen, start_node_server
 from cluster.transport.stats import TransportStats
@@ -28,6 +32,7 @@ from cluster.version import __version__
 STOP_GRACE = 2.0
 CHANGE_GRACE = 30.0  # a configuration change in progress is finished, not cut
 CATCH_UP_INTERVAL = 10.0
+LEAVE_TIMEOUT = 60.0
 EXPIRY_WARNING_DAYS = 30
 
 
@@ -50,6 +55,12 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         "--log-level", default="info", choices=list(LEVELS), help="initial log level (default info)"
     )
     parser.add_argument("--no-syslog", action="store_true", help="log to the file only")
+    parser.add_argument(
+        "--auto-start",
+        action="store_true",
+        help="join the cluster at start (AUTO_START): join a running cluster, or wait "
+        "AUTO_START_TIMEOUT for every configured node and form it with them",
+    )
     return parser
 
 
@@ -61,62 +72,27 @@ def main(argv: list[str], prog: str = "cmcld") -> int:
     if problem:
         raise UsageError(f"{problem} (set --node or CMCLUSTER_NODE)")
     split_listen(args.listen)
-    os.umask(0o077)
-    credentials = _node_credentials(paths, node)
-    lock = PidLock(paths.cmcld_pid)
-    lock.acquire("cmcld")
-    try:
-        stats = TransportStats()
-        capture_core_stderr(stats)
-        log = setup_logging(
-            program="cmcld",
-            node=node,
-            log_file=paths.cmcld_log,
-            level=parse_level(args.log_level),
-            syslog=not args.no_syslog,
-        )
+    credentials = own_credentials(paths, node, Kind.NODE)
+    with daemon_process(
+        program="cmcld",
+        name=node,
+        pid_file=paths.cmcld_pid,
+        log_file=paths.cmcld_log,
+        level=parse_level(args.log_level),
+        syslog=not args.no_syslog,
+    ) as process:
         asyncio.run(
             _serve(
                 listen=args.listen,
                 paths=paths,
                 node=node,
                 credentials=credentials,
-                stats=stats,
-                log=log,
+                stats=process.stats,
+                log=process.log,
+                auto_start=args.auto_start,
             )
         )
-    finally:
-        lock.release()
     return 0
-
-
-def _node_credentials(paths: HostPaths, node: str) -> Credentials:
-    """This node's certificate, checked before anything listens."""
-    if not paths.node_cert.exists():
-        raise CmError(
-            f"no node certificate in {paths.tls_dir}: issue one with "
-            f"`cmcert issue --node {node}` where the cluster CA lives, copy the bundle "
-            "here and run `cmcert install BUNDLE`"
-        )
-    credentials = load_credentials(paths.node_cert, paths.node_key, paths.ca_cert)
-    from cryptography import x509
-
-    from cluster.security.ca import certificate_identity, key_matches, validity_problem
-    from cluster.security.identity import IdentityError, Kind
-
-    cert = x509.load_pem_x509_certificate(credentials.certificate)
-    try:
-        identity = certificate_identity(cert)
-    except IdentityError as exc:
-        raise CmError(f"{paths.node_cert}: {exc}") from None
-    if identity.kind is not Kind.NODE or identity.name != node:
-        raise CmError(f"{paths.node_cert} is for {identity}, but this node is {node}")
-    if not key_matches(cert, credentials.key):
-        raise CmError(f"{paths.node_key} does not belong to {paths.node_cert}")
-    problem = validity_problem(cert)
-    if problem:
-        raise CmError(f"{paths.node_cert}: node certificate {problem}; issue and install a new one")
-    return credentials
 
 
 async def _serve(
@@ -127,29 +103,53 @@ async def _serve(
     credentials: Credentials,
     stats: TransportStats,
     log: logging.Logger,
+    auto_start: bool,
 ) -> None:
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, lambda: log.info("SIGHUP: nothing to reload"))
+    stop = stop_event(log)
     host, port = split_listen(listen)
     dialer = PeerDialer(credentials, port or DEFAULT_PORT)
     store = ConfigStore(paths)
     store.load()
     background = Background()
-    # No cluster runs until membership exists: every configuration change is offline.
-    config = ConfigService(node, store, dialer, background, running=lambda: None)
-    backend = LocalNode(node, dialer, stats, store, config)
+    catch_up = CatchUp(log)
+    guard = await _start_guard(paths, node, store, log)
+    membership = MembershipDriver(
+        node=node,
+        paths=paths,
+        store=store,
+        credentials=credentials,
+        stats=stats,
+        port=port or DEFAULT_PORT,
+        auto_start=auto_start,
+        on_newer_config=catch_up.soon,
+        guard=guard,
+    )
+    membership.load_durable()  # an unreadable Paxos state stops cmcld here, before serving
+    config = ConfigService(node, store, dialer, background, running=membership.cluster_running)
+    catch_up.distributor = config.distributor
+    store.listeners.append(membership.reconfigure)
+    commands = ClusterCommands(membership, dialer)
+    backend = LocalNode(
+        name=node,
+        dialer=dialer,
+        stats=stats,
+        store=store,
+        config=config,
+        membership=membership,
+        commands=commands,
+        background=background,
+    )
     server = await start_node_server(
         listen=listen,
         credentials=credentials,
         admin_socket=paths.admin_socket,
         backend=backend,
+        links=membership.links,
         stats=stats,
     )
-    dialer.port = server.port  # peers listen on the cluster port, as this node does
-    _warn_if_expiring(credentials, log)
+    # Peers listen on the cluster port, as this node does.
+    dialer.port = membership.links.port = server.port
+    warn_if_expiring(credentials, log)
     log.info(
         "cmcld %s started on node %s: mutual TLS on %s:%d, admin socket %s",
         __version__,
@@ -158,39 +158,88 @@ async def _serve(
         server.port,
         paths.admin_socket,
     )
-    sd_notify("READY=1", f"STATUS=serving on {host}:{server.port}", f"MAINPID={os.getpid()}")
     if store.blob is not None:
         log.info(
             "configuration generation %d (%s)", store.generation, store.cluster_name or "deleted"
         )
-    catching_up = asyncio.create_task(_catch_up(config.distributor, log))
+    running = asyncio.create_task(membership.run(), name="membership")
+    catching_up = asyncio.create_task(catch_up.every(CATCH_UP_INTERVAL), name="catch-up")
+    sd_notify("READY=1", f"STATUS=serving on {host}:{server.port}", f"MAINPID={os.getpid()}")
     await stop.wait()
     sd_notify("STOPPING=1")
     log.info("cmcld stopping on signal")
+    await _leave(membership, commands, log)
     catching_up.cancel()
     await background.finish(CHANGE_GRACE)
+    await membership.close()
+    running.cancel()
     await server.stop(STOP_GRACE)
     await dialer.close()
+    if guard is not None:
+        await asyncio.to_thread(guard.close)
     log.info("cmcld stopped")
 
 
-async def _catch_up(distributor: Distributor, log: logging.Logger) -> None:
-    """Fetch a newer configuration from the peers, at start and then now and then: a
-    node that was down or cut off during cmapplyconf ends on the newest generation."""
-    while True:
+async def _leave(
+    membership: MembershipDriver, commands: ClusterCommands, log: logging.Logger
+) -> None:
+    """Stopping cmcld on a member is a cmhaltnode: leave through a decided epoch first,
+    so the others need not wait MEMBER_TIMEOUT to notice."""
+    core = membership.core
+    if core is None or not core.active:
+        return
+    try:
+        async with asyncio.timeout(LEAVE_TIMEOUT):
+            async for line in commands.run(HaltNode(), "cmcld stopping"):
+                log.info("leaving: %s", line)
+    except (CmError, TimeoutError) as exc:
+        log.warning("could not leave the cluster cleanly: %s", exc or "timed out")
+
+
+async def _start_guard(
+    paths: HostPaths, node: str, store: ConfigStore, log: logging.Logger
+) -> GuardLink | None:
+    """The lease guard: a separate process that stops everything if this cmcld stops
+    renewing the lease (frozen, hung or dead). Reattached after a cmcld restart."""
+    config = store.config
+    watchdog = config.cluster.watchdog_device if config else None
+    try:
+        guard = await asyncio.to_thread(
+            Guard.start, paths, node=node, margin_ns=MIN_STOP_MARGIN, watchdog=watchdog
+        )
+    except GuardError as exc:
+        if Guard.running_pid(paths):
+            log.info("attaching to the running lease guard (pid %d)", Guard.running_pid(paths))
+            return GuardLink(Guard.attach(paths))
+        log.error("lease guard unavailable: %s", exc)
+        return None
+    log.info(
+        "lease guard started (pid %d)%s", guard.pid, f", watchdog {watchdog}" if watchdog else ""
+    )
+    return GuardLink(guard)
+
+
+class CatchUp:
+    """Configuration catch-up: now and then, and at once when a peer shows a newer one."""
+
+    def __init__(self, log: logging.Logger) -> None:
+        self.distributor: Distributor | None = None
+        self._log = log
+        self._task: asyncio.Task[None] | None = None
+
+    def soon(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._once())
+
+    async def _once(self) -> None:
+        if self.distributor is None:
+            return
         try:
-            await distributor.catch_up()
+            await self.distributor.catch_up()
         except Exception:
-            log.exception("configuration catch-up failed")
-        await asyncio.sleep(CATCH_UP_INTERVAL)
+            self._log.exception("configuration catch-up failed")
 
-
-def _warn_if_expiring(credentials: Credentials, log: logging.Logger) -> None:
-    import datetime as dt
-
-    from cryptography import x509
-
-    cert = x509.load_pem_x509_certificate(credentials.certificate)
-    left = cert.not_valid_after_utc - dt.datetime.now(dt.UTC)
-    if left < dt.timedelta(days=EXPIRY_WARNING_DAYS):
-        log.warning("node certificate expires in %d days: issue a new one", left.days)
+    async def every(self, interval: float) -> None:
+        while True:
+            await self._once()
+            await asyncio.sleep(interval)

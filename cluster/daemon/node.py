@@ -11,11 +11,15 @@ from collections.abc import AsyncIterator, Sequence
 
 from cluster.config.files import FileStatus
 from cluster.config.problems import Problem
-from cluster.core.model import NodeInfo, NodeQuery
+from cluster.core.model import ClusterView, NodeInfo, NodeQuery
+from cluster.daemon.background import Background
+from cluster.daemon.cluster_ops import ClusterCommands
 from cluster.daemon.config_ops import ConfigService
 from cluster.daemon.configstore import ConfigStore
 from cluster.daemon.distribute import node_addresses
 from cluster.daemon.logs import level_name, parse_level
+from cluster.daemon.membership import MembershipDriver
+from cluster.daemon.view import cluster_view
 from cluster.errors import CmError, FieldError
 from cluster.names import node_name_problem
 from cluster.network.interfaces import read_interfaces
@@ -31,17 +35,24 @@ QUERY_TIMEOUT = 5.0
 class LocalNode:
     def __init__(
         self,
+        *,
         name: str,
         dialer: PeerDialer,
         stats: TransportStats,
         store: ConfigStore,
         config: ConfigService,
+        membership: MembershipDriver,
+        commands: ClusterCommands,
+        background: Background,
     ) -> None:
         self._name = name
         self._dialer = dialer
         self._stats = stats
         self._store = store
         self._config = config
+        self._membership = membership
+        self._commands = commands
+        self._background = background
         self._started = time.monotonic()
 
     @property
@@ -122,3 +133,28 @@ class LocalNode:
 
     def applied_config(self) -> pb.ConfigBlob | None:
         return self._config.applied_config()
+
+    # Membership: see ClusterCommands and daemon/view.py.
+
+    def run_cluster(self, nodes: Sequence[str], caller: str) -> AsyncIterator[str]:
+        for name in nodes:
+            problem = node_name_problem(name)
+            if problem:
+                raise FieldError("node_names", problem)
+        return self._background.detach(self._commands.run_cluster(nodes, caller), "cmruncl")
+
+    def halt_cluster(self, force: bool, caller: str) -> AsyncIterator[str]:
+        # No package runs yet (packages arrive with the package runner), so there is
+        # nothing for -f to halt first.
+        return self._background.detach(self._commands.halt_cluster(caller), "cmhaltcl")
+
+    def node_command(self, node: str, run: bool, force: bool, caller: str) -> AsyncIterator[str]:
+        if node:
+            problem = node_name_problem(node)
+            if problem:
+                raise FieldError("node_name", problem)
+        what = "cmrunnode" if run else "cmhaltnode"
+        return self._background.detach(self._commands.on_node(node, run, force, caller), what)
+
+    def view(self) -> ClusterView:
+        return cluster_view(self._membership, self._store.generation)

@@ -5,13 +5,13 @@ from typing import Any
 
 from grpc import aio
 
-from cluster.config.problems import ConfigError, Problem
+from cluster.config.problems import Problem
 from cluster.errors import CmError
-from cluster.pb.v1 import admin_pb2, config_pb2, node_pb2, services_pb2_grpc
+from cluster.pb.v1 import admin_pb2, config_pb2, node_pb2, services_pb2_grpc, view_pb2
 from cluster.transport.auth import current_identity
 from cluster.transport.backend import NodeBackend
-from cluster.transport.convert import node_info_to_pb
-from cluster.transport.errors import abort_for
+from cluster.transport.convert import node_info_to_pb, view_to_pb
+from cluster.transport.replies import abort_for, progress
 
 Context = aio.ServicerContext[Any, Any]
 
@@ -20,34 +20,6 @@ def _problem_pb(problem: Problem) -> config_pb2.ConfigProblem:
     return config_pb2.ConfigProblem(
         path=problem.path, line=problem.line, message=problem.message, warning=problem.warning
     )
-
-
-def _line(text: str) -> admin_pb2.CommandProgress:
-    return admin_pb2.CommandProgress(line=text)
-
-
-def _result(ok: bool, message: str) -> admin_pb2.CommandProgress:
-    return admin_pb2.CommandProgress(result=admin_pb2.CommandResult(ok=ok, message=message))
-
-
-async def _progress(
-    lines: AsyncIterator[str], done: str
-) -> AsyncIterator[admin_pb2.CommandProgress]:
-    """A long operation as progress lines and one final result, never a bare error:
-    configuration problems come back one per line, as cmcheckconf prints them."""
-    try:
-        async for text in lines:
-            yield _line(text)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            yield _line(str(problem))
-        count = len(exc.errors)
-        yield _result(False, f"{count} error{'s' if count != 1 else ''}: nothing was applied")
-        return
-    except CmError as exc:
-        yield _result(False, str(exc))
-        return
-    yield _result(True, done)
 
 
 class AdminServicer(services_pb2_grpc.AdminServicer):
@@ -102,15 +74,52 @@ class AdminServicer(services_pb2_grpc.AdminServicer):
         self, request: config_pb2.ApplyConfigRequest, context: Context
     ) -> AsyncIterator[admin_pb2.CommandProgress]:
         lines = self._backend.apply_config(request, current_identity.get())
-        async for item in _progress(lines, "configuration applied"):
+        async for item in progress(lines, "configuration applied"):
             yield item
 
     async def DeleteConfig(
         self, request: config_pb2.DeleteConfigRequest, context: Context
     ) -> AsyncIterator[admin_pb2.CommandProgress]:
         lines = self._backend.delete_config(request.package_name, current_identity.get())
-        async for item in _progress(lines, "configuration deleted"):
+        async for item in progress(lines, "configuration deleted"):
             yield item
+
+    async def RunCluster(
+        self, request: admin_pb2.RunClusterRequest, context: Context
+    ) -> AsyncIterator[admin_pb2.CommandProgress]:
+        lines = self._backend.run_cluster(list(request.node_names), str(current_identity.get()))
+        async for item in progress(lines, "cluster running"):
+            yield item
+
+    async def HaltCluster(
+        self, request: admin_pb2.HaltClusterRequest, context: Context
+    ) -> AsyncIterator[admin_pb2.CommandProgress]:
+        lines = self._backend.halt_cluster(request.force, str(current_identity.get()))
+        async for item in progress(lines, "cluster halted"):
+            yield item
+
+    async def RunNode(
+        self, request: admin_pb2.RunNodeRequest, context: Context
+    ) -> AsyncIterator[admin_pb2.CommandProgress]:
+        lines = self._backend.node_command(
+            request.node_name, True, False, str(current_identity.get())
+        )
+        async for item in progress(lines, "node running"):
+            yield item
+
+    async def HaltNode(
+        self, request: admin_pb2.HaltNodeRequest, context: Context
+    ) -> AsyncIterator[admin_pb2.CommandProgress]:
+        lines = self._backend.node_command(
+            request.node_name, False, request.force, str(current_identity.get())
+        )
+        async for item in progress(lines, "node halted"):
+            yield item
+
+    async def ViewCluster(
+        self, request: view_pb2.ViewClusterRequest, context: Context
+    ) -> view_pb2.ClusterView:
+        return view_to_pb(self._backend.view())
 
     async def GetConfig(
         self, request: config_pb2.GetConfigRequest, context: Context

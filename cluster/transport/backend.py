@@ -9,7 +9,7 @@ from typing import Protocol
 
 from cluster.config.files import FileStatus
 from cluster.config.problems import Problem
-from cluster.core.model import NodeInfo, NodeQuery
+from cluster.core.model import ClusterView, NodeInfo, NodeQuery
 from cluster.pb.v1 import config_pb2
 from cluster.security.identity import Identity
 
@@ -49,3 +49,14 @@ class NodeBackend(Protocol):
     def delete_config(self, package: str, caller: Identity) -> AsyncIterator[str]: ...
 
     def applied_config(self) -> config_pb2.ConfigBlob | None: ...
+
+    # Cluster membership (cmruncl, cmhaltcl, cmrunnode, cmhaltnode, cmviewcl).
+    def run_cluster(self, nodes: Sequence[str], caller: str) -> AsyncIterator[str]: ...
+
+    def halt_cluster(self, force: bool, caller: str) -> AsyncIterator[str]: ...
+
+    def node_command(self, node: str, run: bool, force: bool, caller: str) -> AsyncIterator[str]:
+        """cmrunnode/cmhaltnode for `node` ("" or this node: here)."""
+        ...
+
+    def view(self) -> ClusterView: ...

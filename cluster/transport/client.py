@@ -16,13 +16,13 @@ from typing import Any
 import grpc
 
 from cluster.config.problems import Problem
-from cluster.core.model import NodeInfo, NodeQuery
+from cluster.core.model import ClusterView, NodeInfo, NodeQuery
 from cluster.errors import CmError, NotAuthorized, Unreachable, UsageError
 from cluster.paths import DEFAULT_PORT, HostPaths
-from cluster.pb.v1 import config_pb2, node_pb2, services_pb2_grpc
+from cluster.pb.v1 import admin_pb2, config_pb2, node_pb2, services_pb2_grpc, view_pb2
 from cluster.security.pem import Credentials, load_credentials
 from cluster.transport import diagnose
-from cluster.transport.convert import node_info_from_pb
+from cluster.transport.convert import node_info_from_pb, view_from_pb
 from cluster.transport.options import COMMAND_CHANNEL_OPTIONS
 from cluster.transport.tls import channel_credentials, local_channel_credentials
 
@@ -224,6 +224,21 @@ class AdminClient:
         except grpc.RpcError as err:
             raise self._translate(err) from None
         raise CmError(f"cmcld at {self.endpoint} ended {method} without a result; see cmcld.log")
+
+    def run_cluster(self, nodes: Sequence[str]) -> Iterator[str | Outcome]:
+        return self._progress("RunCluster", admin_pb2.RunClusterRequest(node_names=list(nodes)))
+
+    def halt_cluster(self, force: bool) -> Iterator[str | Outcome]:
+        return self._progress("HaltCluster", admin_pb2.HaltClusterRequest(force=force))
+
+    def run_node(self, node: str) -> Iterator[str | Outcome]:
+        return self._progress("RunNode", admin_pb2.RunNodeRequest(node_name=node))
+
+    def halt_node(self, node: str, force: bool) -> Iterator[str | Outcome]:
+        return self._progress("HaltNode", admin_pb2.HaltNodeRequest(node_name=node, force=force))
+
+    def view(self) -> ClusterView:
+        return view_from_pb(self._call("ViewCluster", view_pb2.ViewClusterRequest()))
 
     def set_log_level(self, level: str) -> tuple[str, str, str]:
         """Returns (node, previous level, level)."""

@@ -249,7 +249,10 @@ class HeartbeatLinks:
                     self._check_hello(first, spec.peer)
                     self._register(link)
                     backoff = MIN_BACKOFF
-                    async for frame in call:
+                    while True:  # read() only: grpc-aio refuses it mixed with `async for`
+                        frame = await call.read()
+                        if not isinstance(frame, pb.HeartbeatFrame):
+                            break  # the peer closed the stream
                         if not self._receive(link, frame):
                             break
                 except aio.AioRpcError as err:
@@ -264,6 +267,12 @@ class HeartbeatLinks:
                         count,
                         why,
                     )
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    # Never let a path die for good: log, back off, dial again.
+                    why = f"unexpected {type(exc).__name__}: {exc}"
+                    log.exception("heartbeat to %s on %s failed", spec.peer, spec.network)
                 finally:
                     link.put(None)
                     call.cancel()
@@ -310,6 +319,8 @@ class HeartbeatLinks:
                     break
         except (aio.AioRpcError, asyncio.CancelledError):
             pass
+        except Exception:
+            log.exception("heartbeat from %s on %s failed", link.peer, link.network)
         finally:
             link.put(None)
 

@@ -1,22 +1,40 @@
 """The Node service: RPCs between the cmcld of one cluster's nodes."""
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 from grpc import aio
 
 from cluster.errors import CmError
-from cluster.pb.v1 import config_pb2, node_pb2, services_pb2_grpc
+from cluster.pb.v1 import admin_pb2, config_pb2, membership_pb2, node_pb2, services_pb2_grpc
 from cluster.transport.auth import current_identity
 from cluster.transport.backend import NodeBackend
 from cluster.transport.convert import node_info_to_pb
-from cluster.transport.errors import abort_for
+from cluster.transport.heartbeat import HeartbeatLinks
+from cluster.transport.replies import abort_for, progress
 
 Context = aio.ServicerContext[Any, Any]
 
 
 class NodeServicer(services_pb2_grpc.NodeServicer):
-    def __init__(self, backend: NodeBackend) -> None:
+    def __init__(self, backend: NodeBackend, links: HeartbeatLinks) -> None:
         self._backend = backend
+        self._links = links
+
+    def Heartbeat(
+        self, request_iterator: AsyncIterator[membership_pb2.HeartbeatFrame], context: Context
+    ) -> AsyncIterator[membership_pb2.HeartbeatFrame]:
+        return self._links.serve(request_iterator, context, current_identity.get().name)
+
+    async def NodeCommand(
+        self, request: admin_pb2.NodeCommandRequest, context: Context
+    ) -> AsyncIterator[admin_pb2.CommandProgress]:
+        caller = current_identity.get().name
+        run = request.kind == admin_pb2.NodeCommandRequest.KIND_RUN_NODE
+        operator = f"{request.operator or 'an operator'} through {caller}"
+        lines = self._backend.node_command("", run, request.force, operator)
+        async for item in progress(lines, "done"):
+            yield item
 
     async def GetNodeInfo(
         self, request: node_pb2.GetNodeInfoRequest, context: Context

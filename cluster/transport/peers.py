@@ -5,7 +5,7 @@ them in order and the peer counts as unreachable only when every path failed.
 """
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import grpc
@@ -75,6 +75,27 @@ class PeerDialer:
         if reply.node_name != node:
             raise CmError(f"{node} answered as node {reply.node_name!r}")
         return node_info_from_pb(reply)
+
+    async def stream(
+        self, node: str, addresses: Sequence[str], method: str, request: Any, timeout: float
+    ) -> AsyncIterator[tuple[bool, bool, str]]:
+        """A streaming Node RPC of CommandProgress, as (is_result, ok, text) items."""
+        last = ""
+        for host in addresses:
+            call = getattr(self._stub(host, node), method)(request, timeout=timeout)
+            try:
+                async for item in call:
+                    if item.HasField("result"):
+                        yield True, item.result.ok, item.result.message
+                        return
+                    yield False, True, item.line
+                return
+            except aio.AioRpcError as err:
+                if err.code() == grpc.StatusCode.UNAVAILABLE:
+                    last = f"{host}: unreachable"
+                    continue
+                raise CmError(f"{node}: {err.details()}") from None
+        raise Unreachable(f"node {node}: {last or 'no address'}")
 
     async def close(self) -> None:
         channels, self._channels = list(self._channels.values()), {}

@@ -149,6 +149,7 @@ def encode(message: Message) -> pb.ProtocolMessage:
                 ballot=_ballot(m.ballot),
                 value=_membership(m.value),
                 previous=_membership(m.previous),
+                formation=list(m.formation),
             )
         )
     if isinstance(m, AcceptReply):
@@ -172,7 +173,11 @@ def encode(message: Message) -> pb.ProtocolMessage:
     if isinstance(m, GetDecision):
         return pb.ProtocolMessage(get_decision=pb.GetDecision(epoch=m.epoch))
     if isinstance(m, Decision):
-        return pb.ProtocolMessage(decision=pb.Decision(decided=_membership(m.decided)))
+        return pb.ProtocolMessage(
+            decision=pb.Decision(
+                decided=_membership(m.decided), takeover_waits=_ages(m.takeover_waits)
+            )
+        )
     raise TypeError(f"not a protocol message: {type(m).__name__}")
 
 
@@ -287,6 +292,7 @@ def decode(message: pb.ProtocolMessage) -> Message:
             _ballot_back(a.ballot, "accept.ballot"),
             _membership_back(a.value, "accept.value"),
             _membership_back(a.previous, "accept.previous"),
+            _names(a.formation, "accept.formation"),
         )
     if kind == "accept_reply":
         ar = message.accept_reply
@@ -309,5 +315,9 @@ def decode(message: pb.ProtocolMessage) -> Message:
     if kind == "get_decision":
         return GetDecision(message.get_decision.epoch)
     if kind == "decision":
-        return Decision(_membership_back(message.decision.decided, "decision.decided"))
+        d = message.decision
+        return Decision(
+            _membership_back(d.decided, "decision.decided"),
+            _ages_back(d.takeover_waits, "decision.takeover_waits"),
+        )
     raise ProtocolError("body", "empty protocol message")

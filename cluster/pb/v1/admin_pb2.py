@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x63luster/pb/v1/admin.proto\x12\rcluster.pb.v1\"\'\n\x11RunClusterRequest\x12\x12\n\nnode_names\x18\x01 \x03(\t\"#\n\x12HaltClusterRequest\x12\r\n\x05\x66orce\x18\x01 \x01(\x08\"#\n\x0eRunNodeRequest\x12\x11\n\tnode_name\x18\x01 \x01(\t\"3\n\x0fHaltNodeRequest\x12\x11\n\tnode_name\x18\x01 \x01(\t\x12\r\n\x05\x66orce\x18\x02 \x01(\x08\"Y\n\x0f\x43ommandProgress\x12\x0e\n\x04line\x18\x01 \x01(\tH\x00\x12.\n\x06result\x18\x02 \x01(\x0b\x32\x1c.cluster.pb.v1.CommandResultH\x00\x42\x06\n\x04item\",\n\rCommandResult\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\x0f\n\x07message\x18\x02 \x01(\t\"J\n\x0eReadLogRequest\x12\x14\n\x0cpackage_name\x18\x01 \x01(\t\x12\x12\n\ntail_lines\x18\x02 \x01(\r\x12\x0e\n\x06\x66ollow\x18\x03 \x01(\x08\"*\n\x07LogLine\x12\x11\n\tnode_name\x18\x01 \x01(\t\x12\x0c\n\x04line\x18\x02 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x63luster/pb/v1/admin.proto\x12\rcluster.pb.v1\"\'\n\x11RunClusterRequest\x12\x12\n\nnode_names\x18\x01 \x03(\t\"#\n\x12HaltClusterRequest\x12\r\n\x05\x66orce\x18\x01 \x01(\x08\"#\n\x0eRunNodeRequest\x12\x11\n\tnode_name\x18\x01 \x01(\t\"3\n\x0fHaltNodeRequest\x12\x11\n\tnode_name\x18\x01 \x01(\t\x12\r\n\x05\x66orce\x18\x02 \x01(\x08\"\xb0\x01\n\x12NodeCommandRequest\x12\x34\n\x04kind\x18\x01 \x01(\x0e\x32&.cluster.pb.v1.NodeCommandRequest.Kind\x12\r\n\x05\x66orce\x18\x02 \x01(\x08\x12\x10\n\x08operator\x18\x03 \x01(\t\"C\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x11\n\rKIND_RUN_NODE\x10\x01\x12\x12\n\x0eKIND_HALT_NODE\x10\x02\"Y\n\x0f\x43ommandProgress\x12\x0e\n\x04line\x18\x01 \x01(\tH\x00\x12.\n\x06result\x18\x02 \x01(\x0b\x32\x1c.cluster.pb.v1.CommandResultH\x00\x42\x06\n\x04item\",\n\rCommandResult\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\x0f\n\x07message\x18\x02 \x01(\t\"J\n\x0eReadLogRequest\x12\x14\n\x0cpackage_name\x18\x01 \x01(\t\x12\x12\n\ntail_lines\x18\x02 \x01(\r\x12\x0e\n\x06\x66ollow\x18\x03 \x01(\x08\"*\n\x07LogLine\x12\x11\n\tnode_name\x18\x01 \x01(\t\x12\x0c\n\x04line\x18\x02 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,12 +39,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RUNNODEREQUEST']._serialized_end=157
   _globals['_HALTNODEREQUEST']._serialized_start=159
   _globals['_HALTNODEREQUEST']._serialized_end=210
-  _globals['_COMMANDPROGRESS']._serialized_start=212
-  _globals['_COMMANDPROGRESS']._serialized_end=301
-  _globals['_COMMANDRESULT']._serialized_start=303
-  _globals['_COMMANDRESULT']._serialized_end=347
-  _globals['_READLOGREQUEST']._serialized_start=349
-  _globals['_READLOGREQUEST']._serialized_end=423
-  _globals['_LOGLINE']._serialized_start=425
-  _globals['_LOGLINE']._serialized_end=467
+  _globals['_NODECOMMANDREQUEST']._serialized_start=213
+  _globals['_NODECOMMANDREQUEST']._serialized_end=389
+  _globals['_NODECOMMANDREQUEST_KIND']._serialized_start=322
+  _globals['_NODECOMMANDREQUEST_KIND']._serialized_end=389
+  _globals['_COMMANDPROGRESS']._serialized_start=391
+  _globals['_COMMANDPROGRESS']._serialized_end=480
+  _globals['_COMMANDRESULT']._serialized_start=482
+  _globals['_COMMANDRESULT']._serialized_end=526
+  _globals['_READLOGREQUEST']._serialized_start=528
+  _globals['_READLOGREQUEST']._serialized_end=602
+  _globals['_LOGLINE']._serialized_start=604
+  _globals['_LOGLINE']._serialized_end=646
 # @@protoc_insertion_point(module_scope)

@@ -7,6 +7,7 @@ from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -108,6 +109,49 @@ class HaltNodeRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___HaltNodeRequest: _TypeAlias = HaltNodeRequest  # noqa: Y015
+
+@_typing.final
+class NodeCommandRequest(_message.Message):
+    """cmrunnode/cmhaltnode naming another node: the local cmcld asks that node's cmcld."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    class _Kind:
+        ValueType = _typing.NewType("ValueType", _builtins.int)
+        V: _TypeAlias = ValueType  # noqa: Y015
+
+    class _KindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[NodeCommandRequest._Kind.ValueType], _builtins.type):
+        DESCRIPTOR: _descriptor.EnumDescriptor
+        KIND_UNSPECIFIED: NodeCommandRequest._Kind.ValueType  # 0
+        KIND_RUN_NODE: NodeCommandRequest._Kind.ValueType  # 1
+        KIND_HALT_NODE: NodeCommandRequest._Kind.ValueType  # 2
+
+    class Kind(_Kind, metaclass=_KindEnumTypeWrapper): ...
+    KIND_UNSPECIFIED: NodeCommandRequest.Kind.ValueType  # 0
+    KIND_RUN_NODE: NodeCommandRequest.Kind.ValueType  # 1
+    KIND_HALT_NODE: NodeCommandRequest.Kind.ValueType  # 2
+
+    KIND_FIELD_NUMBER: _builtins.int
+    FORCE_FIELD_NUMBER: _builtins.int
+    OPERATOR_FIELD_NUMBER: _builtins.int
+    kind: Global___NodeCommandRequest.Kind.ValueType
+    force: _builtins.bool
+    operator: _builtins.str
+    """who asked, for the target's log"""
+    def __init__(
+        self,
+        *,
+        kind: Global___NodeCommandRequest.Kind.ValueType = ...,
+        force: _builtins.bool = ...,
+        operator: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["force", b"force", "kind", b"kind", "operator", b"operator"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___NodeCommandRequest: _TypeAlias = NodeCommandRequest  # noqa: Y015
 
 @_typing.final
 class CommandProgress(_message.Message):

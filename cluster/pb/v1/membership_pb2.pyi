@@ -429,6 +429,7 @@ class Accept(_message.Message):
     BALLOT_FIELD_NUMBER: _builtins.int
     VALUE_FIELD_NUMBER: _builtins.int
     PREVIOUS_FIELD_NUMBER: _builtins.int
+    FORMATION_FIELD_NUMBER: _builtins.int
     cluster_name: _builtins.str
     epoch: _builtins.int
     @_builtins.property
@@ -437,6 +438,8 @@ class Accept(_message.Message):
     def value(self) -> _common_pb2.Membership: ...
     @_builtins.property
     def previous(self) -> _common_pb2.Membership: ...
+    @_builtins.property
+    def formation(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
         self,
         *,
@@ -445,10 +448,11 @@ class Accept(_message.Message):
         ballot: _common_pb2.Ballot | None = ...,
         value: _common_pb2.Membership | None = ...,
         previous: _common_pb2.Membership | None = ...,
+        formation: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["ballot", b"ballot", "previous", b"previous", "value", b"value"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["ballot", b"ballot", "cluster_name", b"cluster_name", "epoch", b"epoch", "previous", b"previous", "value", b"value"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ballot", b"ballot", "cluster_name", b"cluster_name", "epoch", b"epoch", "formation", b"formation", "previous", b"previous", "value", b"value"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -540,16 +544,20 @@ class Decision(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     DECIDED_FIELD_NUMBER: _builtins.int
+    TAKEOVER_WAITS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def decided(self) -> _common_pb2.Membership: ...
+    @_builtins.property
+    def takeover_waits(self) -> _containers.RepeatedCompositeFieldContainer[Global___NodeAge]: ...
     def __init__(
         self,
         *,
         decided: _common_pb2.Membership | None = ...,
+        takeover_waits: _abc.Iterable[Global___NodeAge] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["decided", b"decided"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["decided", b"decided"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["decided", b"decided", "takeover_waits", b"takeover_waits"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -51,6 +51,11 @@ class NodeStub:
                 request_serializer=cluster_dot_pb_dot_v1_dot_membership__pb2.HeartbeatFrame.SerializeToString,
                 response_deserializer=cluster_dot_pb_dot_v1_dot_membership__pb2.HeartbeatFrame.FromString,
                 _registered_method=True)
+        self.NodeCommand = channel.unary_stream(
+                '/cluster.pb.v1.Node/NodeCommand',
+                request_serializer=cluster_dot_pb_dot_v1_dot_admin__pb2.NodeCommandRequest.SerializeToString,
+                response_deserializer=cluster_dot_pb_dot_v1_dot_admin__pb2.CommandProgress.FromString,
+                _registered_method=True)
         self.StageConfig = channel.unary_unary(
                 '/cluster.pb.v1.Node/StageConfig',
                 request_serializer=cluster_dot_pb_dot_v1_dot_config__pb2.StageConfigRequest.SerializeToString,
@@ -107,6 +112,12 @@ class NodeServicer:
         """The heartbeat stream of one pair of nodes on one heartbeat network; it carries
         every membership protocol message between them.
         """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def NodeCommand(self, request, context):
+        """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -171,6 +182,11 @@ def add_NodeServicer_to_server(servicer, server):
                     servicer.Heartbeat,
                     request_deserializer=cluster_dot_pb_dot_v1_dot_membership__pb2.HeartbeatFrame.FromString,
                     response_serializer=cluster_dot_pb_dot_v1_dot_membership__pb2.HeartbeatFrame.SerializeToString,
+            ),
+            'NodeCommand': grpc.unary_stream_rpc_method_handler(
+                    servicer.NodeCommand,
+                    request_deserializer=cluster_dot_pb_dot_v1_dot_admin__pb2.NodeCommandRequest.FromString,
+                    response_serializer=cluster_dot_pb_dot_v1_dot_admin__pb2.CommandProgress.SerializeToString,
             ),
             'StageConfig': grpc.unary_unary_rpc_method_handler(
                     servicer.StageConfig,
@@ -268,6 +284,33 @@ class Node:
             '/cluster.pb.v1.Node/Heartbeat',
             cluster_dot_pb_dot_v1_dot_membership__pb2.HeartbeatFrame.SerializeToString,
             cluster_dot_pb_dot_v1_dot_membership__pb2.HeartbeatFrame.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def NodeCommand(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/cluster.pb.v1.Node/NodeCommand',
+            cluster_dot_pb_dot_v1_dot_admin__pb2.NodeCommandRequest.SerializeToString,
+            cluster_dot_pb_dot_v1_dot_admin__pb2.CommandProgress.FromString,
             options,
             channel_credentials,
             insecure,

@@ -46,6 +46,7 @@ class NodeStub:
     """The heartbeat stream of one pair of nodes on one heartbeat network; it carries
     every membership protocol message between them.
     """
+    NodeCommand: _grpc.UnaryStreamMultiCallable[_admin_pb2.NodeCommandRequest, _admin_pb2.CommandProgress]
     StageConfig: _grpc.UnaryUnaryMultiCallable[_config_pb2.StageConfigRequest, _config_pb2.StageConfigReply]
     CommitConfig: _grpc.UnaryUnaryMultiCallable[_config_pb2.CommitConfigRequest, _config_pb2.CommitConfigReply]
     AbortConfig: _grpc.UnaryUnaryMultiCallable[_config_pb2.AbortConfigRequest, _config_pb2.AbortConfigReply]
@@ -65,6 +66,7 @@ class NodeAsyncStub(NodeStub):
     """The heartbeat stream of one pair of nodes on one heartbeat network; it carries
     every membership protocol message between them.
     """
+    NodeCommand: _aio.UnaryStreamMultiCallable[_admin_pb2.NodeCommandRequest, _admin_pb2.CommandProgress]  # type: ignore[assignment]
     StageConfig: _aio.UnaryUnaryMultiCallable[_config_pb2.StageConfigRequest, _config_pb2.StageConfigReply]  # type: ignore[assignment]
     CommitConfig: _aio.UnaryUnaryMultiCallable[_config_pb2.CommitConfigRequest, _config_pb2.CommitConfigReply]  # type: ignore[assignment]
     AbortConfig: _aio.UnaryUnaryMultiCallable[_config_pb2.AbortConfigRequest, _config_pb2.AbortConfigReply]  # type: ignore[assignment]
@@ -93,6 +95,13 @@ class NodeServicer(metaclass=_abc_1.ABCMeta):
         """The heartbeat stream of one pair of nodes on one heartbeat network; it carries
         every membership protocol message between them.
         """
+
+    @_abc_1.abstractmethod
+    def NodeCommand(
+        self,
+        request: _admin_pb2.NodeCommandRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_admin_pb2.CommandProgress], _abc.AsyncIterator[_admin_pb2.CommandProgress]]: ...
 
     @_abc_1.abstractmethod
     def StageConfig(

@@ -182,19 +182,23 @@ class QuorumServerView(_message.Message):
     HOST_FIELD_NUMBER: _builtins.int
     CONFIGURED_FIELD_NUMBER: _builtins.int
     REACHABLE_FIELD_NUMBER: _builtins.int
+    LAST_ANSWER_AGE_SECONDS_FIELD_NUMBER: _builtins.int
     host: _builtins.str
     configured: _builtins.bool
     reachable: _builtins.bool
+    last_answer_age_seconds: _builtins.float
+    """-1: never answered since cmcld started"""
     def __init__(
         self,
         *,
         host: _builtins.str = ...,
         configured: _builtins.bool = ...,
         reachable: _builtins.bool = ...,
+        last_answer_age_seconds: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["configured", b"configured", "host", b"host", "reachable", b"reachable"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["configured", b"configured", "host", b"host", "last_answer_age_seconds", b"last_answer_age_seconds", "reachable", b"reachable"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -212,11 +216,18 @@ class ClusterView(_message.Message):
     QUORUM_SERVER_FIELD_NUMBER: _builtins.int
     REPORTING_NODE_FIELD_NUMBER: _builtins.int
     LAST_EVENT_FIELD_NUMBER: _builtins.int
+    LEASE_HELD_FIELD_NUMBER: _builtins.int
+    LEASE_REMAINING_SECONDS_FIELD_NUMBER: _builtins.int
+    CONFIG_GENERATION_FIELD_NUMBER: _builtins.int
     cluster_name: _builtins.str
     running: _builtins.bool
     reporting_node: _builtins.str
     last_event: _builtins.str
     """the daemon's last one-sentence decision"""
+    lease_held: _builtins.bool
+    """of the reporting node"""
+    lease_remaining_seconds: _builtins.float
+    config_generation: _builtins.int
     @_builtins.property
     def membership(self) -> _common_pb2.Membership: ...
     @_builtins.property
@@ -236,10 +247,13 @@ class ClusterView(_message.Message):
         quorum_server: Global___QuorumServerView | None = ...,
         reporting_node: _builtins.str = ...,
         last_event: _builtins.str = ...,
+        lease_held: _builtins.bool = ...,
+        lease_remaining_seconds: _builtins.float = ...,
+        config_generation: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["membership", b"membership", "quorum_server", b"quorum_server"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster_name", b"cluster_name", "last_event", b"last_event", "membership", b"membership", "nodes", b"nodes", "packages", b"packages", "quorum_server", b"quorum_server", "reporting_node", b"reporting_node", "running", b"running"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster_name", b"cluster_name", "config_generation", b"config_generation", "last_event", b"last_event", "lease_held", b"lease_held", "lease_remaining_seconds", b"lease_remaining_seconds", "membership", b"membership", "nodes", b"nodes", "packages", b"packages", "quorum_server", b"quorum_server", "reporting_node", b"reporting_node", "running", b"running"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,0 +1,28 @@
+"""cmhaltnode: halt nodes: they leave the cluster through a decided membership.
+
+  cmhaltnode [-v] [-f] [NODE ...]    (default: this node)
+
+Refused while the node runs packages unless -f, which moves or halts them first
+(packages arrive with the package runner).
+"""
+
+from cluster.cli.args import CmArgumentParser, add_connection_options
+
+
+def main(argv: list[str], prog: str = "cmhaltnode") -> int:
+    parser = CmArgumentParser(prog=prog, description="Halt nodes.")
+    parser.add_argument("-v", dest="verbose", action="store_true", help="verbose")
+    parser.add_argument("-f", dest="force", action="store_true", help="move or halt packages first")
+    parser.add_argument("nodes", nargs="*", metavar="NODE", help="default: this node")
+    add_connection_options(parser)
+    args = parser.parse_args(argv)
+
+    from cluster.cli.clustercmd import finish
+    from cluster.cli.connect import admin_client
+
+    status = 0
+    with admin_client(args, timeout=900.0) as client:
+        for node in args.nodes or [""]:
+            who = node or "this node"
+            status |= finish(prog, client.halt_node(node, args.force), f"Halted {who}.")
+    return status

@@ -1,0 +1,24 @@
+"""cmrunnode: start nodes: they join the running cluster.
+
+cmrunnode [-v] [NODE ...]          (default: this node)
+"""
+
+from cluster.cli.args import CmArgumentParser, add_connection_options
+
+
+def main(argv: list[str], prog: str = "cmrunnode") -> int:
+    parser = CmArgumentParser(prog=prog, description="Start nodes in the running cluster.")
+    parser.add_argument("-v", dest="verbose", action="store_true", help="verbose")
+    parser.add_argument("nodes", nargs="*", metavar="NODE", help="default: this node")
+    add_connection_options(parser)
+    args = parser.parse_args(argv)
+
+    from cluster.cli.clustercmd import finish
+    from cluster.cli.connect import admin_client
+
+    status = 0
+    with admin_client(args, timeout=900.0) as client:
+        for node in args.nodes or [""]:
+            who = node or "this node"
+            status |= finish(prog, client.run_node(node), f"Started {who}.")
+    return status

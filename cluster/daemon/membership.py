@@ -1,0 +1,496 @@
+"""cmcld's membership: the core's MemberNode driven by real messages, clocks and disk.
+
+One task owns the core. It takes events (messages from the heartbeat streams and the
+quorum server, timer ticks, operator commands, completed persists) one at a time and
+performs the returned effects in order: sends go out at once (the core itself holds
+back what depends on a persist), a persist is written and fsync'd before its
+`Persisted` is fed back, lease changes renew the guard, and every decision is logged
+as one sentence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from cluster.config.model import Config
+from cluster.config.online import Running
+from cluster.core.effects import (
+    Command,
+    CommandDone,
+    Durable,
+    Effect,
+    Event,
+    HaltCluster,
+    HaltNode,
+    LeaseChanged,
+    LeaseGained,
+    LeaseLost,
+    MembershipDecided,
+    Note,
+    Operator,
+    Persist,
+    Persisted,
+    Received,
+    Send,
+    TakeoverAllowed,
+    Tick,
+    WakeAt,
+)
+from cluster.core.messages import NEVER_FORMED, QUORUM_SERVER, Intent, Learn, Membership, Message
+from cluster.core.node import MemberNode
+from cluster.core.spec import ClusterSpec
+from cluster.core.timing import Timing, TimingError
+from cluster.daemon import durable
+from cluster.daemon.configstore import ConfigStore
+from cluster.errors import CmError
+from cluster.guard.client import Guard, GuardError
+from cluster.network.interfaces import read_interfaces
+from cluster.paths import HostPaths
+from cluster.security.pem import Credentials
+from cluster.transport.heartbeat import HeartbeatLinks, PathSpec
+from cluster.transport.quorum import QuorumClient
+from cluster.transport.stats import TransportStats
+
+log = logging.getLogger("cmcld.membership")
+
+LEASES_LOST = "leases_lost"
+US = 1000  # configuration times are microseconds, the core's nanoseconds
+WAKE_SLACK = 0.0002  # seconds added to timer waits, so they never end early
+
+
+def heartbeat_paths(config: Config, me: str) -> list[PathSpec]:
+    """Our heartbeat paths to every peer: pairs of HEARTBEAT_IPs on one subnet. An
+    address written without its prefix takes it from this host's interface."""
+    mine = config.cluster.node(me)
+    if mine is None:
+        return []
+    local_nets: dict[str, ipaddress.IPv4Network | ipaddress.IPv6Network] = {}
+    for iface in read_interfaces():
+        for a in iface.addresses:
+            local_nets[a.address] = ipaddress.ip_interface(f"{a.address}/{a.prefix_len}").network
+    ours = []
+    for ip in mine.heartbeat_ips:
+        addr = ip.split("/")[0]
+        net = ipaddress.ip_interface(ip).network if "/" in ip else local_nets.get(addr)
+        if net is not None:
+            ours.append((addr, net))
+    paths = []
+    for peer in config.cluster.nodes:
+        if peer.name == me:
+            continue
+        for addr, net in ours:
+            for ip in peer.heartbeat_ips:
+                theirs = ip.split("/")[0]
+                if ipaddress.ip_address(theirs) in net:
+                    paths.append(PathSpec(peer.name, str(net), addr, theirs))
+    return paths
+
+
+def timing_of(config: Config) -> Timing:
+    cluster = config.cluster
+    return Timing.for_member_timeout(
+        cluster.member_timeout_us * US,
+        heartbeat=cluster.heartbeat_interval_us * US,
+        auto_start_timeout=cluster.auto_start_timeout_us * US,
+    )
+
+
+@dataclass
+class LeaseState:
+    epoch: int = 0
+    deadline: int = 0
+    held: bool = False
+
+
+@dataclass
+class Pending:
+    command: Command
+    done: asyncio.Future[tuple[bool, str]]
+    notes: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
+
+
+class MembershipDriver:
+    """The membership of this node in the applied configuration's cluster."""
+
+    def __init__(
+        self,
+        *,
+        node: str,
+        paths: HostPaths,
+        store: ConfigStore,
+        credentials: Credentials,
+        stats: TransportStats,
+        port: int,
+        auto_start: bool,
+        on_newer_config: Callable[[], None],
+        guard: GuardLink | None = None,
+    ) -> None:
+        self.node = node
+        self._paths = paths
+        self._store = store
+        self._credentials = credentials
+        self._stats = stats
+        self._auto_start = auto_start
+        self._on_newer_config = on_newer_config
+        self._guard = guard
+        self._state_file = paths.state_dir / "membership.json"
+        self._events: asyncio.Queue[Event] = asyncio.Queue()
+        self._wake: int | None = None
+        self.core: MemberNode | None = None
+        self.config: Config | None = None
+        self.timing: Timing | None = None
+        self.lease = LeaseState()
+        self.qs: QuorumClient | None = None
+        self.qs_last_answer: float | None = None
+        self.last_event = ""
+        self._pending: Pending | None = None
+        self._halting = False
+        self.failed_nodes: set[str] = set()  # left a membership without leaving it
+        self.links = HeartbeatLinks(
+            node=node,
+            cluster_name=lambda: store.cluster_name,
+            generation=lambda: store.generation,
+            credentials=credentials,
+            port=port,
+            deliver=self._deliver,
+            on_generation=self._peer_generation,
+            stats=stats,
+        )
+
+    # -- configuration ----------------------------------------------------------------
+
+    def load_durable(self) -> Durable | None:
+        """The durable state on disk, if it belongs to the applied cluster."""
+        state = durable.load(self._state_file)  # CmError when unreadable: stop
+        if state is not None and not isinstance(state, Durable):
+            raise CmError(f"{self._state_file}: holds a quorum server's state, not a node's")
+        return state
+
+    def reconfigure(self) -> None:
+        """Follow the applied configuration: (re)build the core while this node is not
+        an active member; an active member keeps its core until it leaves."""
+        config = self._store.config
+        if config == self.config:
+            return
+        if self.core is not None and self.core.active:
+            log.warning(
+                "configuration generation %d applied; membership keeps the running "
+                "cluster's settings until this node leaves it",
+                self._store.generation,
+            )
+            return
+        self.config = config
+        self.core = None
+        if config is None or config.cluster.node(self.node) is None:
+            self.links.set_paths([])
+            log.info("no cluster configuration for this node: membership idle")
+            return
+        try:
+            self.timing = timing_of(config)
+        except TimingError as exc:
+            log.error("membership disabled: %s", exc)
+            return
+        spec = ClusterSpec(
+            config.cluster.name,
+            tuple(sorted(config.cluster.node_names)),
+            quorum_server=config.cluster.qs_host is not None,
+            generation=self._store.generation,
+        )
+        state = self.load_durable()
+        if state is not None and not (set(state.decided.members) <= set(spec.nodes)):
+            log.warning(
+                "membership state of another cluster layout (%s) set aside",
+                state.decided.describe(),
+            )
+            state = None
+        now = time.monotonic_ns()
+        self.core = MemberNode(
+            self.node,
+            spec,
+            self.timing,
+            random.Random(os.urandom(16)),
+            now=now,
+            durable=state,
+            auto_start=self._auto_start,
+        )
+        self._auto_start = False  # AUTO_START is for the boot, not for every reconfiguration
+        self._setup_quorum_server(config)
+        if self._guard is not None:
+            self._guard.set_margin(self.timing.stop_margin)
+        self.links.set_paths(heartbeat_paths(config, self.node))
+        log.info(
+            "membership of cluster %s: %d nodes, MEMBER_TIMEOUT %.1f s, heartbeat %.2f s%s",
+            spec.name,
+            len(spec.nodes),
+            self.timing.member_timeout / 1e9,
+            self.timing.heartbeat / 1e9,
+            f", quorum server {config.cluster.qs_host}" if config.cluster.qs_host else "",
+        )
+        self._events.put_nowait(Tick(now))  # the core's first pings and timers
+
+    def _setup_quorum_server(self, config: Config) -> None:
+        host = config.cluster.qs_host
+        if self.qs is not None and self.qs.name == host:
+            return
+        self.qs = None
+        if host:
+            qs_ca = self._paths.tls_dir / "qs-ca.crt"
+            creds = self._credentials
+            if qs_ca.exists():  # a quorum server certified by another cluster's CA
+                from cluster.security.pem import Credentials as C
+
+                creds = C(creds.certificate, creds.key, qs_ca.read_bytes())
+            addresses = [a for a in (host, config.cluster.qs_addr) if a]
+            self.qs = QuorumClient(creds, host, addresses)
+
+    # -- events in -----------------------------------------------------------------------
+
+    def _deliver(self, peer: str, message: Message) -> None:
+        self._events.put_nowait(Received(time.monotonic_ns(), peer, message))
+
+    def _peer_generation(self, peer: str, generation: int) -> None:
+        if generation > self._store.generation:
+            log.info(
+                "%s has configuration generation %d, this node %d: fetching it",
+                peer,
+                generation,
+                self._store.generation,
+            )
+            self._on_newer_config()
+
+    async def command(self, command: Command) -> Pending:
+        """Hand an operator command to the core; the result arrives in `done`."""
+        if self.core is None:
+            raise CmError("no cluster configuration is applied on this node (cmapplyconf)")
+        if self._pending is not None:
+            raise CmError("another cluster command is in progress on this node; try again")
+        pending = Pending(command, asyncio.get_running_loop().create_future())
+        self._pending = pending
+        if isinstance(command, (HaltNode, HaltCluster)):
+            self._halting = True
+        self._events.put_nowait(Operator(time.monotonic_ns(), command))
+        return pending
+
+    # -- the loop --------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        self.reconfigure()
+        probe = asyncio.get_running_loop().create_task(self._probe_quorum_server())
+        try:
+            await self._loop()
+        finally:
+            probe.cancel()
+
+    async def _probe_quorum_server(self) -> None:
+        """Serviceguard reports the quorum server's state even while no vote needs it:
+        tell it our decided membership every QS_POLLING_INTERVAL (at least 10 s)."""
+        while True:
+            config, qs = self.config, self.qs
+            interval = 10.0
+            if config is not None and qs is not None:
+                interval = max(config.cluster.qs_polling_interval_us / 1e6, 10.0)
+                learn = Learn(config.cluster.name, self.decided())
+                await self._ask_quorum_server(learn)
+            await asyncio.sleep(interval)
+
+    async def _loop(self) -> None:
+        while True:
+            timeout = None
+            if self._wake is not None:
+                # Never early: a tick before the wake time would find nothing due.
+                timeout = max(0.0, (self._wake - time.monotonic_ns()) / 1e9) + WAKE_SLACK
+            try:
+                event = await asyncio.wait_for(self._events.get(), timeout)
+            except TimeoutError:
+                event = Tick(time.monotonic_ns())
+            if self.core is None:
+                continue
+            wake_before = self._wake
+            effects = self.core.handle(event)
+            if (
+                isinstance(event, Tick)
+                and wake_before is not None
+                and event.now >= wake_before
+                and not any(isinstance(e, WakeAt) for e in effects)
+            ):
+                self._wake = None  # the core has nothing more scheduled
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("event %s -> %s", _brief(event), ", ".join(_brief(e) for e in effects))
+            await self._perform(effects)
+
+    async def _perform(self, effects: list[Effect]) -> None:
+        for effect in effects:
+            if isinstance(effect, Send):
+                self._send(effect.to, effect.message)
+            elif isinstance(effect, WakeAt):
+                self._wake = effect.at  # replaces any earlier wake-up
+            elif isinstance(effect, Persist):
+                await asyncio.to_thread(durable.save, self._state_file, effect.state)
+                self._events.put_nowait(Persisted(time.monotonic_ns(), effect.seq))
+            elif isinstance(effect, (LeaseGained, LeaseChanged)):
+                self._lease_renewed(effect.epoch, effect.deadline)
+            elif isinstance(effect, LeaseLost):
+                await self._lease_lost(effect)
+            elif isinstance(effect, MembershipDecided):
+                self._decided(effect.membership, effect.previous)
+            elif isinstance(effect, TakeoverAllowed):
+                self._say(
+                    f"{effect.node}'s lease has surely ended: its packages may start "
+                    f"elsewhere (epoch {effect.epoch})"
+                )
+            elif isinstance(effect, CommandDone):
+                self._command_done(effect)
+            elif isinstance(effect, Note):
+                self._say(effect.text)
+
+    def _send(self, to: str, message: Message) -> None:
+        if to == QUORUM_SERVER:
+            if self.qs is not None and self.config is not None:
+                asyncio.get_running_loop().create_task(self._ask_quorum_server(message))
+            return
+        self.links.send(to, message)
+
+    async def _ask_quorum_server(self, message: Message) -> None:
+        if self.qs is None or self.timing is None or self.config is None:
+            return
+        # Serviceguard: 0.1 x MEMBER_TIMEOUT for two nodes, else 0.2, plus the extension.
+        share = 0.1 if len(self.config.cluster.nodes) == 2 else 0.2
+        timeout = share * self.timing.member_timeout / 1e9
+        timeout += self.config.cluster.qs_timeout_extension_us / 1e6
+        try:
+            replies = await self.qs.exchange(self.config.cluster.name, message, timeout)
+        except CmError as exc:
+            log.debug("quorum server: %s", exc)
+            return
+        self.qs_last_answer = time.monotonic()
+        for reply in replies:
+            self._events.put_nowait(Received(time.monotonic_ns(), QUORUM_SERVER, reply))
+
+    # -- effects with consequences -------------------------------------------------------
+
+    def _lease_renewed(self, epoch: int, deadline: int) -> None:
+        if not self.lease.held:
+            self._say(f"lease held in epoch {epoch}")
+        self.lease = LeaseState(epoch, deadline, True)
+        if self._guard is not None:
+            self._guard.renew(deadline)
+
+    async def _lease_lost(self, effect: LeaseLost) -> None:
+        self.lease = LeaseState(effect.epoch, effect.deadline, False)
+        if self._halting:
+            self._say(f"lease surrendered ({effect.reason})")
+            if self._guard is not None:
+                self._guard.disarm()
+            return
+        count = self._stats.add(LEASES_LOST)
+        # Packages arrive with the package runner; until then stop-now has nothing to
+        # do here, and the guard (with the watchdog) fires on its own at the deadline.
+        self._say(
+            f"LEASE LOST in epoch {effect.epoch} ({effect.reason}): halting everything "
+            f"now ({count} since start)",
+            level=logging.ERROR,
+        )
+
+    def _decided(self, membership: Membership, previous: Membership) -> None:
+        joined = sorted(set(membership.members) - set(previous.members))
+        left = sorted(set(previous.members) - set(membership.members))
+        assert self.core is not None
+        for node in left:
+            info = self.core.hb.info.get(node)
+            if membership.members and (info is None or info.intent is not Intent.LEAVE):
+                self.failed_nodes.add(node)
+        self.failed_nodes.difference_update(joined)
+        parts = [membership.describe()]
+        if joined:
+            parts.append(f"joined {','.join(joined)}")
+        if left:
+            parts.append(f"left {','.join(left)}")
+        self._say("; ".join(parts))
+
+    def _command_done(self, effect: CommandDone) -> None:
+        pending, self._pending = self._pending, None
+        halted = isinstance(effect.command, (HaltNode, HaltCluster)) and effect.ok
+        if halted and self._guard is not None:
+            self._guard.disarm()
+        self._halting = False
+        self._say(f"{type(effect.command).__name__}: {effect.detail}")
+        if pending is not None and not pending.done.done():
+            pending.done.set_result((effect.ok, effect.detail))
+        if (
+            self.config is not None
+            and self._store.config != self.config
+            and not (self.core and self.core.active)
+        ):
+            self.reconfigure()
+
+    def _say(self, text: str, level: int = logging.INFO) -> None:
+        self.last_event = text
+        log.log(level, "%s", text)
+        if self._pending is not None:
+            self._pending.notes.put_nowait(text)
+
+    # -- reading -------------------------------------------------------------------------
+
+    def cluster_running(self) -> Running | None:
+        """What runs, for the online-change rules; None while no cluster runs."""
+        core = self.core
+        if core is None:
+            return None
+        now = time.monotonic_ns()
+        active_peers = {
+            n for n in core.heard_nodes(now) if n in core.hb.info and core.hb.info[n].active
+        }
+        if not core.active and not active_peers:
+            return None
+        members = set(core.decided().members) if core.active else active_peers
+        return Running(nodes=frozenset(members), packages={})
+
+    def decided(self) -> Membership:
+        return self.core.decided() if self.core is not None else NEVER_FORMED
+
+    async def close(self) -> None:
+        await self.links.close("cmcld stopping", leaving=True)
+        if self.qs is not None:
+            await self.qs.close()
+
+
+def _brief(item: object) -> str:
+    """A short form of an event or effect for debug traces."""
+    text = repr(item)
+    return text if len(text) < 160 else text[:157] + "..."
+
+
+class GuardLink:
+    """The guard as the membership uses it: a failure to reach it is logged, never
+    raised into the loop (the lease then simply runs out on the guard's side)."""
+
+    def __init__(self, guard: Guard) -> None:
+        self._guard = guard
+
+    def renew(self, deadline: int) -> None:
+        try:
+            self._guard.renew(deadline)
+        except GuardError as exc:
+            log.error("lease guard: %s", exc)
+
+    def set_margin(self, margin: int) -> None:
+        try:
+            self._guard.set_margin(margin)
+        except GuardError as exc:
+            log.error("lease guard: %s", exc)
+
+    def disarm(self) -> None:
+        try:
+            self._guard.disarm()
+        except GuardError as exc:
+            log.error("lease guard: %s", exc)
+
+    def close(self) -> None:
+        self._guard.close()

@@ -1,0 +1,72 @@
+"""cmviewcl's picture of the cluster, from this node's membership state.
+
+A peer is described by what its own pings last said (active member, or its operator's
+intent), so even a halted node shows a running cluster correctly; a peer not heard for
+MEMBER_TIMEOUT is down, and "failed" if it left a membership without leaving it.
+"""
+
+import time
+
+from cluster.core.messages import Intent
+from cluster.core.model import ClusterView, NodeView, PathView, QuorumView
+from cluster.daemon.membership import MembershipDriver
+
+_NOT_ACTIVE = {
+    Intent.HALTED: ("down", "halted"),
+    Intent.BOOTING: ("down", "starting"),
+    Intent.RUN: ("down", "starting"),
+    Intent.LEAVE: ("up", "halting"),
+}
+
+
+def cluster_view(driver: MembershipDriver, generation: int) -> ClusterView:
+    core = driver.core
+    config = driver.config
+    name = config.cluster.name if config else ""
+    now = time.monotonic_ns()
+    paths = driver.links.status()
+    nodes: list[NodeView] = []
+    running = False
+    if core is not None and config is not None:
+        heard = core.heard_nodes(now)
+        for node in sorted(config.cluster.node_names):
+            node_paths = tuple(
+                PathView(p.peer, p.network, p.remote, p.up) for p in paths if p.peer == node
+            )
+            if node == driver.node:
+                if core.active:
+                    status, state = "up", "running"
+                elif core.intent is Intent.LEAVE:
+                    status, state = "up", "halting"
+                elif core.busy():
+                    status, state = "down", "starting"
+                else:
+                    status, state = "down", "halted"
+            elif node in heard and node in core.hb.info:
+                info = core.hb.info[node]
+                status, state = ("up", "running") if info.active else _NOT_ACTIVE[info.intent]
+            else:
+                status, state = "down", "failed" if node in driver.failed_nodes else "unknown"
+            running = running or state == "running"
+            nodes.append(NodeView(node, status, state, node_paths))
+    decided = driver.decided()
+    quorum = None
+    if config is not None and config.cluster.qs_host:
+        age = -1.0 if driver.qs_last_answer is None else time.monotonic() - driver.qs_last_answer
+        horizon = 2 * max(config.cluster.qs_polling_interval_us / 1e6, 10.0)
+        quorum = QuorumView(config.cluster.qs_host, 0 <= age < horizon, age)
+    remaining = max(0.0, (driver.lease.deadline - now) / 1e9) if driver.lease.held else 0.0
+    return ClusterView(
+        cluster_name=name,
+        running=running,
+        epoch=decided.epoch,
+        members=decided.members,
+        coordinator=decided.coordinator,
+        nodes=tuple(nodes),
+        quorum=quorum,
+        reporting_node=driver.node,
+        last_event=driver.last_event,
+        lease_held=driver.lease.held,
+        lease_remaining=remaining,
+        config_generation=generation,
+    )
