@@ -75,6 +75,7 @@ class Daemon:
     host: str
     port: int
     env: dict[str, str] = field(default_factory=dict)
+    program: str = "cmcld"
 
     @property
     def paths(self) -> HostPaths:
@@ -85,8 +86,9 @@ class Daemon:
         return f"{self.host}:{self.port}"
 
     def log(self) -> str:
+        name = "cmqsd.log" if self.program == "cmqsd" else "cmcld.log"
         try:
-            return self.paths.cmcld_log.read_text()
+            return (self.paths.log_dir / name).read_text()
         except FileNotFoundError:
             return ""
 
@@ -127,6 +129,7 @@ def start_daemon(
     timeout: float = 20.0,
     wrap: Sequence[str] = (),
     env_extra: Mapping[str, str] | None = None,
+    program: str = "cmcld",
 ) -> Daemon:
     """Start cmcld and wait for its READY=1; raises with its output if it fails.
 
@@ -137,7 +140,7 @@ def start_daemon(
     listener.bind(str(notify_path))
     listener.settimeout(0.2)
     env = command_env(root, node, NOTIFY_SOCKET=str(notify_path), **dict(env_extra or {}))
-    argv = [*wrap, *command, "cmcld", "--listen", f"{host}:{port}", "--no-syslog", *extra_args]
+    argv = [*wrap, *command, program, "--listen", f"{host}:{port}", "--no-syslog", *extra_args]
     process = subprocess.Popen(
         argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=root.parent
     )
@@ -150,15 +153,15 @@ def start_daemon(
                 if process.poll() is not None:
                     output = process.stdout.read().decode() if process.stdout else ""
                     raise AssertionError(
-                        f"cmcld exited with {process.returncode}:\n{output}"
+                        f"{program} exited with {process.returncode}:\n{output}"
                     ) from None
                 continue
             fields = dict(line.split("=", 1) for line in message.splitlines() if "=" in line)
             if fields.get("READY") == "1":
                 bound = fields["STATUS"].rsplit(":", 1)[1]
-                return Daemon(root, node, process, host, int(bound), env)
+                return Daemon(root, node, process, host, int(bound), env, program)
         process.kill()
-        raise AssertionError(f"cmcld did not report READY within {timeout} s")
+        raise AssertionError(f"{program} did not report READY within {timeout} s")
     except BaseException:
         if process.poll() is None:
             process.kill()

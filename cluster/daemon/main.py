@@ -2,8 +2,11 @@
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
+import signal
+import time
 
 from cluster.cli.args import CmArgumentParser
 from cluster.core.effects import HaltNode
@@ -200,7 +203,37 @@ async def _start_guard(
     paths: HostPaths, node: str, store: ConfigStore, log: logging.Logger
 ) -> GuardLink | None:
     """The lease guard: a separate process that stops everything if this cmcld stops
-    renewing the lease (frozen, hung or dead). Reattached after a cmcld restart."""
+    renewing the lease (frozen, hung or dead). A guard left by a previous cmcld is
+    reattached if it still listens; one that fired is retired after its record is read."""
+    old = Guard.running_pid(paths)
+    if old:
+        try:
+            guard = Guard.attach(paths)
+            if guard.status().state != "fired" and guard.listening():
+                log.info("reattached to the running lease guard (pid %d)", old)
+                return GuardLink(guard)
+        except GuardError:
+            pass
+        log.warning("retiring the previous lease guard (pid %d)", old)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(old, signal.SIGTERM)  # our own guard, by its recorded pid
+    record = Guard.fired_record(paths)
+    if record is not None:
+        clean = bool(record.get("report", {}).get("clean", False))
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.get("wall_time", 0)))
+        if clean:
+            log.warning(
+                "the lease guard performed a clean stop-now at %s (cmcld was not "
+                "renewing the lease); record cleared",
+                when,
+            )
+            Guard.clear_fired(paths)
+        else:
+            log.error(
+                "the lease guard's stop-now at %s was NOT clean: packages may still "
+                "hold resources; check this host before it runs packages again",
+                when,
+            )
     config = store.config
     watchdog = config.cluster.watchdog_device if config else None
     try:
@@ -208,9 +241,6 @@ async def _start_guard(
             Guard.start, paths, node=node, margin_ns=MIN_STOP_MARGIN, watchdog=watchdog
         )
     except GuardError as exc:
-        if Guard.running_pid(paths):
-            log.info("attaching to the running lease guard (pid %d)", Guard.running_pid(paths))
-            return GuardLink(Guard.attach(paths))
         log.error("lease guard unavailable: %s", exc)
         return None
     log.info(

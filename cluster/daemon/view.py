@@ -30,8 +30,11 @@ def cluster_view(driver: MembershipDriver, generation: int) -> ClusterView:
     if core is not None and config is not None:
         heard = core.heard_nodes(now)
         for node in sorted(config.cluster.node_names):
-            node_paths = tuple(
-                PathView(p.peer, p.network, p.remote, p.up) for p in paths if p.peer == node
+            # Paths are what this node knows: its own, to each peer.
+            node_paths = (
+                tuple(PathView(p.peer, p.network, p.remote, p.up) for p in paths)
+                if node == driver.node
+                else ()
             )
             if node == driver.node:
                 if core.active:

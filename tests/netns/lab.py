@@ -259,20 +259,24 @@ class Lab:
         root: Path,
         node: str,
         command: Sequence[str],
+        *,
         env_extra: Mapping[str, str] | None = None,
+        program: str = "cmcld",
     ) -> Daemon:
-        """cmcld on a lab host, listening on the cluster port of all its addresses."""
+        """cmcld (or cmqsd) on a lab host, on its standard port of all its addresses."""
         from cluster.paths import DEFAULT_PORT
+        from cluster.transport.quorum import QUORUM_PORT
         from tests.support import start_daemon
 
         daemon = start_daemon(
             root,
             node,
             host="0.0.0.0",
-            port=DEFAULT_PORT,
+            port=QUORUM_PORT if program == "cmqsd" else DEFAULT_PORT,
             command=command,
             wrap=self.host(host).argv([]),
             env_extra=env_extra,
+            program=program,
         )
         self._processes.append(daemon.process)
         return daemon

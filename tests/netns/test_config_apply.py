@@ -37,7 +37,11 @@ class Site:
 
     def start(self, node: str, failpoints: bool = False) -> None:
         self.daemons[node] = self.lab.start_daemon(
-            node, self.root(node), node, SOURCE_COMMAND, BETWEEN_PHASES if failpoints else None
+            node,
+            self.root(node),
+            node,
+            SOURCE_COMMAND,
+            env_extra=BETWEEN_PHASES if failpoints else None,
         )
 
     def view(self, node: str) -> tuple[int, str]:

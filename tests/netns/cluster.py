@@ -1,0 +1,180 @@
+"""A whole cluster on lab hosts, driven as an operator would: the built zipapp's own
+commands, a cluster file written by cmquerycl -C, optionally a quorum-server host.
+
+Tests use dist/cmcluster.pyz (make test builds it). CMCLUSTER_TESTS_FROM_SOURCE=1 runs
+the source tree instead, for quick iterations while developing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.netns.lab import Lab
+from tests.support import SOURCE_COMMAND, ZIPAPP, ClusterCA, Daemon, command_env
+
+QS = "qs"
+
+
+def cm_command() -> list[str]:
+    if os.environ.get("CMCLUSTER_TESTS_FROM_SOURCE"):
+        return list(SOURCE_COMMAND)
+    if not ZIPAPP.exists():
+        pytest.fail(f"{ZIPAPP} is missing: run `make zipapp` (make test does)")
+    return [str(ZIPAPP)]
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str, step: float = 0.1) -> float:
+    """Seconds it took for `condition` to hold; fails after `timeout`."""
+    start = time.monotonic()
+    while True:
+        if condition():
+            return time.monotonic() - start
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"{what}: not within {timeout} s")
+        time.sleep(step)
+
+
+@dataclass
+class LabCluster:
+    lab: Lab
+    work: Path
+    nodes: tuple[str, ...]
+    command: list[str]
+    ca: ClusterCA
+    daemons: dict[str, Daemon] = field(default_factory=dict)
+    member_timeout: float = 2.0
+
+    def root(self, node: str) -> Path:
+        return self.work / node
+
+    def env(self, node: str) -> dict[str, str]:
+        return command_env(self.root(node), node)
+
+    def cm(self, node: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return self.lab.run(node, [*self.command, *args], self.env(node), timeout)
+
+    def ok(self, node: str, *args: str, timeout: float = 120) -> str:
+        result = self.cm(node, *args, timeout=timeout)
+        assert result.returncode == 0, (
+            f"{' '.join(args)} on {node}:\n{result.stdout}{result.stderr}"
+        )
+        return result.stdout
+
+    # -- daemons ---------------------------------------------------------------------
+
+    def start(self, node: str) -> Daemon:
+        daemon = self.lab.start_daemon(node, self.root(node), node, self.command)
+        self.daemons[node] = daemon
+        return daemon
+
+    def start_quorum_server(self) -> Daemon:
+        self._install(QS, quorum_server=True)
+        daemon = self.lab.start_daemon(QS, self.root(QS), QS, self.command, program="cmqsd")
+        self.daemons[QS] = daemon
+        return daemon
+
+    def _install(self, name: str, quorum_server: bool = False) -> None:
+        from cluster.paths import HostPaths
+        from cluster.security import ca
+        from cluster.security.bundle import install_node_bundle
+        from cluster.security.identity import Identity, Kind
+
+        kind = Kind.QUORUM_SERVER if quorum_server else Kind.NODE
+        issued = ca.issue(self.ca.authority, Identity(kind, name), days=30)
+        bundle = self.work / f"{name}.pem"
+        ca.write_private(bundle, ca.bundle_bytes(issued, self.ca.authority), force=True)
+        install_node_bundle(HostPaths(self.root(name)), bundle, name, force=True)
+
+    def kill(self, node: str) -> float:
+        """SIGKILL the node's daemon; returns the time (monotonic) it died."""
+        self.lab.kill(self.daemons[node].process)
+        return time.monotonic()
+
+    # -- state -------------------------------------------------------------------------
+
+    def view(self, node: str) -> dict[str, Any]:
+        result = self.cm(node, "cmviewcl", "-f", "json", timeout=30)
+        if result.returncode != 0:
+            return {}
+        view: dict[str, Any] = json.loads(result.stdout)
+        return view
+
+    def states(self, node: str) -> dict[str, str]:
+        """{node: "status/state"} as `node` sees the cluster."""
+        view = self.view(node)
+        return {n["name"]: f"{n['status']}/{n['state']}" for n in view.get("nodes", [])}
+
+    def running_members(self, node: str) -> set[str]:
+        return {n for n, s in self.states(node).items() if s == "up/running"}
+
+    def log(self, node: str) -> str:
+        return self.daemons[node].log()
+
+    def event_time(self, node: str, pattern: str, after: float = 0.0) -> float:
+        """Wall-clock time (epoch seconds) of the first log line matching `pattern`
+        at or after `after`; the lab's hosts share this machine's clock."""
+        import datetime as dt
+
+        for line in self.log(node).splitlines():
+            if re.search(pattern, line):
+                stamp = dt.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S.%f").timestamp()
+                if stamp >= after:
+                    return stamp
+        raise AssertionError(f"no log line matching {pattern!r} on {node}")
+
+
+@contextmanager
+def lab_cluster(
+    work: Path,
+    nodes: Sequence[str] = ("n1", "n2", "n3"),
+    *,
+    networks: Sequence[str] = ("lan",),
+    quorum_server: bool = False,
+    member_timeout: float = 2.0,
+    run: bool = True,
+) -> Iterator[LabCluster]:
+    """Lab hosts with cmcld running, the configuration applied, and (by default) the
+    cluster formed with cmruncl. Everything is torn down afterwards."""
+    hosts = [*nodes, QS] if quorum_server else list(nodes)
+    with Lab() as lab:
+        lab.build(hosts, networks=networks)
+        cluster = LabCluster(
+            lab,
+            work,
+            tuple(nodes),
+            cm_command(),
+            ClusterCA.create(work / "ca", "lab"),
+            member_timeout=member_timeout,
+        )
+        if quorum_server:
+            cluster.start_quorum_server()
+        for node in nodes:
+            cluster._install(node)
+            cluster.start(node)
+        path = work / "cluster.ascii"
+        args = [a for n in nodes for a in ("-n", n)]
+        if quorum_server:
+            args += ["-q", QS]
+        cluster.ok(nodes[0], "cmquerycl", *args, "-C", str(path), "--cluster", "lab")
+        text = re.sub(
+            r"(?m)^MEMBER_TIMEOUT\s+\d+$",
+            f"MEMBER_TIMEOUT {int(member_timeout * 1000)}ms",
+            path.read_text(),
+        )
+        path.write_text(text)
+        cluster.ok(nodes[0], "cmapplyconf", "-f", "-C", str(path))
+        if run:
+            cluster.ok(nodes[0], "cmruncl", "-v")
+            wait_for(lambda: cluster.running_members(nodes[0]) == set(nodes), 10, "cluster formed")
+        yield cluster
