@@ -1,0 +1,91 @@
+"""Reformation time and idle CPU of cmcld on namespace hosts (MEMBER_TIMEOUT 1 s).
+
+Usage: .venv/bin/python bench/reform.py [--sizes 3,8,16] [--runs 5] [--cpu-seconds 20]
+(as root, after make zipapp)
+
+For each cluster size: form the cluster, then repeatedly SIGKILL one non-coordinator
+cmcld and measure from the kill to the coordinator's log line deciding the membership
+without it (the lab's hosts share this machine's clock); restart the node and let it
+rejoin before the next run. For the largest size, also measure the CPU of every idle
+cmcld from /proc over --cpu-seconds.
+"""
+
+import argparse
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.stats import summary
+from tests.netns.cluster import LabCluster, lab_cluster, wait_for
+
+MT = 1.0
+
+
+def cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def reformations(c: LabCluster, runs: int) -> list[float]:
+    samples = []
+    for _ in range(runs):
+        view = c.view(c.nodes[0])
+        victim = random.choice([n for n in c.nodes if n != view["coordinator"]])
+        survivor = view["coordinator"]
+        killed_at = time.time()
+        c.kill(victim)
+        others = set(c.nodes) - {victim}
+        wait_for(lambda s=survivor, o=others: c.running_members(s) == o, 30, "reformed", 0.2)
+        decided = c.event_time(survivor, rf"epoch \d+: .*left {victim}", after=killed_at)
+        samples.append(decided - killed_at)
+        c.start(victim)
+        c.ok(victim, "cmrunnode")
+        wait_for(lambda s=survivor: c.running_members(s) == set(c.nodes), 60, "rejoined", 0.3)
+    return samples
+
+
+def idle_cpu(c: LabCluster, seconds: float) -> list[float]:
+    pids = [c.daemons[n].process.pid for n in c.nodes]
+    hz = os.sysconf("SC_CLK_TCK")
+    before = [cpu_ticks(p) for p in pids]
+    time.sleep(seconds)
+    after = [cpu_ticks(p) for p in pids]
+    return [100.0 * (a - b) / hz / seconds for a, b in zip(after, before, strict=True)]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="3,8,16")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--cpu-seconds", type=float, default=20.0)
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        print("bench/reform.py needs root (network namespaces)", file=sys.stderr)
+        return 2
+    sizes = [int(s) for s in args.sizes.split(",")]
+    print(f"MEMBER_TIMEOUT {MT:g} s; SIGKILL of one cmcld -> membership decided without it")
+    for size in sizes:
+        nodes = tuple(f"n{i:02d}" for i in range(1, size + 1))
+        with (
+            tempfile.TemporaryDirectory(prefix="cmbench-") as scratch,
+            lab_cluster(Path(scratch), nodes, member_timeout=MT) as c,
+        ):
+            samples = reformations(c, args.runs)
+            print(f"{size:>2} nodes: {summary(samples, 's', 1.0)}")
+            if size == max(sizes):
+                time.sleep(2)
+                cpu = idle_cpu(c, args.cpu_seconds)
+                print(
+                    f"idle cmcld CPU, {size} nodes, heartbeat {MT / 10 * 1000:.0f} ms, "
+                    f"{args.cpu_seconds:g} s: {summary(cpu, '% of a core', 1.0)}"
+                )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
