@@ -16,6 +16,7 @@ import random
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -31,6 +32,10 @@ def cpu_ticks(pid: int) -> int:
     return int(fields[11]) + int(fields[12])  # utime + stime
 
 
+def _members_are(c: LabCluster, node: str, members: set[str]) -> bool:
+    return c.running_members(node) == members
+
+
 def reformations(c: LabCluster, runs: int) -> list[float]:
     samples = []
     for _ in range(runs):
@@ -40,12 +45,12 @@ def reformations(c: LabCluster, runs: int) -> list[float]:
         killed_at = time.time()
         c.kill(victim)
         others = set(c.nodes) - {victim}
-        wait_for(lambda s=survivor, o=others: c.running_members(s) == o, 30, "reformed", 0.2)
+        wait_for(partial(_members_are, c, survivor, others), 30, "reformed", 0.2)
         decided = c.event_time(survivor, rf"epoch \d+: .*left {victim}", after=killed_at)
         samples.append(decided - killed_at)
         c.start(victim)
         c.ok(victim, "cmrunnode")
-        wait_for(lambda s=survivor: c.running_members(s) == set(c.nodes), 60, "rejoined", 0.3)
+        wait_for(partial(_members_are, c, survivor, set(c.nodes)), 60, "rejoined", 0.3)
     return samples
 
 
