@@ -52,6 +52,10 @@ demo: zipapp
 
 bench: zipapp
 	$(BIN)/python bench/startup.py
+	$(BIN)/python bench/config.py
+	$(BIN)/python bench/sim.py
+	$(BIN)/python bench/stopnow.py
+	$(BIN)/python bench/reform.py
 
 clean:
 	rm -rf dist build *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -1,56 +1,63 @@
 """make demo: a live cluster of three hosts on this machine, as far as it is built.
 
 Builds on dist/cmcluster.pyz (make builds it first) and runs as root. Each host is a
-network namespace with its own /etc/cmcluster tree (CMCLUSTER_ROOT); the operator's
-steps are the zipapp's own commands. Everything is removed at the end, also on failure.
+network namespace (with its own mount table and host name) running the zipapp's cmcld
+with its own CMCLUSTER_ROOT; a fourth host runs the quorum server. The operator's steps
+are the zipapp's own commands. Everything is removed at the end, also on failure.
 """
 
 import os
+import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from pathlib import Path
 
+from tests.netns.cluster import QS, LabCluster, cm_command, wait_for
 from tests.netns.lab import Lab, LabError
-from tests.support import ZIPAPP, command_env
+from tests.support import ClusterCA
 
 NODES = ("node1", "node2", "node3")
+MEMBER_TIMEOUT = 2.0
 
 
 def say(text: str) -> None:
     print(f"\n\033[1m== {text}\033[0m", flush=True)
 
 
-def show(result: subprocess.CompletedProcess[str], command: str) -> None:
-    print(f"$ {command}")
+def show(c: LabCluster, node: str, *args: str) -> subprocess.CompletedProcess[str]:
+    result = c.cm(node, *args)
+    print(f"[{node}]# {' '.join(args)}")
     body = (result.stdout + result.stderr).rstrip()
-    print(textwrap.indent(body, "  ") if body else "  (no output)")
-    print(f"  [exit status {result.returncode}]", flush=True)
+    print(textwrap.indent(body, "    ") if body else "    (no output)", flush=True)
+    return result
 
 
 def main() -> int:
     if os.geteuid() != 0:
         print("make demo needs root: it creates network namespaces. Run: sudo make demo")
         return 2
-    if shutil.which("ip") is None:
-        print("make demo needs iproute2 (apt-get install iproute2)")
-        return 2
-    if not ZIPAPP.exists():
-        print(f"{ZIPAPP} is missing: run make zipapp")
-        return 2
-    zipapp = str(ZIPAPP)
+    for tool in ("ip", "nsenter"):
+        if shutil.which(tool) is None:
+            print(f"make demo needs {tool} (apt-get install iproute2 util-linux)")
+            return 2
     work = Path(tempfile.mkdtemp(prefix="cmdemo-"))
     try:
         with Lab() as lab:
-            say(f"Three hosts in network namespaces {lab.prefix}-node1..3 on 198.18.0.0/24")
-            lab.build(NODES)
+            say("Four hosts in network namespaces: three nodes and a quorum server")
+            lab.build([*NODES, QS], networks=("lan", "hb"))
             for host in lab.hosts.values():
-                print(f"  {host.name:<6} {host.address:<14} namespace {host.namespace}")
-            return run_demo(lab, zipapp, work)
-    except LabError as exc:
+                print(
+                    f"  {host.name:<6} {host.address:<14} and {host.addresses['hb']:<14}"
+                    f" namespace {host.namespace}"
+                )
+            return run_demo(
+                LabCluster(lab, work, NODES, cm_command(), ClusterCA.create(work / "ca", "demo"))
+            )
+    except (LabError, AssertionError) as exc:
         print(f"demo: {exc}", file=sys.stderr)
         return 1
     finally:
@@ -58,104 +65,64 @@ def main() -> int:
         print("\nCleaned up: namespaces, processes and files of the demo are gone.")
 
 
-def run_demo(lab: Lab, zipapp: str, work: Path) -> int:
-    admin = command_env(work / "admin", "admin")
-
-    def operator(*args: str) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [zipapp, *args], env=admin, cwd=work, capture_output=True, text=True, check=False
-        )
-        show(result, " ".join(["cmcluster.pyz", *args]))
-        return result
-
-    say("The operator creates the cluster CA and one credential bundle per node")
-    operator("cmcert", "init-ca", "--cluster", "demo")
+def run_demo(c: LabCluster) -> int:
+    say("Certificates from the cluster CA; cmcld on each node, cmqsd on the quorum server")
+    c.start_quorum_server()
     for node in NODES:
-        operator("cmcert", "issue", "--node", node)
-    operator("cmcert", "issue", "--user", "ops", "--role", "monitor")
+        c._install(node)
+        c.start(node)
+        print(f"  {node}: cmcld pid {c.daemons[node].process.pid} (mutual TLS, port 5302)")
+    print(f"  {QS}: cmqsd pid {c.daemons[QS].process.pid} (port 1238)")
 
-    say("Each host installs its bundle and starts cmcld (mutual TLS on port 5302)")
-    daemons = {}
-    for node in NODES:
-        root = work / node
-        env = command_env(root, node)
-        result = subprocess.run(
-            [zipapp, "cmcert", "install", str(work / f"{node}.pem")],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        show(result, f"[{node}] cmcert install {node}.pem")
-        daemons[node] = lab.start_daemon(node, root, node, [zipapp])
-        print(f"  [{node}] cmcld running, pid {daemons[node].process.pid}")
-
-    def on(node: str, *args: str) -> subprocess.CompletedProcess[str]:
-        result = lab.run(node, [zipapp, *args], command_env(work / node, node))
-        show(result, f"[{node}] {' '.join(args)}")
-        return result
-
-    say("cmquerycl on node1 asks every node's cmcld for its networks")
-    on("node1", "cmquerycl", "-n", "node1", "-n", "node2", "-n", "node3")
-
-    say("An operator with a monitor certificate reads from the client namespace...")
-    client_env = command_env(
-        work / "client",
-        "client",
-        CMCLUSTER_CERT=str(work / "ops.pem"),
-        CMCLUSTER_SERVER="198.18.0.11",
+    say("cmquerycl -C asks every node for its networks and writes the cluster file")
+    path = c.work / "cluster.ascii"
+    show(
+        c,
+        "node1",
+        "cmquerycl",
+        "-n",
+        "node1",
+        "-n",
+        "node2",
+        "-n",
+        "node3",
+        "-q",
+        QS,
+        "-C",
+        str(path),
+        "--cluster",
+        "demo",
     )
-    for args in (["cmsetlog"], ["cmquerycl"]):
-        result = lab.run("client", [zipapp, *args], client_env)
-        show(result, f"[client] {' '.join(args)} --cert ops.pem --server 198.18.0.11")
+    text = re.sub(r"(?m)^MEMBER_TIMEOUT\s+\d+$", "MEMBER_TIMEOUT 2s", path.read_text())
+    path.write_text(text)
+    print(f"  (MEMBER_TIMEOUT set to {MEMBER_TIMEOUT:g} s for the demo)")
+    show(c, "node1", "cmcheckconf", "-C", str(path))
+    show(c, "node1", "cmapplyconf", "-f", "-C", str(path))
 
-    say("A certificate from another cluster's CA is refused, and node2 logs why")
-    subprocess.run(
-        [zipapp, "cmcert", "init-ca", "--dir", str(work / "other"), "--cluster", "x"],
-        env=admin,
-        capture_output=True,
-        check=True,
-    )
-    subprocess.run(
-        [
-            zipapp,
-            "cmcert",
-            "issue",
-            "--dir",
-            str(work / "other"),
-            "--user",
-            "eve",
-            "--role",
-            "full_admin",
-            "-o",
-            str(work / "eve.pem"),
-        ],
-        env=admin,
-        capture_output=True,
-        check=True,
-    )
-    eve = dict(
-        client_env,
-        CMCLUSTER_CERT=str(work / "eve.pem"),
-        CMCLUSTER_CA=str(work / "node2/etc/cmcluster/tls/ca.crt"),
-    )
-    result = lab.run("client", [zipapp, "cmquerycl", "--server", "198.18.0.11"], eve)
-    show(result, "[client] cmquerycl --cert eve.pem --server 198.18.0.11")
-    daemons["node2"].wait_for_log("TLS handshake refused")
-    refused = [line for line in daemons["node2"].log().splitlines() if "refused" in line]
-    print("  node2 cmcld.log: " + refused[-1].split(": ", 1)[1])
+    say("cmruncl forms the cluster")
+    show(c, "node1", "cmruncl", "-v")
+    show(c, "node2", "cmviewcl", "-v")
 
-    say("node3's cmcld is killed (SIGKILL); node1 sees it as unreachable")
-    daemons["node3"].process.send_signal(signal.SIGKILL)
-    daemons["node3"].process.wait(10)
-    on("node1", "cmquerycl", "-n", "node1", "-n", "node3")
+    say("node3's cmcld is killed (SIGKILL): the others exclude it after MEMBER_TIMEOUT")
+    killed = c.kill("node3")
+    took = wait_for(lambda: c.running_members("node1") == {"node1", "node2"}, 15, "reformed")
+    print(f"  node1 runs without node3 {took:.1f} s after the kill")
+    killed_wall = time.time() - (time.monotonic() - killed)
+    decided = c.event_time("node1", r"left node3", after=killed_wall)
+    print(f"  node1's log: membership decided {decided - killed_wall:.2f} s after the kill")
+    show(c, "node1", "cmviewcl")
+
+    say("node3 restarts and rejoins with cmrunnode")
+    c.start("node3")
+    show(c, "node3", "cmrunnode", "-v")
+    show(c, "node1", "cmviewcl")
 
     say("Not built yet")
     print(
         textwrap.dedent("""\
-        Cluster formation (cmruncl, cmviewcl), heartbeats and the quorum server, and
-        packages with floating IPs, filesystems, services and failover are the next
-        issues. This demo will grow to show a package failing over.""").rstrip()
+        Packages (floating IP, filesystem, service) and their failover are the next
+        step: this demo will then crash the host running a package and show a client
+        reaching it again on the adoptive host.""").rstrip()
     )
     return 0
 

@@ -11,6 +11,7 @@ as one sentence.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import os
@@ -153,6 +154,7 @@ class MembershipDriver:
         self._pending: Pending | None = None
         self._halting = False
         self.failed_nodes: set[str] = set()  # left a membership without leaving it
+        self._qs_changed = asyncio.Event()  # probe the quorum server at once
         self.links = HeartbeatLinks(
             node=node,
             cluster_name=lambda: store.cluster_name,
@@ -249,6 +251,8 @@ class MembershipDriver:
                 creds = C(creds.certificate, creds.key, qs_ca.read_bytes())
             addresses = [a for a in (host, config.cluster.qs_addr) if a]
             self.qs = QuorumClient(creds, host, addresses)
+            self.qs_last_answer = None
+            self._qs_changed.set()
 
     # -- events in -----------------------------------------------------------------------
 
@@ -298,7 +302,9 @@ class MembershipDriver:
                 interval = max(config.cluster.qs_polling_interval_us / 1e6, 10.0)
                 learn = Learn(config.cluster.name, self.decided())
                 await self._ask_quorum_server(learn)
-            await asyncio.sleep(interval)
+            self._qs_changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._qs_changed.wait(), interval)
 
     async def _loop(self) -> None:
         while True:
