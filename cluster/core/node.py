@@ -177,12 +177,6 @@ class MemberNode:
     def heard_nodes(self, now: int) -> frozenset[str]:
         return self.hb.hears(now)
 
-    def leaving_peers(self) -> frozenset[str]:
-        leaving = {n for n, i in self.hb.info.items() if i.intent is Intent.LEAVE}
-        if self.intent is Intent.LEAVE:
-            leaving.add(self.name)
-        return frozenset(leaving)
-
     def send(self, to: str, message: Message) -> None:
         self.outbox.emit(Send(to, message))
 
