@@ -55,7 +55,9 @@ class RunNode:
 @dataclass(frozen=True)
 class HaltNode:
     """cmhaltnode, sent once this node's packages are halted or moved: surrender the
-    lease and leave through a decided epoch."""
+    lease (LeaseLost) and leave through a decided epoch. The new coordinator may take
+    over stop margin x (1 + rho) after it hears the node leaving, so anything still
+    running must be stopped within the stop margin of that LeaseLost."""
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ restarts, loses its lease or is paused past it comes back only through a newer e
 so it can never act on an old one.
 """
 
-from collections.abc import Iterator
 from dataclasses import replace
 from random import Random
 
@@ -65,6 +64,7 @@ from cluster.core.paxos import AcceptorState, acceptors_for
 from cluster.core.proposer import Kind, Proposer
 from cluster.core.spec import ClusterSpec
 from cluster.core.timing import Timing
+from cluster.core.triggers import Facts, change_reasons, proposer_rank
 
 
 class MemberNode:
@@ -176,12 +176,6 @@ class MemberNode:
 
     def heard_nodes(self, now: int) -> frozenset[str]:
         return self.hb.hears(now)
-
-    def leaving_peers(self) -> frozenset[str]:
-        leaving = {n for n, i in self.hb.info.items() if i.intent is Intent.LEAVE}
-        if self.intent is Intent.LEAVE:
-            leaving.add(self.name)
-        return frozenset(leaving)
 
     def send(self, to: str, message: Message) -> None:
         self.outbox.emit(Send(to, message))
@@ -596,8 +590,9 @@ class MemberNode:
                 at = min(at, self.active_since + self.timing.member_timeout)
             elif self._reported_deadline < FOREVER:
                 at = min(at, self._reported_deadline - self.timing.stop_margin)
-        if self.proposer.current is not None:
-            at = min(at, self.proposer.current.deadline, self.proposer.current.resend_at)
+        proposal_due = self.proposer.deadline()
+        if proposal_due is not None:
+            at = min(at, proposal_due)
         if self._propose_at is not None:
             at = min(at, self._propose_at)
         if self._silence_at is not None:
@@ -631,7 +626,7 @@ class MemberNode:
             self._propose_at = None
             return
         if self._propose_at is None:
-            delay = self._rank(now) * self.timing.proposal_step
+            delay = proposer_rank(self._facts(now), self.hb) * self.timing.proposal_step
             if delay:
                 delay += self.rng.randrange(self.timing.proposal_step // 2 + 1)
             self._propose_at = max(now + delay, self._busy_until)
@@ -650,81 +645,22 @@ class MemberNode:
     def _change_reason(self, now: int) -> str | None:
         """Why the membership should change, as this node sees it; None if it should not
         (or if asking last time changed nothing, within MEMBER_TIMEOUT)."""
-        for reason in self._change_reasons(now):
+        for reason in change_reasons(self._facts(now), self.hb):
             if self._holdoff.get(reason, 0) <= now:
                 return reason
         return None
 
-    def _change_reasons(self, now: int) -> Iterator[str]:
-        decided = self.durable.decided
-        if self.intent is Intent.HALTED or now < self.boot_time + 2 * self.timing.heartbeat:
-            return
-        if self.name not in decided.members:
-            reason = self._formation_reason(now)
-            if reason:
-                yield reason
-            return
-        mature = now >= self.boot_time + self.timing.member_timeout
-        for member in decided.members:
-            if member == self.name:
-                if self.intent is Intent.LEAVE:
-                    yield "leaving"
-                elif not self.active:
-                    yield "rejoining"
-                continue
-            if not self.hb.heard(member, now):
-                if mature:
-                    yield f"{member} not heard for MEMBER_TIMEOUT"
-                continue
-            info = self.hb.info.get(member)
-            if info is None or info.epoch != decided.epoch:
-                continue  # it has not learned this membership yet: what it said is stale
-            if info.intent is Intent.BOOTING:
-                continue  # it will say what it wants once its view is settled
-            if info.intent is not Intent.RUN:
-                yield f"{member} is {info.intent.value}"
-            elif not info.active:
-                yield f"{member} needs a new epoch"
-        for peer in self.peers:
-            info = self.hb.info.get(peer)
-            if (
-                peer not in decided.members
-                and info is not None
-                and info.intent is Intent.RUN
-                and info.epoch == decided.epoch
-                and self.hb.heard(peer, now)
-            ):
-                yield f"{peer} joins"
-
-    def _formation_reason(self, now: int) -> str | None:
-        """AUTO_START on a cluster that is not running: form once every node is up and
-        wants to run; the lowest-named node proposes."""
-        decided = self.durable.decided
-        if decided.members or self.intent is not Intent.RUN or self.name != self.spec.nodes[0]:
-            return None
-        for peer in self.peers:
-            info = self.hb.info.get(peer)
-            if info is None or not self.hb.heard(peer, now) or info.intent is not Intent.RUN:
-                return None
-            if info.epoch != decided.epoch or info.active:
-                return None
-        return "form"
-
-    def _rank(self, now: int) -> int:
-        """Our place among the members that may propose: the coordinator first."""
-        decided = self.durable.decided
-        order = sorted(decided.members, key=lambda m: (m != decided.coordinator, m))
-        eligible = [
-            m
-            for m in order
-            if m == self.name
-            or (
-                self.hb.heard(m, now)
-                and (info := self.hb.info.get(m)) is not None
-                and info.intent is not Intent.HALTED
-            )
-        ]
-        return eligible.index(self.name) if self.name in eligible else len(order)
+    def _facts(self, now: int) -> Facts:
+        return Facts(
+            me=self.name,
+            nodes=self.spec.nodes,
+            decided=self.durable.decided,
+            intent=self.intent,
+            active=self.active,
+            booted=now >= self.boot_time + 2 * self.timing.heartbeat,
+            mature=now >= self.boot_time + self.timing.member_timeout,
+            now=now,
+        )
 
     # ---------------------------------------------------------------------- commands
 

@@ -60,7 +60,6 @@ class ProposerHost(Protocol):
     def learned_at(self) -> int: ...
     def own_view(self, now: int) -> View: ...
     def heard_nodes(self, now: int) -> frozenset[str]: ...
-    def leaving_peers(self) -> frozenset[str]: ...
     def send(self, to: str, message: Poll | Prepare | Accept) -> None: ...
     def send_after_persist(self, to: str, message: Prepare | Accept) -> None: ...
     def self_prepare(self, message: Prepare, now: int) -> PrepareReply: ...
@@ -79,6 +78,8 @@ class Proposal:
     phase: Phase
     deadline: int
     views: dict[str, View] = field(default_factory=dict)
+    # When we first saw each node say it leaves (it had given up its lease by then).
+    leaving_since: dict[str, int] = field(default_factory=dict)
     answered_poll: set[str] = field(default_factory=set)
     answered_prepare: set[str] = field(default_factory=set)
     answered_accept: set[str] = field(default_factory=set)
@@ -150,13 +151,19 @@ class Proposer:
         polled = (host.heard_nodes(now) | set(previous.members) | everyone) - {host.name}
         t = host.timing
         proposal = Proposal(kind, previous, formation, polled, Phase.POLL, now + t.round_timeout)
-        proposal.views[host.name] = host.own_view(now)
+        self._view(proposal, host.name, host.own_view(now), now)
         self.current = proposal
         poll = Poll(previous.epoch, formation)
         self._phase(proposal, Phase.POLL, poll, now)
         for node in sorted(polled):
             host.send(node, poll)
         self._poll_complete(now)
+
+    @staticmethod
+    def _view(p: Proposal, node: str, view: View, now: int) -> None:
+        p.views[node] = view
+        if view.intent is Intent.LEAVE:
+            p.leaving_since.setdefault(node, now)
 
     def _awaited_poll(self, p: Proposal, now: int) -> frozenset[str]:
         heard = self.host.heard_nodes(now) & p.polled
@@ -169,7 +176,7 @@ class Proposer:
         if reply.decided.epoch > p.previous.epoch:
             self.host.adopt(reply.decided, now)
             return
-        p.views[sender] = reply.view
+        self._view(p, sender, reply.view, now)
         p.answered_poll.add(sender)
         self._poll_complete(now)
 
@@ -228,7 +235,7 @@ class Proposer:
             self.host.adopt(reply.last_decided, now)
             return
         if reply.view is not None:
-            p.views[sender] = reply.view
+            self._view(p, sender, reply.view, now)
         p.answered_prepare.add(sender)
         if reply.acceptor and not reply.promised:
             self.saw(p.epoch, reply.promised_ballot)
@@ -330,21 +337,20 @@ class Proposer:
         host = self.host
         value = p.attempt.value
         wait = host.timing.takeover_wait
-        surrendered = host.leaving_peers() | {
-            n for n, v in p.views.items() if v.intent is Intent.LEAVE
-        }
         takeover_at: dict[str, int] = {}
         for node in host.spec.nodes:
             if node in value.members:
-                continue
-            if node in surrendered:
-                takeover_at[node] = now  # it gave up its lease before saying it leaves
                 continue
             # Leases of epochs before the previous one ended MT x (1 + rho) after the
             # previous membership was decided, which was before we learned it.
             at = host.learned_at() + wait
             if node in p.previous.members:
                 at = max(at, p.attempt.lease_end_bound(node, wait))
+            since = p.leaving_since.get(node)
+            if since is not None:
+                # cmhaltnode: it gave up its lease before it said it leaves, and its
+                # stop-now path ends within the stop margin of that.
+                at = min(at, since + host.timing.stretch(host.timing.stop_margin))
             takeover_at[node] = at
         kind = p.kind
         self.current = None

@@ -30,7 +30,7 @@ Every run also checks the invariants of tests.sim.checker throughout.
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from cluster.core.effects import HaltCluster, RunCluster, RunNode
@@ -273,10 +273,6 @@ def _build(
     plan = Plan(cfg, everything, heal, frozenset(nodes), liveness_bound(timing), path.stem)
     name = settings.get("name", path.stem)
     return Scenario(name, path, plan, int(settings.get("seed", "1")))
-
-
-def with_seed(scenario: Scenario, seed: int) -> Scenario:
-    return replace(scenario, seed=seed)
 
 
 def all_scenarios() -> list[Path]:

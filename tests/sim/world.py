@@ -50,7 +50,7 @@ from cluster.core.spec import ClusterSpec
 from cluster.core.timing import MS, PPM, Timing
 from tests.sim.checker import Checker
 from tests.sim.network import Network
-from tests.sim.tokens import AgentMessage, TokenAgent
+from tests.sim.tokens import TokenAgent, TokenGrant, TokenQuery, TokenReport
 
 
 @dataclass
@@ -71,6 +71,7 @@ class SimConfig:
 
 
 _ANSWERS = (Pong, QuorumPong)  # a tuple: isinstance on an X | Y union is slower
+_AGENT = (TokenQuery, TokenReport, TokenGrant)
 
 
 class Clock:
@@ -208,7 +209,7 @@ class Host(Process):
             self.world.checker.on_granted_answer(
                 self.name, sender, message.epoch, message.echo_send_time
             )
-        if isinstance(message, AgentMessage):
+        if isinstance(message, _AGENT):
             self.agent.on_message(sender, message)
         else:
             self.feed(Received(self.local_now(), sender, message))
@@ -402,7 +403,8 @@ class World:
         target = self.endpoints.get(dst)
         if target is None:
             return
-        for delay in self.net.delays(src, dst, type(message).__name__):
+        kind = type(message).__name__ if self.net.drop_kinds else ""
+        for delay in self.net.delays(src, dst, kind):
             self.at(self.now + delay, self._arrive, target, src, message)
 
     def _arrive(self, target: Host | QsHost, src: str, message: Any) -> None:
