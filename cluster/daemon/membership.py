@@ -44,7 +44,16 @@ from cluster.core.effects import (
     Tick,
     WakeAt,
 )
-from cluster.core.messages import NEVER_FORMED, QUORUM_SERVER, Intent, Learn, Membership, Message
+from cluster.core.messages import (
+    NEVER_FORMED,
+    QUORUM_SERVER,
+    Accept,
+    Intent,
+    Learn,
+    Membership,
+    Message,
+    Prepare,
+)
 from cluster.core.node import MemberNode
 from cluster.core.spec import ClusterSpec
 from cluster.core.timing import Timing, TimingError
@@ -62,6 +71,7 @@ from cluster.transport.stats import TransportStats
 log = logging.getLogger("cmcld.membership")
 
 LEASES_LOST = "leases_lost"
+FORGED_BALLOTS = "forged_ballots"
 US = 1000  # configuration times are microseconds, the core's nanoseconds
 WAKE_SLACK = 0.0002  # seconds added to timer waits, so they never end early
 
@@ -257,6 +267,18 @@ class MembershipDriver:
     # -- events in -----------------------------------------------------------------------
 
     def _deliver(self, peer: str, message: Message) -> None:
+        # A node votes only as itself: a ballot names its proposer, and only that node
+        # (its certificate) may send it.
+        if isinstance(message, (Prepare, Accept)) and message.ballot.proposer != peer:
+            count = self._stats.add(FORGED_BALLOTS)
+            log.warning(
+                "dropped a %s from %s carrying %s's ballot (%d since start)",
+                type(message).__name__,
+                peer,
+                message.ballot.proposer,
+                count,
+            )
+            return
         self._events.put_nowait(Received(time.monotonic_ns(), peer, message))
 
     def _peer_generation(self, peer: str, generation: int) -> None:
