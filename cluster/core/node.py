@@ -209,6 +209,12 @@ class MemberNode:
         """Takeover waits still to run, from now, for the decision we made ourselves."""
         return tuple((n, max(0, at - now)) for n, at in sorted(self._decided_takeover.items()))
 
+    def round_timeout(self) -> int:
+        """How long a proposal phase waits for answers: longer after each failed
+        attempt, so a slow (overloaded) cluster still completes a round. Waiting longer
+        is always safe; it only delays a decision when answers were really lost."""
+        return self.timing.round_timeout << min(self._backoff, 4)
+
     def proposal_ended(self, now: int, kind: Kind, outcome: str, retry: bool) -> None:
         self._dirty = True
         if outcome == "decided":

@@ -67,6 +67,7 @@ class ProposerHost(Protocol):
     def adopt(self, decided: Membership, now: int) -> None: ...
     def decide(self, value: Membership, now: int, takeover_at: dict[str, int]) -> None: ...
     def proposal_ended(self, now: int, kind: Kind, outcome: str, retry: bool) -> None: ...
+    def round_timeout(self) -> int: ...
 
 
 @dataclass
@@ -124,7 +125,7 @@ class Proposer:
         return min(p.deadline, p.resend_at) if p is not None else None
 
     def _resend_period(self) -> int:
-        return max(1, self.host.timing.round_timeout // 4)
+        return max(1, self.host.round_timeout() // 4)
 
     def _phase(self, p: Proposal, phase: Phase, message: Poll | Prepare | Accept, now: int) -> None:
         p.phase = phase
@@ -149,8 +150,8 @@ class Proposer:
         previous = host.decided()
         everyone = frozenset(host.spec.nodes) if kind is Kind.FORMATION else frozenset()
         polled = (host.heard_nodes(now) | set(previous.members) | everyone) - {host.name}
-        t = host.timing
-        proposal = Proposal(kind, previous, formation, polled, Phase.POLL, now + t.round_timeout)
+        deadline = now + host.round_timeout()
+        proposal = Proposal(kind, previous, formation, polled, Phase.POLL, deadline)
         self._view(proposal, host.name, host.own_view(now), now)
         self.current = proposal
         poll = Poll(previous.epoch, formation)
@@ -214,7 +215,7 @@ class Proposer:
         ballot = Ballot(self._round + 1, host.name)
         self._round = ballot.round
         p.attempt = Attempt(p.epoch, ballot, p.previous, acceptors, quorum)
-        p.deadline = now + host.timing.round_timeout
+        p.deadline = now + host.round_timeout()
         message = Prepare(host.spec.name, p.epoch, ballot, p.previous, p.formation)
         self._phase(p, Phase.PREPARE, message, now)
         own = host.self_prepare(message, now)
@@ -247,7 +248,7 @@ class Proposer:
         if p.attempt.has_promise_quorum():
             if p.quorum_at is None:
                 p.quorum_at = now
-                p.deadline = now + self.host.timing.round_timeout // 4
+                p.deadline = now + self.host.round_timeout() // 4
             if p.answered_poll <= p.answered_prepare:
                 self._end_prepare(now)
 
@@ -269,7 +270,7 @@ class Proposer:
                 coordinator = p.previous.coordinator if keep else members[0]
             value = Membership(p.epoch, members, coordinator, host.spec.generation)
         p.attempt.value = value
-        p.deadline = now + host.timing.round_timeout
+        p.deadline = now + host.round_timeout()
         message = Accept(host.spec.name, p.epoch, p.attempt.ballot, value, p.previous, p.formation)
         self._phase(p, Phase.ACCEPT, message, now)
         own = host.self_accept(message, now)

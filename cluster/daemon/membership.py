@@ -165,6 +165,7 @@ class MembershipDriver:
         self._halting = False
         self.failed_nodes: set[str] = set()  # left a membership without leaving it
         self._qs_changed = asyncio.Event()  # probe the quorum server at once
+        self._guard_deadline: int | None = None  # the last deadline the guard was given
         self.links = HeartbeatLinks(
             node=node,
             cluster_name=lambda: store.cluster_name,
@@ -407,11 +408,20 @@ class MembershipDriver:
         if not self.lease.held:
             self._say(f"lease held in epoch {epoch}")
         self.lease = LeaseState(epoch, deadline, True)
-        if self._guard is not None:
+        if self._guard is None:
+            return
+        # An earlier deadline goes to the guard at once (that is the safe direction);
+        # a later one at most every half heartbeat: a slightly stale deadline only
+        # makes the guard fire earlier, never later.
+        sent = self._guard_deadline
+        step = self.timing.heartbeat // 2 if self.timing else 0
+        if sent is None or deadline < sent or deadline - sent >= step:
             self._guard.renew(deadline)
+            self._guard_deadline = deadline
 
     async def _lease_lost(self, effect: LeaseLost) -> None:
         self.lease = LeaseState(effect.epoch, effect.deadline, False)
+        self._guard_deadline = None
         if self._halting:
             self._say(f"lease surrendered ({effect.reason})")
             if self._guard is not None:

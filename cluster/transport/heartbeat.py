@@ -33,7 +33,8 @@ from cluster.transport.tls import channel_credentials
 
 log = logging.getLogger("cmcld.heartbeat")
 
-QUEUE_LIMIT = 512  # frames waiting on one stream; more means the path is stuck: drop
+QUEUE_LIMIT = 512
+BATCH_LIMIT = 64  # frames waiting on one stream; more means the path is stuck: drop
 MIN_BACKOFF, MAX_BACKOFF = 0.1, 1.0
 PROTOCOL_ERRORS = "protocol_errors"
 STREAMS_OPENED = "heartbeat_streams_opened"
@@ -199,13 +200,10 @@ class HeartbeatLinks:
         link.last_frame = time.monotonic()
         kind = frame.WhichOneof("frame")
         if kind == "message":
-            try:
-                message = decode(frame.message)
-            except ProtocolError as exc:
-                count = self._stats.add(PROTOCOL_ERRORS)
-                log.warning("malformed message from %s (%d since start): %s", link.peer, count, exc)
-                return True
-            self._deliver(link.peer, message)
+            self._decode_and_deliver(link, frame.message)
+        elif kind == "batch":
+            for item in frame.batch.messages:
+                self._decode_and_deliver(link, item)
         elif kind == "goodbye":
             log.info(
                 "%s closed its heartbeat on %s: %s",
@@ -218,13 +216,43 @@ class HeartbeatLinks:
             self._on_generation(link.peer, frame.hello.config_generation)
         return True
 
+    def _decode_and_deliver(self, link: Link, item: pb.ProtocolMessage) -> None:
+        try:
+            message = decode(item)
+        except ProtocolError as exc:
+            count = self._stats.add(PROTOCOL_ERRORS)
+            log.warning("malformed message from %s (%d since start): %s", link.peer, count, exc)
+            return
+        self._deliver(link.peer, message)
+
     @staticmethod
     async def _outgoing(link: Link) -> AsyncIterator[pb.HeartbeatFrame]:
+        """Frames for the stream, one at a time while it keeps up; messages that queued
+        meanwhile leave as one batch (each write costs far more than its size)."""
         while True:
             frame = await link.queue.get()
             if frame is None:
                 return
-            yield frame
+            if frame.WhichOneof("frame") != "message" or link.queue.empty():
+                yield frame
+                continue
+            batch = pb.HeartbeatFrame(batch=pb.ProtocolBatch(messages=[frame.message]))
+            held: pb.HeartbeatFrame | None = None
+            end = False
+            while not link.queue.empty() and len(batch.batch.messages) < BATCH_LIMIT:
+                more = link.queue.get_nowait()
+                if more is None:
+                    end = True
+                    break
+                if more.WhichOneof("frame") != "message":
+                    held = more
+                    break
+                batch.batch.messages.append(more.message)
+            yield batch
+            if held is not None:
+                yield held
+            if end:
+                return
 
     # -- dialling side -------------------------------------------------------------------
 
