@@ -1,0 +1,74 @@
+"""A package's resources, built from its configuration, in start order (DESIGN.md §3):
+
+    volume groups -> floating IPs -> filesystems -> OCF resources -> run script -> services
+
+Halting is the exact reverse. FS_FSCK_OPT left empty means no fsck before mount (a
+journaled filesystem recovers on mount); set it (e.g. "-p") to check first.
+"""
+
+from cluster.config.model import Cluster, Package
+from cluster.resources.base import Resource
+from cluster.resources.fs import Filesystem
+from cluster.resources.ip import FloatingIP
+from cluster.resources.ocf import OcfAgent
+from cluster.resources.script import Scripts
+from cluster.resources.service import Service
+from cluster.resources.vg import VolumeGroup
+
+US = 1e-6
+
+
+def _seconds(us: int | None) -> float | None:
+    return None if us is None else us * US
+
+
+def resources_for(package: Package, cluster: Cluster) -> list[Resource]:
+    del cluster  # reserved: per-node interface mapping for local LAN failover
+    resources: list[Resource] = [VolumeGroup(name=vg) for vg in package.volume_groups]
+    for subnet in package.ip_subnets:
+        resources += [FloatingIP(address=a, subnet=subnet.subnet) for a in subnet.addresses]
+    resources += [
+        Filesystem(
+            device=fs.device,
+            mount_point=fs.directory,
+            fs_type=fs.type,
+            mount_opt=fs.mount_options,
+            umount_opt=fs.umount_options,
+            fsck_opt=fs.fsck_options or None,
+        )
+        for fs in package.filesystems
+    ]
+    for ocf in package.ocf_resources:
+        provider, _, agent = ocf.agent.partition("/")
+        timeout = ocf.timeout_us * US
+        resources.append(
+            OcfAgent(
+                provider=provider,
+                agent=agent,
+                instance=f"{package.name}.{ocf.name}",
+                params=dict(ocf.parameters),
+                start_timeout=timeout,
+                stop_timeout=timeout,
+                monitor_timeout=timeout,
+            )
+        )
+    if package.run_script or package.halt_script:
+        resources.append(
+            Scripts(
+                run_script=package.run_script,
+                halt_script=package.halt_script,
+                run_timeout=_seconds(package.run_script_timeout_us),
+                halt_timeout=_seconds(package.halt_script_timeout_us),
+            )
+        )
+    resources += [
+        Service(
+            name=s.name,
+            cmd=s.command,
+            restart=s.restart,
+            fail_fast=s.fail_fast,
+            halt_timeout=s.halt_timeout_us * US,
+        )
+        for s in package.services
+    ]
+    return resources

@@ -1,0 +1,169 @@
+"""One package on this node: its start and halt sequences and its state.
+
+Start runs the resources in order, each step bounded by its timeout and logged to the
+package log ($CMCLUSTER_ROOT/var/log/cmcluster/PKG.log, and the daemon log); a failed
+step halts what was started, in reverse, and leaves the package failed. Halt runs the
+exact reverse of start. The stop-now path (the lease is lost) does not come through
+here: it executes the plan built from `stop_now_actions()`, fast and without asyncio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import logging.handlers
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cluster.resources.base import Context, Health, Resource, ResourceError
+from cluster.resources.service import Service
+from cluster.resources.stopnow import StopNowAction
+
+DEFAULT_STEP_TIMEOUT = 120.0  # seconds for a step without a configured timeout
+
+
+class State(enum.Enum):
+    HALTED = "halted"
+    STARTING = "starting"
+    RUNNING = "running"
+    HALTING = "halting"
+    FAILED = "failed"
+
+
+@dataclass
+class Outcome:
+    ok: bool
+    detail: str
+    clean: bool = True  # a halt that left nothing behind
+
+
+def package_logger(name: str, log_dir: Path) -> logging.Logger:
+    """The package's own log file; records also reach the daemon's log."""
+    logger = logging.getLogger(f"cmcld.pkg.{name}")
+    path = log_dir / f"{name}.log"
+    if not any(getattr(h, "baseFilename", None) == str(path) for h in logger.handlers):
+        log_dir.mkdir(parents=True, exist_ok=True)
+        handler = logging.handlers.WatchedFileHandler(path, encoding="utf-8")
+        handler.setFormatter(
+            logging.Formatter(
+                "%(asctime)s.%(msecs)03d %(levelname)s %(message)s", datefmt="%Y-%m-%d %H:%M:%S"
+            )
+        )
+        logger.addHandler(handler)
+    return logger
+
+
+@dataclass
+class PackageRunner:
+    name: str
+    node: str
+    resources: list[Resource]
+    log: logging.Logger
+    output: Path  # children's stdout/stderr go here too (the package log file)
+    env: dict[str, str] = field(default_factory=dict)
+    on_change: Callable[[], None] = lambda: None  # stop-now actions changed: republish
+    on_failure: Callable[[PackageRunner, Resource, Health], None] = lambda *_: None
+    may_run: Callable[[], bool] = lambda: True
+    state: State = State.HALTED
+    last_error: str = ""
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def _ctx(self, resource: Resource, timeout: float | None, takeover: bool = False) -> Context:
+        return Context(
+            package=self.name,
+            node=self.node,
+            log=self.log,
+            env=self.env,
+            timeout=timeout,
+            output=self.output,
+            takeover=takeover,
+            on_change=self.on_change,
+            on_failure=lambda res, health: self.on_failure(self, res, health),
+            may_run=self.may_run,
+        )
+
+    @staticmethod
+    def _timeout(resource: Resource) -> float | None:
+        # Scripts and services carry their own configured limits.
+        return (
+            None if getattr(resource, "kind", "") in ("script", "service") else DEFAULT_STEP_TIMEOUT
+        )
+
+    async def start(self, takeover: bool = False) -> Outcome:
+        async with self._lock:
+            if self.state is State.RUNNING:
+                return Outcome(True, "already running")
+            self.state, self.last_error = State.STARTING, ""
+            self.on_change()
+            self.log.info("starting package %s on %s", self.name, self.node)
+            began = time.monotonic()
+            started: list[Resource] = []
+            for resource in self.resources:
+                step = time.monotonic()
+                try:
+                    await resource.start(self._ctx(resource, self._timeout(resource), takeover))
+                except ResourceError as exc:
+                    self.last_error = f"{resource.label}: {exc}"
+                    self.log.error(
+                        "start failed at %s: %s; halting what was started", resource.label, exc
+                    )
+                    self.on_change()
+                    await self._halt(list(reversed(started)))
+                    self.state = State.FAILED
+                    self.on_change()
+                    return Outcome(False, self.last_error)
+                started.append(resource)
+                self.log.info(
+                    "started %s (%.0f ms)", resource.label, (time.monotonic() - step) * 1000
+                )
+            self.state = State.RUNNING
+            self.log.info(
+                "package %s running on %s (%.0f ms)",
+                self.name,
+                self.node,
+                (time.monotonic() - began) * 1000,
+            )
+            return Outcome(True, "running")
+
+    async def halt(self) -> Outcome:
+        async with self._lock:
+            if self.state in (State.HALTED, State.FAILED) and not self.active_resources():
+                self.state = State.HALTED if self.state is State.HALTED else State.FAILED
+                return Outcome(True, "not running")
+            self.state = State.HALTING
+            self.log.info("halting package %s on %s", self.name, self.node)
+            clean = await self._halt(list(reversed(self.resources)))
+            self.state = State.HALTED if clean else State.FAILED
+            if not clean:
+                self.last_error = "could not halt cleanly"
+            self.on_change()
+            self.log.info("package %s halted%s", self.name, "" if clean else " UNCLEANLY")
+            return Outcome(clean, "halted" if clean else self.last_error, clean)
+
+    async def _halt(self, resources: list[Resource]) -> bool:
+        clean = True
+        for resource in resources:
+            if not resource.active:
+                continue
+            step = time.monotonic()
+            try:
+                await resource.stop(self._ctx(resource, self._timeout(resource)))
+            except ResourceError as exc:
+                clean = False
+                self.log.error("halting %s failed: %s", resource.label, exc)
+                continue
+            self.log.info("halted %s (%.0f ms)", resource.label, (time.monotonic() - step) * 1000)
+        return clean
+
+    def active_resources(self) -> list[Resource]:
+        return [r for r in self.resources if r.active]
+
+    def stop_now_actions(self) -> list[StopNowAction]:
+        """Undo in reverse start order, as halt does."""
+        return [a for r in reversed(self.resources) for a in r.stop_now_actions()]
+
+    def services(self) -> list[Service]:
+        return [r for r in self.resources if isinstance(r, Service)]
