@@ -26,6 +26,7 @@ import secrets
 import shutil
 import signal
 import subprocess
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -325,7 +326,14 @@ class Lab:
         ip("-n", self.switch, "link", "set", self._ports[(host, net)], "nomaster")
 
     def attach(self, host: str, net: str = "lan") -> None:
-        ip("-n", self.switch, "link", "set", self._ports[(host, net)], "master", f"br-{net}")
+        """Plug the cable back in; returns once the bridge forwards on that port."""
+        port = self._ports[(host, net)]
+        ip("-n", self.switch, "link", "set", port, "master", f"br-{net}")
+        deadline = time.monotonic() + 10
+        while "state forwarding" not in ip("-n", self.switch, "-d", "link", "show", port):
+            if time.monotonic() > deadline:
+                raise LabError(f"bridge port {port} did not start forwarding in 10 s")
+            time.sleep(0.05)
 
     def cut(
         self,
