@@ -337,7 +337,7 @@ class _Placer:
         f, name = self.f, p.name
         halted = self.halt_pins.get(name, frozenset())
         pinned = self.run_pins.get(name, frozenset())
-        auto_run = f.state(name).auto_run
+        auto_run = f.state(name).auto_run and name not in self.halt_pins  # cmhaltpkg: off
         nodes: set[str] = set()
         for node in _union(p.nodes, sorted(f.at[name])):
             state = f.at[name].get(node)
