@@ -18,4 +18,13 @@ Membership (DESIGN.md section 2), for the daemon:
   (coordinator only: that node's packages may start elsewhere from local time `at`),
   `CommandDone`, `Note` (one sentence for the log).
 - `quorum.QuorumServer` is the same for cmqsd, one instance serving many clusters.
+
+Placement (DESIGN.md section 3), on the coordinator only: build a `policy_model.Snapshot`
+(epoch, members, coordinator, configured nodes, one `PackageSpec` per configured
+package, one `PackageState` per package from the members' reports and the switching
+flags, the released non-members, the halting members, the pending cmrunpkg/cmhaltpkg)
+and call `policy.decide(snapshot)` after every membership change, package report, flag
+change, request, and when a `TakeoverAllowed` comes due. Perform the `Decision` as its
+docstring says; every `Action` carries the epoch, and a node refuses an action whose
+epoch is not its current one.
 """
