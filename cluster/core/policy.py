@@ -118,14 +118,18 @@ def _leaving(facts: Facts, target: Placement, checked: Checked) -> Instances:
 
 def _ready_halts(facts: Facts, step: _Step) -> None:
     """The leaving instances that may halt now: no member holds a package that relies on
-    them. The others wait for their dependents (reason: which one)."""
+    them. The others wait for their dependents (reason: which one). A failover package
+    reported on two nodes does not wait for an unclean dependent, which cannot halt
+    until an operator cleans it up: one copy matters more than the dependency order."""
     for (name, node), reason in step.leaving.items():
         going = {n for p, n in step.leaving if p == name}
+        twice = facts.spec(name).is_failover and len(facts.at[name]) > 1
         blocking = [
             f"{dependent} on {holder}"
             for dependent, dep in facts.dependents[name]
-            for holder in sorted(facts.at[dependent])
+            for holder, state in sorted(facts.at[dependent].items())
             if facts.relies(holder, dep.location, name, node, going)
+            and not (twice and state is InstanceState.UNCLEAN)
         ]
         if blocking:
             step.held_back[(name, node)] = f"it halts on {node} after {', '.join(blocking)}"

@@ -91,7 +91,13 @@ def check(snap: Snapshot, decision: Decision) -> None:
             for dep in dependent.dependencies:
                 if dep.package != package or dep.condition is not Condition.UP:
                     continue
-                for holder in held[dependent.name]:
+                for holder, state in held[dependent.name].items():
+                    if (
+                        state is InstanceState.UNCLEAN
+                        and len(held[package]) > 1
+                        and package in failover
+                    ):
+                        continue  # a duplicate failover package does not wait for it
                     others = {
                         n
                         for n, s in held[package].items()
