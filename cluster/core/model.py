@@ -82,6 +82,45 @@ class QuorumView:
 
 
 @dataclass(frozen=True)
+class ServiceView:
+    name: str
+    running: bool
+    restarts: int  # used so far
+    max_restarts: str  # SERVICE_RESTART as configured: none, N, unlimited
+    pid: int = 0
+
+
+@dataclass(frozen=True)
+class PackageNodeView:
+    """One NODE_NAME of a package: node switching and failure history there."""
+
+    name: str
+    switching_enabled: bool
+    failed_here: bool
+    primary: bool  # the first NODE_NAME
+
+
+@dataclass(frozen=True)
+class PackageView:
+    """One package (cmviewcl -v): Serviceguard's STATUS up/down and STATE
+    halted/starting/running/halting/failed; `node` where it runs (empty when down)."""
+
+    name: str
+    status: str
+    state: str
+    auto_run: bool
+    node: str
+    type: str  # failover, multi_node
+    failover_policy: str  # configured_node, min_package_node
+    failback_policy: str  # manual, automatic
+    nodes: tuple[PackageNodeView, ...] = ()
+    services: tuple[ServiceView, ...] = ()
+    monitored_subnets: tuple[str, ...] = ()
+    reason: str = ""  # why it is not where it should be (the coordinator's last word)
+    running_on: tuple[str, ...] = ()  # multi_node: every node it runs on
+
+
+@dataclass(frozen=True)
 class ClusterView:
     """The cluster as one node sees it (cmviewcl)."""
 
@@ -97,3 +136,4 @@ class ClusterView:
     lease_held: bool
     lease_remaining: float
     config_generation: int
+    packages: tuple[PackageView, ...] = ()

@@ -66,11 +66,14 @@ class ServiceReport(_message.Message):
     RUNNING_FIELD_NUMBER: _builtins.int
     RESTARTS_FIELD_NUMBER: _builtins.int
     PID_FIELD_NUMBER: _builtins.int
+    MAX_RESTARTS_FIELD_NUMBER: _builtins.int
     service_name: _builtins.str
     running: _builtins.bool
     restarts: _builtins.int
     """used so far"""
     pid: _builtins.int
+    max_restarts: _builtins.str
+    """SERVICE_RESTART: none, N, unlimited"""
     def __init__(
         self,
         *,
@@ -78,10 +81,11 @@ class ServiceReport(_message.Message):
         running: _builtins.bool = ...,
         restarts: _builtins.int = ...,
         pid: _builtins.int = ...,
+        max_restarts: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["pid", b"pid", "restarts", b"restarts", "running", b"running", "service_name", b"service_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_restarts", b"max_restarts", "pid", b"pid", "restarts", b"restarts", "running", b"running", "service_name", b"service_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -188,20 +192,24 @@ Global___RunPackageRequest: _TypeAlias = RunPackageRequest  # noqa: Y015
 
 @_typing.final
 class HaltPackageRequest(_message.Message):
-    """cmhaltpkg PKG"""
+    """cmhaltpkg [-n NODE] PKG"""
 
     DESCRIPTOR: _descriptor.Descriptor
 
     PACKAGE_NAME_FIELD_NUMBER: _builtins.int
+    NODE_NAME_FIELD_NUMBER: _builtins.int
     package_name: _builtins.str
+    node_name: _builtins.str
+    """empty: wherever it runs"""
     def __init__(
         self,
         *,
         package_name: _builtins.str = ...,
+        node_name: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["package_name", b"package_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["node_name", b"node_name", "package_name", b"package_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -236,3 +244,179 @@ class ModifyPackageRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ModifyPackageRequest: _TypeAlias = ModifyPackageRequest  # noqa: Y015
+
+@_typing.final
+class PackageFlag(_message.Message):
+    """The runtime switching flags and failure history of one package (cmmodpkg), kept by
+    every member so that a new coordinator finds them.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PACKAGE_NAME_FIELD_NUMBER: _builtins.int
+    AUTO_RUN_FIELD_NUMBER: _builtins.int
+    DISABLED_NODES_FIELD_NUMBER: _builtins.int
+    FAILED_NODES_FIELD_NUMBER: _builtins.int
+    package_name: _builtins.str
+    auto_run: _builtins.bool
+    """global switching"""
+    @_builtins.property
+    def disabled_nodes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """node switching off"""
+
+    @_builtins.property
+    def failed_nodes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """failure history, until cmmodpkg -e clears it"""
+
+    def __init__(
+        self,
+        *,
+        package_name: _builtins.str = ...,
+        auto_run: _builtins.bool = ...,
+        disabled_nodes: _abc.Iterable[_builtins.str] | None = ...,
+        failed_nodes: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["auto_run", b"auto_run", "disabled_nodes", b"disabled_nodes", "failed_nodes", b"failed_nodes", "package_name", b"package_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PackageFlag: _TypeAlias = PackageFlag  # noqa: Y015
+
+@_typing.final
+class PackageFlags(_message.Message):
+    """All packages' flags, versioned by (epoch, seq) of the coordinator that set them:
+    the newest wins when a new coordinator gathers the members' copies.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EPOCH_FIELD_NUMBER: _builtins.int
+    SEQ_FIELD_NUMBER: _builtins.int
+    PACKAGES_FIELD_NUMBER: _builtins.int
+    epoch: _builtins.int
+    seq: _builtins.int
+    @_builtins.property
+    def packages(self) -> _containers.RepeatedCompositeFieldContainer[Global___PackageFlag]: ...
+    def __init__(
+        self,
+        *,
+        epoch: _builtins.int = ...,
+        seq: _builtins.int = ...,
+        packages: _abc.Iterable[Global___PackageFlag] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["epoch", b"epoch", "packages", b"packages", "seq", b"seq"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PackageFlags: _TypeAlias = PackageFlags  # noqa: Y015
+
+@_typing.final
+class GetPackagesRequest(_message.Message):
+    """The coordinator of `epoch` asks a member what it holds."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EPOCH_FIELD_NUMBER: _builtins.int
+    epoch: _builtins.int
+    def __init__(
+        self,
+        *,
+        epoch: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["epoch", b"epoch"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPackagesRequest: _TypeAlias = GetPackagesRequest  # noqa: Y015
+
+@_typing.final
+class NodePackages(_message.Message):
+    """What one member holds of every package, in its current epoch; also pushed to the
+    coordinator after each local change.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EPOCH_FIELD_NUMBER: _builtins.int
+    NODE_NAME_FIELD_NUMBER: _builtins.int
+    PACKAGES_FIELD_NUMBER: _builtins.int
+    HALTING_FIELD_NUMBER: _builtins.int
+    FLAGS_FIELD_NUMBER: _builtins.int
+    FAILED_PACKAGES_FIELD_NUMBER: _builtins.int
+    epoch: _builtins.int
+    node_name: _builtins.str
+    halting: _builtins.bool
+    """cmhaltnode in progress: move its packages away"""
+    @_builtins.property
+    def packages(self) -> _containers.RepeatedCompositeFieldContainer[Global___PackageReport]: ...
+    @_builtins.property
+    def flags(self) -> Global___PackageFlags: ...
+    @_builtins.property
+    def failed_packages(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """failed here since the last report (history)"""
+
+    def __init__(
+        self,
+        *,
+        epoch: _builtins.int = ...,
+        node_name: _builtins.str = ...,
+        packages: _abc.Iterable[Global___PackageReport] | None = ...,
+        halting: _builtins.bool = ...,
+        flags: Global___PackageFlags | None = ...,
+        failed_packages: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["flags", b"flags"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["epoch", b"epoch", "failed_packages", b"failed_packages", "flags", b"flags", "halting", b"halting", "node_name", b"node_name", "packages", b"packages"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___NodePackages: _TypeAlias = NodePackages  # noqa: Y015
+
+@_typing.final
+class PackageCommandRequest(_message.Message):
+    """An operator's package command, relayed by the node it was issued on to the
+    coordinator, which answers with progress until it is done.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RUN_FIELD_NUMBER: _builtins.int
+    HALT_FIELD_NUMBER: _builtins.int
+    MODIFY_FIELD_NUMBER: _builtins.int
+    OPERATOR_FIELD_NUMBER: _builtins.int
+    ISSUED_ON_FIELD_NUMBER: _builtins.int
+    operator: _builtins.str
+    """who asked, for the logs"""
+    issued_on: _builtins.str
+    """the node the command was issued on"""
+    @_builtins.property
+    def run(self) -> Global___RunPackageRequest: ...
+    @_builtins.property
+    def halt(self) -> Global___HaltPackageRequest: ...
+    @_builtins.property
+    def modify(self) -> Global___ModifyPackageRequest: ...
+    def __init__(
+        self,
+        *,
+        run: Global___RunPackageRequest | None = ...,
+        halt: Global___HaltPackageRequest | None = ...,
+        modify: Global___ModifyPackageRequest | None = ...,
+        operator: _builtins.str = ...,
+        issued_on: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["command", b"command", "halt", b"halt", "modify", b"modify", "run", b"run"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["command", b"command", "halt", b"halt", "issued_on", b"issued_on", "modify", b"modify", "operator", b"operator", "run", b"run"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_command: _TypeAlias = _typing.Literal["run", "halt", "modify"]  # noqa: Y015
+    _WhichOneofArgType_command: _TypeAlias = _typing.Literal["command", b"command"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_command) -> _WhichOneofReturnType_command | None: ...
+
+Global___PackageCommandRequest: _TypeAlias = PackageCommandRequest  # noqa: Y015

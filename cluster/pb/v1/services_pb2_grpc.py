@@ -88,8 +88,23 @@ class NodeStub:
                 _registered_method=True)
         self.ReportPackage = channel.unary_unary(
                 '/cluster.pb.v1.Node/ReportPackage',
-                request_serializer=cluster_dot_pb_dot_v1_dot_package__pb2.PackageReport.SerializeToString,
+                request_serializer=cluster_dot_pb_dot_v1_dot_package__pb2.NodePackages.SerializeToString,
                 response_deserializer=cluster_dot_pb_dot_v1_dot_services__pb2.Empty.FromString,
+                _registered_method=True)
+        self.GetPackages = channel.unary_unary(
+                '/cluster.pb.v1.Node/GetPackages',
+                request_serializer=cluster_dot_pb_dot_v1_dot_package__pb2.GetPackagesRequest.SerializeToString,
+                response_deserializer=cluster_dot_pb_dot_v1_dot_package__pb2.NodePackages.FromString,
+                _registered_method=True)
+        self.SetPackageFlags = channel.unary_unary(
+                '/cluster.pb.v1.Node/SetPackageFlags',
+                request_serializer=cluster_dot_pb_dot_v1_dot_package__pb2.PackageFlags.SerializeToString,
+                response_deserializer=cluster_dot_pb_dot_v1_dot_services__pb2.Empty.FromString,
+                _registered_method=True)
+        self.PackageCommand = channel.unary_stream(
+                '/cluster.pb.v1.Node/PackageCommand',
+                request_serializer=cluster_dot_pb_dot_v1_dot_package__pb2.PackageCommandRequest.SerializeToString,
+                response_deserializer=cluster_dot_pb_dot_v1_dot_admin__pb2.CommandProgress.FromString,
                 _registered_method=True)
         self.ReadLog = channel.unary_stream(
                 '/cluster.pb.v1.Node/ReadLog',
@@ -164,6 +179,24 @@ class NodeServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetPackages(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetPackageFlags(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PackageCommand(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ReadLog(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -220,8 +253,23 @@ def add_NodeServicer_to_server(servicer, server):
             ),
             'ReportPackage': grpc.unary_unary_rpc_method_handler(
                     servicer.ReportPackage,
-                    request_deserializer=cluster_dot_pb_dot_v1_dot_package__pb2.PackageReport.FromString,
+                    request_deserializer=cluster_dot_pb_dot_v1_dot_package__pb2.NodePackages.FromString,
                     response_serializer=cluster_dot_pb_dot_v1_dot_services__pb2.Empty.SerializeToString,
+            ),
+            'GetPackages': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPackages,
+                    request_deserializer=cluster_dot_pb_dot_v1_dot_package__pb2.GetPackagesRequest.FromString,
+                    response_serializer=cluster_dot_pb_dot_v1_dot_package__pb2.NodePackages.SerializeToString,
+            ),
+            'SetPackageFlags': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetPackageFlags,
+                    request_deserializer=cluster_dot_pb_dot_v1_dot_package__pb2.PackageFlags.FromString,
+                    response_serializer=cluster_dot_pb_dot_v1_dot_services__pb2.Empty.SerializeToString,
+            ),
+            'PackageCommand': grpc.unary_stream_rpc_method_handler(
+                    servicer.PackageCommand,
+                    request_deserializer=cluster_dot_pb_dot_v1_dot_package__pb2.PackageCommandRequest.FromString,
+                    response_serializer=cluster_dot_pb_dot_v1_dot_admin__pb2.CommandProgress.SerializeToString,
             ),
             'ReadLog': grpc.unary_stream_rpc_method_handler(
                     servicer.ReadLog,
@@ -498,8 +546,89 @@ class Node:
             request,
             target,
             '/cluster.pb.v1.Node/ReportPackage',
-            cluster_dot_pb_dot_v1_dot_package__pb2.PackageReport.SerializeToString,
+            cluster_dot_pb_dot_v1_dot_package__pb2.NodePackages.SerializeToString,
             cluster_dot_pb_dot_v1_dot_services__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPackages(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cluster.pb.v1.Node/GetPackages',
+            cluster_dot_pb_dot_v1_dot_package__pb2.GetPackagesRequest.SerializeToString,
+            cluster_dot_pb_dot_v1_dot_package__pb2.NodePackages.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetPackageFlags(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cluster.pb.v1.Node/SetPackageFlags',
+            cluster_dot_pb_dot_v1_dot_package__pb2.PackageFlags.SerializeToString,
+            cluster_dot_pb_dot_v1_dot_services__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PackageCommand(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/cluster.pb.v1.Node/PackageCommand',
+            cluster_dot_pb_dot_v1_dot_package__pb2.PackageCommandRequest.SerializeToString,
+            cluster_dot_pb_dot_v1_dot_admin__pb2.CommandProgress.FromString,
             options,
             channel_credentials,
             insecure,

@@ -53,7 +53,10 @@ class NodeStub:
     FetchConfig: _grpc.UnaryUnaryMultiCallable[_config_pb2.FetchConfigRequest, _config_pb2.FetchConfigReply]
     CheckFiles: _grpc.UnaryUnaryMultiCallable[_config_pb2.CheckFilesRequest, _config_pb2.CheckFilesReply]
     ExecutePackageAction: _grpc.UnaryUnaryMultiCallable[_package_pb2.PackageAction, _package_pb2.PackageActionReply]
-    ReportPackage: _grpc.UnaryUnaryMultiCallable[_package_pb2.PackageReport, _services_pb2.Empty]
+    ReportPackage: _grpc.UnaryUnaryMultiCallable[_package_pb2.NodePackages, _services_pb2.Empty]
+    GetPackages: _grpc.UnaryUnaryMultiCallable[_package_pb2.GetPackagesRequest, _package_pb2.NodePackages]
+    SetPackageFlags: _grpc.UnaryUnaryMultiCallable[_package_pb2.PackageFlags, _services_pb2.Empty]
+    PackageCommand: _grpc.UnaryStreamMultiCallable[_package_pb2.PackageCommandRequest, _admin_pb2.CommandProgress]
     ReadLog: _grpc.UnaryStreamMultiCallable[_admin_pb2.ReadLogRequest, _admin_pb2.LogLine]
 
 @_typing.type_check_only
@@ -73,7 +76,10 @@ class NodeAsyncStub(NodeStub):
     FetchConfig: _aio.UnaryUnaryMultiCallable[_config_pb2.FetchConfigRequest, _config_pb2.FetchConfigReply]  # type: ignore[assignment]
     CheckFiles: _aio.UnaryUnaryMultiCallable[_config_pb2.CheckFilesRequest, _config_pb2.CheckFilesReply]  # type: ignore[assignment]
     ExecutePackageAction: _aio.UnaryUnaryMultiCallable[_package_pb2.PackageAction, _package_pb2.PackageActionReply]  # type: ignore[assignment]
-    ReportPackage: _aio.UnaryUnaryMultiCallable[_package_pb2.PackageReport, _services_pb2.Empty]  # type: ignore[assignment]
+    ReportPackage: _aio.UnaryUnaryMultiCallable[_package_pb2.NodePackages, _services_pb2.Empty]  # type: ignore[assignment]
+    GetPackages: _aio.UnaryUnaryMultiCallable[_package_pb2.GetPackagesRequest, _package_pb2.NodePackages]  # type: ignore[assignment]
+    SetPackageFlags: _aio.UnaryUnaryMultiCallable[_package_pb2.PackageFlags, _services_pb2.Empty]  # type: ignore[assignment]
+    PackageCommand: _aio.UnaryStreamMultiCallable[_package_pb2.PackageCommandRequest, _admin_pb2.CommandProgress]  # type: ignore[assignment]
     ReadLog: _aio.UnaryStreamMultiCallable[_admin_pb2.ReadLogRequest, _admin_pb2.LogLine]  # type: ignore[assignment]
 
 class NodeServicer(metaclass=_abc_1.ABCMeta):
@@ -148,9 +154,30 @@ class NodeServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def ReportPackage(
         self,
-        request: _package_pb2.PackageReport,
+        request: _package_pb2.NodePackages,
         context: _ServicerContext,
     ) -> _typing.Union[_services_pb2.Empty, _abc.Awaitable[_services_pb2.Empty]]: ...
+
+    @_abc_1.abstractmethod
+    def GetPackages(
+        self,
+        request: _package_pb2.GetPackagesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_package_pb2.NodePackages, _abc.Awaitable[_package_pb2.NodePackages]]: ...
+
+    @_abc_1.abstractmethod
+    def SetPackageFlags(
+        self,
+        request: _package_pb2.PackageFlags,
+        context: _ServicerContext,
+    ) -> _typing.Union[_services_pb2.Empty, _abc.Awaitable[_services_pb2.Empty]]: ...
+
+    @_abc_1.abstractmethod
+    def PackageCommand(
+        self,
+        request: _package_pb2.PackageCommandRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_admin_pb2.CommandProgress], _abc.AsyncIterator[_admin_pb2.CommandProgress]]: ...
 
     @_abc_1.abstractmethod
     def ReadLog(

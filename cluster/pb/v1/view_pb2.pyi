@@ -106,20 +106,24 @@ class PackageNodeView(_message.Message):
     NODE_NAME_FIELD_NUMBER: _builtins.int
     SWITCHING_ENABLED_FIELD_NUMBER: _builtins.int
     FAILED_HERE_FIELD_NUMBER: _builtins.int
+    PRIMARY_FIELD_NUMBER: _builtins.int
     node_name: _builtins.str
     switching_enabled: _builtins.bool
     failed_here: _builtins.bool
     """failure history, until cleared with cmmodpkg -e"""
+    primary: _builtins.bool
+    """the first NODE_NAME"""
     def __init__(
         self,
         *,
         node_name: _builtins.str = ...,
         switching_enabled: _builtins.bool = ...,
         failed_here: _builtins.bool = ...,
+        primary: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["failed_here", b"failed_here", "node_name", b"node_name", "switching_enabled", b"switching_enabled"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["failed_here", b"failed_here", "node_name", b"node_name", "primary", b"primary", "switching_enabled", b"switching_enabled"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -139,6 +143,9 @@ class PackageView(_message.Message):
     NODES_FIELD_NUMBER: _builtins.int
     SERVICES_FIELD_NUMBER: _builtins.int
     MONITORED_SUBNETS_FIELD_NUMBER: _builtins.int
+    TYPE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    RUNNING_ON_FIELD_NUMBER: _builtins.int
     package_name: _builtins.str
     status: _common_pb2.PackageStatus.ValueType
     state: _common_pb2.PackageState.ValueType
@@ -147,12 +154,20 @@ class PackageView(_message.Message):
     """where it runs, empty when down"""
     failover_policy: _builtins.str
     failback_policy: _builtins.str
+    type: _builtins.str
+    """failover, multi_node"""
+    reason: _builtins.str
+    """why it is not where it should be"""
     @_builtins.property
     def nodes(self) -> _containers.RepeatedCompositeFieldContainer[Global___PackageNodeView]: ...
     @_builtins.property
     def services(self) -> _containers.RepeatedCompositeFieldContainer[_package_pb2.ServiceReport]: ...
     @_builtins.property
     def monitored_subnets(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def running_on(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """multi_node: every node it runs on"""
+
     def __init__(
         self,
         *,
@@ -166,10 +181,13 @@ class PackageView(_message.Message):
         nodes: _abc.Iterable[Global___PackageNodeView] | None = ...,
         services: _abc.Iterable[_package_pb2.ServiceReport] | None = ...,
         monitored_subnets: _abc.Iterable[_builtins.str] | None = ...,
+        type: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        running_on: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["auto_run", b"auto_run", "failback_policy", b"failback_policy", "failover_policy", b"failover_policy", "monitored_subnets", b"monitored_subnets", "node_name", b"node_name", "nodes", b"nodes", "package_name", b"package_name", "services", b"services", "state", b"state", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["auto_run", b"auto_run", "failback_policy", b"failback_policy", "failover_policy", b"failover_policy", "monitored_subnets", b"monitored_subnets", "node_name", b"node_name", "nodes", b"nodes", "package_name", b"package_name", "reason", b"reason", "running_on", b"running_on", "services", b"services", "state", b"state", "status", b"status", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
