@@ -269,42 +269,59 @@ async def _start_guard(
             guard = Guard.attach(paths)
             if guard.status().state != "fired" and guard.listening():
                 log.info("reattached to the running lease guard (pid %d)", old)
-                return GuardLink(guard)
+                return GuardLink(guard, revive=lambda: _new_guard(paths, node, store, log))
         except GuardError:
             pass
+    fresh: Guard | None = await asyncio.to_thread(_new_guard, paths, node, store, log)
+    if fresh is None:
+        return None
+    return GuardLink(fresh, revive=lambda: _new_guard(paths, node, store, log))
+
+
+def _new_guard(
+    paths: HostPaths, node: str, store: ConfigStore, log: logging.Logger
+) -> Guard | None:
+    """Retire a previous guard (after it fired, or left by an earlier cmcld) and start a
+    new one. None when it cannot start, or when the previous one's stop-now was not
+    clean: packages then never start here until an operator has checked the host."""
+    old = Guard.running_pid(paths)
+    if old:
         log.warning("retiring the previous lease guard (pid %d)", old)
         with contextlib.suppress(ProcessLookupError):
             os.kill(old, signal.SIGTERM)  # our own guard, by its recorded pid
+        deadline = time.monotonic() + 5
+        while Guard.running_pid(paths) and time.monotonic() < deadline:
+            time.sleep(0.02)
     record = Guard.fired_record(paths)
     if record is not None:
         clean = bool(record.get("report", {}).get("clean", False))
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.get("wall_time", 0)))
-        if clean:
-            log.warning(
-                "the lease guard performed a clean stop-now at %s (cmcld was not "
-                "renewing the lease); record cleared",
-                when,
-            )
-            Guard.clear_fired(paths)
-        else:
+        if not clean:
             log.error(
-                "the lease guard's stop-now at %s was NOT clean: packages may still "
-                "hold resources; check this host before it runs packages again",
+                "the lease guard's stop-now at %s was NOT clean: packages may still hold "
+                "resources, so none starts here; check this host, then remove %s and "
+                "restart cmcld",
                 when,
+                Guard.fired_path(paths),
             )
+            return None
+        log.warning(
+            "the lease guard performed a clean stop-now at %s (cmcld was not renewing "
+            "the lease); record cleared",
+            when,
+        )
+        Guard.clear_fired(paths)
     config = store.config
     watchdog = config.cluster.watchdog_device if config else None
     try:
-        guard = await asyncio.to_thread(
-            Guard.start, paths, node=node, margin_ns=MIN_STOP_MARGIN, watchdog=watchdog
-        )
+        guard = Guard.start(paths, node=node, margin_ns=MIN_STOP_MARGIN, watchdog=watchdog)
     except GuardError as exc:
         log.error("lease guard unavailable: %s", exc)
         return None
     log.info(
         "lease guard started (pid %d)%s", guard.pid, f", watchdog {watchdog}" if watchdog else ""
     )
-    return GuardLink(guard)
+    return guard
 
 
 class CatchUp:

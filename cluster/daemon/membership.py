@@ -60,7 +60,7 @@ from cluster.core.timing import Timing, TimingError
 from cluster.daemon import durable
 from cluster.daemon.configstore import ConfigStore
 from cluster.errors import CmError
-from cluster.guard.client import Guard, GuardError
+from cluster.guard.client import Guard, GuardError, GuardFired, GuardGone
 from cluster.network.interfaces import read_interfaces
 from cluster.paths import HostPaths
 from cluster.resources.stopnow import Plan
@@ -535,16 +535,33 @@ class GuardLink:
     """The guard as the membership uses it: a failure to reach it is logged, never
     raised into the loop (the lease then simply runs out on the guard's side)."""
 
-    def __init__(self, guard: Guard) -> None:
+    def __init__(self, guard: Guard, revive: Callable[[], Guard | None] | None = None) -> None:
         self._guard = guard
+        self._revive = revive
+        self._margin: int | None = None
 
     def renew(self, deadline: int) -> None:
         try:
             self._guard.renew(deadline)
+        except (GuardFired, GuardGone) as exc:
+            # A new lease after the guard fired (this node was cut off or frozen, and
+            # has rejoined): a fresh guard, if the last stop-now was clean.
+            log.warning("lease guard: %s; starting a new one", exc)
+            new = self._revive() if self._revive is not None else None
+            if new is None:
+                return
+            self._guard = new
+            if self._margin is not None:
+                self.set_margin(self._margin)
+            try:
+                new.renew(deadline)
+            except GuardError as again:
+                log.error("lease guard: %s", again)
         except GuardError as exc:
             log.error("lease guard: %s", exc)
 
     def set_margin(self, margin: int) -> None:
+        self._margin = margin
         try:
             self._guard.set_margin(margin)
         except GuardError as exc:
