@@ -576,6 +576,8 @@ class GuardLink:
     def publish(self, plan: Plan) -> None:
         try:
             self._guard.publish_plan(plan)
+        except GuardFired:
+            pass  # it has stopped everything already; a new one comes with a new lease
         except (GuardError, OSError) as exc:
             log.error("lease guard: the stop-now plan could not be published: %s", exc)
 
