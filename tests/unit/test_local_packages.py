@@ -63,7 +63,8 @@ def local(tmp_path: Path, epoch: Epoch, node: str = "a") -> tuple[LocalPackages,
 
 
 def order(
-    epoch: int, kind: int = package_pb2.PackageAction.KIND_START
+    epoch: int,
+    kind: package_pb2.PackageAction.Kind.ValueType = package_pb2.PackageAction.KIND_START,
 ) -> package_pb2.PackageAction:
     return package_pb2.PackageAction(
         epoch=epoch, config_generation=3, package_name="web", kind=kind, reason="test"
