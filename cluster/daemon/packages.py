@@ -25,6 +25,7 @@ from cluster.atomicfile import write_atomic
 from cluster.config.model import Config, Package
 from cluster.daemon.configstore import ConfigStore
 from cluster.errors import CmError
+from cluster.network.interfaces import read_interfaces
 from cluster.packages.build import resources_for
 from cluster.packages.runner import Outcome, PackageRunner, State, package_logger
 from cluster.paths import HostPaths
@@ -208,24 +209,56 @@ class LocalPackages:
     def _failed(self, runner: PackageRunner, resource: Resource, health: Health) -> None:
         """A running resource failed for good (a service out of restarts): halt the
         package here; the coordinator moves it."""
-        if health.ok or self._stopping_now:
+        if not health.ok:
+            self._package_failed(runner, f"{resource.label}: {health.reason}", health.fail_fast)
+
+    def _package_failed(self, runner: PackageRunner, why: str, fail_fast: bool = False) -> None:
+        if self._stopping_now or self.runners.get(runner.name) is not runner:
             return
-        if self.runners.get(runner.name) is not runner:
-            return
+        if runner.name in self.failed_here and runner.state is not State.RUNNING:
+            return  # already being halted
         log.error(
-            "package %s failed on %s: %s (%s)%s",
+            "package %s failed on %s: %s%s",
             runner.name,
             self.node,
-            resource.label,
-            health.reason,
-            "; SERVICE_FAIL_FAST_ENABLED: this node halts at once" if health.fail_fast else "",
+            why,
+            "; SERVICE_FAIL_FAST_ENABLED: this node halts at once" if fail_fast else "",
         )
         self.failed_here.add(runner.name)
-        runner.last_error = f"{resource.label}: {health.reason}"
-        if health.fail_fast:
+        runner.last_error = why
+        if fail_fast:
             self._fail_fast()
             return
         asyncio.get_running_loop().create_task(self._halt_failed(runner))
+
+    async def watch_subnets(self) -> None:
+        """MONITORED_SUBNET: a running package whose subnet has no interface with its
+        link up here fails (and moves), checked every NETWORK_POLLING_INTERVAL."""
+        while True:
+            config = self._store.config
+            interval = config.cluster.network_polling_interval_us / 1e6 if config else 2.0
+            await asyncio.sleep(max(interval, 0.2))
+            watched = {
+                name: self._specs[name].monitored_subnets
+                for name, runner in self.runners.items()
+                if runner.state is State.RUNNING
+                and name in self._specs
+                and self._specs[name].monitored_subnets
+            }
+            if not watched:
+                continue
+            interfaces = await asyncio.to_thread(read_interfaces)
+            up = {
+                a.subnet.split("/")[0]
+                for i in interfaces
+                if i.admin_up and i.link_up
+                for a in i.addresses
+            }
+            for name, subnets in watched.items():
+                down = [s for s in subnets if s.split("/")[0] not in up]
+                runner = self.runners.get(name)
+                if down and runner is not None and runner.state is State.RUNNING:
+                    self._package_failed(runner, f"monitored subnet {down[0]} is down")
 
     async def _halt_failed(self, runner: PackageRunner) -> None:
         self.changed()
