@@ -45,7 +45,7 @@ def main(argv: list[str], prog: str = "cmviewcl") -> int:
     level = args.level
     if args.nodes:
         view = only_nodes(view, args.nodes)
-    if args.packages:
+    if args.packages and view.cluster_name:
         view, level = only_packages(view, args.packages), "package"
     if args.format == "json":
         print(json.dumps(dataclasses.asdict(view), indent=2))
