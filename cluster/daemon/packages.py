@@ -366,7 +366,9 @@ class LocalPackages:
             packages=[
                 r for r in held if r.state != common_pb2.PACKAGE_STATE_FAILED or r.halt_unclean
             ],
-            halting=self.halting,
+            # A member that cannot run packages (its lease guard fired and could not be
+            # replaced) is treated as halting: nothing is started on it.
+            halting=self.halting or (current.active and not self._may_run()),
             flags=self.flags,
             failed_packages=sorted(self.failed_here),
             seq=self.seq,
