@@ -23,7 +23,7 @@ from cluster.daemon.membership import MembershipDriver
 from cluster.daemon.package_ops import PackageOps
 from cluster.daemon.view import cluster_view
 from cluster.errors import CmError, FieldError
-from cluster.names import node_name_problem, object_name_problem
+from cluster.names import node_name_problem
 from cluster.network.interfaces import read_interfaces
 from cluster.pb.v1 import config_pb2 as pb
 from cluster.pb.v1 import package_pb2
@@ -206,13 +206,11 @@ class LocalNode:
         return self._background.detach(self._packages.command(request), what)
 
     def run_package(self, package: str, node: str, caller: str) -> AsyncIterator[str]:
-        _check_names(package, node and [node])
         return self._package_command(
             caller, run=package_pb2.RunPackageRequest(package_name=package, node_name=node)
         )
 
     def halt_package(self, package: str, node: str, caller: str) -> AsyncIterator[str]:
-        _check_names(package, node and [node])
         return self._package_command(
             caller, halt=package_pb2.HaltPackageRequest(package_name=package, node_name=node)
         )
@@ -220,7 +218,6 @@ class LocalNode:
     def modify_package(
         self, package: str, enable: bool, nodes: Sequence[str], caller: str
     ) -> AsyncIterator[str]:
-        _check_names(package, nodes)
         modify = package_pb2.ModifyPackageRequest(
             package_name=package, enable=enable, node_names=list(nodes)
         )
@@ -244,13 +241,3 @@ class LocalNode:
         self, request: package_pb2.PackageCommandRequest, caller: str
     ) -> AsyncIterator[str]:
         return self._packages.command_here(request, caller)
-
-
-def _check_names(package: str, nodes: Sequence[str] | str | None) -> None:
-    problem = object_name_problem(package, "package")
-    if problem:
-        raise FieldError("package_name", problem)
-    for name in nodes or ():
-        problem = node_name_problem(name)
-        if problem:
-            raise FieldError("node_name", problem)
