@@ -215,6 +215,11 @@ class LocalPackages:
     def _package_failed(self, runner: PackageRunner, why: str, fail_fast: bool = False) -> None:
         if self._stopping_now or self.runners.get(runner.name) is not runner:
             return
+        if not self._may_run():
+            # Killed by stop-now (ours or the guard's) or died after the lease was lost:
+            # the node failed, not the package; no failure history is recorded.
+            log.warning("package %s on %s: %s (the lease is lost)", runner.name, self.node, why)
+            return
         if runner.name in self.failed_here and runner.state is not State.RUNNING:
             return  # already being halted
         log.error(
