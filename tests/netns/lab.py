@@ -334,10 +334,10 @@ class Lab:
     def _release_disks(self) -> None:
         """Unmount every filesystem of our loop devices in the hosts, detach them."""
         for disk in self.disks.values():
-            for host, device in disk.devices.items():
-                for target in self._mounts_of(host, device):
+            for name, device in disk.devices.items():
+                for target in self._mounts_of(name, device):
                     subprocess.run(
-                        self.host(host).argv(["umount", "-l", target]),
+                        self.host(name).argv(["umount", "-l", target]),
                         capture_output=True,
                         check=False,
                     )
