@@ -15,11 +15,14 @@ from cluster.daemon.background import Background
 from cluster.daemon.cluster_ops import ClusterCommands
 from cluster.daemon.config_ops import ConfigService
 from cluster.daemon.configstore import ConfigStore
+from cluster.daemon.coordinator import Coordinator
 from cluster.daemon.distribute import Distributor
 from cluster.daemon.logs import LEVELS, parse_level
 from cluster.daemon.membership import GuardLink, MembershipDriver
 from cluster.daemon.node import LocalNode
 from cluster.daemon.notify import sd_notify
+from cluster.daemon.package_ops import PackageOps, current_epoch
+from cluster.daemon.packages import LocalPackages
 from cluster.daemon.startup import daemon_process, own_credentials, stop_event, warn_if_expiring
 from cluster.errors import CmError, UsageError
 from cluster.guard.client import Guard, GuardError
@@ -128,6 +131,9 @@ async def _serve(
         guard=guard,
     )
     membership.load_durable()  # an unreadable Paxos state stops cmcld here, before serving
+    packages, coordinator, package_ops = _packages(
+        node=node, paths=paths, store=store, membership=membership, guard=guard, dialer=dialer
+    )
     config = ConfigService(node, store, dialer, background, running=membership.cluster_running)
     catch_up.distributor = config.distributor
     store.listeners.append(membership.reconfigure)
@@ -141,6 +147,7 @@ async def _serve(
         membership=membership,
         commands=commands,
         background=background,
+        packages=package_ops,
     )
     server = await start_node_server(
         listen=listen,
@@ -167,12 +174,17 @@ async def _serve(
         )
     running = asyncio.create_task(membership.run(), name="membership")
     catching_up = asyncio.create_task(catch_up.every(CATCH_UP_INTERVAL), name="catch-up")
+    watching = asyncio.create_task(packages.watch_subnets(), name="monitored-subnets")
     sd_notify("READY=1", f"STATUS=serving on {host}:{server.port}", f"MAINPID={os.getpid()}")
     await stop.wait()
     sd_notify("STOPPING=1")
     log.info("cmcld stopping on signal")
-    await _leave(membership, commands, log)
+    await _leave(membership, commands, package_ops, log)
+    if packages.active():  # not a member (or leaving failed): halt what still runs here
+        await packages.halt_all_here()
+    coordinator.close()
     catching_up.cancel()
+    watching.cancel()
     await background.finish(CHANGE_GRACE)
     await membership.close()
     running.cancel()
@@ -183,8 +195,54 @@ async def _serve(
     log.info("cmcld stopped")
 
 
+def _packages(
+    *,
+    node: str,
+    paths: HostPaths,
+    store: ConfigStore,
+    membership: MembershipDriver,
+    guard: GuardLink | None,
+    dialer: PeerDialer,
+) -> tuple[LocalPackages, Coordinator, PackageOps]:
+    """This node's packages and the coordinator's placement, following the membership."""
+    packages = LocalPackages(
+        node=node,
+        paths=paths,
+        store=store,
+        epoch=lambda: current_epoch(membership),
+        may_run=lambda: membership.holds_lease() and (guard is None or guard.listening()),
+        plan_sink=guard,
+    )
+    packages.reconfigure()
+    store.listeners.append(packages.reconfigure)
+    coordinator = Coordinator(
+        node=node,
+        config=lambda: store.config,
+        generation=lambda: store.generation,
+        packages=packages,
+        dialer=dialer,
+    )
+    package_ops = PackageOps(
+        node=node,
+        membership=membership,
+        packages=packages,
+        coordinator=coordinator,
+        dialer=dialer,
+    )
+    store.listeners.append(coordinator.poke)
+    membership.on_decided.append(coordinator.on_decided)
+    membership.on_decided.append(lambda _: package_ops.push_soon())
+    membership.on_takeover = coordinator.on_takeover
+    membership.on_lease_lost = packages.stop_now
+    membership.running_packages = package_ops.running_packages
+    return packages, coordinator, package_ops
+
+
 async def _leave(
-    membership: MembershipDriver, commands: ClusterCommands, log: logging.Logger
+    membership: MembershipDriver,
+    commands: ClusterCommands,
+    package_ops: PackageOps,
+    log: logging.Logger,
 ) -> None:
     """Stopping cmcld on a member is a cmhaltnode: leave through a decided epoch first,
     so the others need not wait MEMBER_TIMEOUT to notice."""
@@ -193,6 +251,8 @@ async def _leave(
         return
     try:
         async with asyncio.timeout(LEAVE_TIMEOUT):
+            async for line in package_ops.halt_here():
+                log.info("leaving: %s", line)
             async for line in commands.run(HaltNode(), "cmcld stopping"):
                 log.info("leaving: %s", line)
     except (CmError, TimeoutError) as exc:
@@ -211,42 +271,59 @@ async def _start_guard(
             guard = Guard.attach(paths)
             if guard.status().state != "fired" and guard.listening():
                 log.info("reattached to the running lease guard (pid %d)", old)
-                return GuardLink(guard)
+                return GuardLink(guard, revive=lambda: _new_guard(paths, node, store, log))
         except GuardError:
             pass
+    fresh: Guard | None = await asyncio.to_thread(_new_guard, paths, node, store, log)
+    if fresh is None:
+        return None
+    return GuardLink(fresh, revive=lambda: _new_guard(paths, node, store, log))
+
+
+def _new_guard(
+    paths: HostPaths, node: str, store: ConfigStore, log: logging.Logger
+) -> Guard | None:
+    """Retire a previous guard (after it fired, or left by an earlier cmcld) and start a
+    new one. None when it cannot start, or when the previous one's stop-now was not
+    clean: packages then never start here until an operator has checked the host."""
+    old = Guard.running_pid(paths)
+    if old:
         log.warning("retiring the previous lease guard (pid %d)", old)
         with contextlib.suppress(ProcessLookupError):
             os.kill(old, signal.SIGTERM)  # our own guard, by its recorded pid
+        deadline = time.monotonic() + 5
+        while Guard.running_pid(paths) and time.monotonic() < deadline:
+            time.sleep(0.02)
     record = Guard.fired_record(paths)
     if record is not None:
         clean = bool(record.get("report", {}).get("clean", False))
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.get("wall_time", 0)))
-        if clean:
-            log.warning(
-                "the lease guard performed a clean stop-now at %s (cmcld was not "
-                "renewing the lease); record cleared",
-                when,
-            )
-            Guard.clear_fired(paths)
-        else:
+        if not clean:
             log.error(
-                "the lease guard's stop-now at %s was NOT clean: packages may still "
-                "hold resources; check this host before it runs packages again",
+                "the lease guard's stop-now at %s was NOT clean: packages may still hold "
+                "resources, so none starts here; check this host, then remove %s and "
+                "restart cmcld",
                 when,
+                Guard.fired_path(paths),
             )
+            return None
+        log.warning(
+            "the lease guard performed a clean stop-now at %s (cmcld was not renewing "
+            "the lease); record cleared",
+            when,
+        )
+        Guard.clear_fired(paths)
     config = store.config
     watchdog = config.cluster.watchdog_device if config else None
     try:
-        guard = await asyncio.to_thread(
-            Guard.start, paths, node=node, margin_ns=MIN_STOP_MARGIN, watchdog=watchdog
-        )
+        guard = Guard.start(paths, node=node, margin_ns=MIN_STOP_MARGIN, watchdog=watchdog)
     except GuardError as exc:
         log.error("lease guard unavailable: %s", exc)
         return None
     log.info(
         "lease guard started (pid %d)%s", guard.pid, f", watchdog {watchdog}" if watchdog else ""
     )
-    return GuardLink(guard)
+    return guard
 
 
 class CatchUp:

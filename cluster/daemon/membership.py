@@ -60,9 +60,10 @@ from cluster.core.timing import Timing, TimingError
 from cluster.daemon import durable
 from cluster.daemon.configstore import ConfigStore
 from cluster.errors import CmError
-from cluster.guard.client import Guard, GuardError
+from cluster.guard.client import Guard, GuardError, GuardFired, GuardGone
 from cluster.network.interfaces import read_interfaces
 from cluster.paths import HostPaths
+from cluster.resources.stopnow import Plan
 from cluster.security.pem import Credentials
 from cluster.transport.heartbeat import HeartbeatLinks, PathSpec
 from cluster.transport.quorum import QuorumClient
@@ -166,6 +167,11 @@ class MembershipDriver:
         self.failed_nodes: set[str] = set()  # left a membership without leaving it
         self._qs_changed = asyncio.Event()  # probe the quorum server at once
         self._guard_deadline: int | None = None  # the last deadline the guard was given
+        # Packages follow the membership: these are set by cmcld's main.
+        self.on_decided: list[Callable[[Membership], None]] = []
+        self.on_takeover: Callable[[str, int, int], None] = lambda node, epoch, at: None
+        self.on_lease_lost: Callable[[str], object] = lambda why: None
+        self.running_packages: Callable[[], dict[str, frozenset[str]]] = dict
         self.links = HeartbeatLinks(
             node=node,
             cluster_name=lambda: store.cluster_name,
@@ -193,6 +199,13 @@ class MembershipDriver:
         if config == self.config:
             return
         if self.core is not None and self.core.active:
+            if (
+                config is not None
+                and self.config is not None
+                and config.cluster == self.config.cluster
+            ):
+                self.config = config  # a package change: nothing for the membership
+                return
             log.warning(
                 "configuration generation %d applied; membership keeps the running "
                 "cluster's settings until this node leaves it",
@@ -370,10 +383,12 @@ class MembershipDriver:
             elif isinstance(effect, MembershipDecided):
                 self._decided(effect.membership, effect.previous)
             elif isinstance(effect, TakeoverAllowed):
+                wait = max(0.0, (effect.at - time.monotonic_ns()) / 1e9)
                 self._say(
-                    f"{effect.node}'s lease has surely ended: its packages may start "
-                    f"elsewhere (epoch {effect.epoch})"
+                    f"{effect.node}'s packages may start elsewhere in {wait:.1f} s, when its "
+                    f"lease has surely ended (epoch {effect.epoch})"
                 )
+                self.on_takeover(effect.node, effect.epoch, effect.at)
             elif isinstance(effect, CommandDone):
                 self._command_done(effect)
             elif isinstance(effect, Note):
@@ -427,12 +442,13 @@ class MembershipDriver:
             if self._guard is not None:
                 self._guard.disarm()
             return
+        # Stop-now first, before anything else: the others may start our packages
+        # once the deadline has passed (the guard stops them too if we are late).
+        self.on_lease_lost(effect.reason)
         count = self._stats.add(LEASES_LOST)
-        # Packages arrive with the package runner; until then stop-now has nothing to
-        # do here, and the guard (with the watchdog) fires on its own at the deadline.
         self._say(
-            f"LEASE LOST in epoch {effect.epoch} ({effect.reason}): halting everything "
-            f"now ({count} since start)",
+            f"LEASE LOST in epoch {effect.epoch} ({effect.reason}): every package here "
+            f"was stopped now ({count} since start)",
             level=logging.ERROR,
         )
 
@@ -451,6 +467,8 @@ class MembershipDriver:
         if left:
             parts.append(f"left {','.join(left)}")
         self._say("; ".join(parts))
+        for listener in self.on_decided:
+            listener(membership)
 
     def _command_done(self, effect: CommandDone) -> None:
         pending, self._pending = self._pending, None
@@ -488,10 +506,18 @@ class MembershipDriver:
         if not core.active and not active_peers:
             return None
         members = set(core.decided().members) if core.active else active_peers
-        return Running(nodes=frozenset(members), packages={})
+        return Running(nodes=frozenset(members), packages=self.running_packages())
 
     def decided(self) -> Membership:
         return self.core.decided() if self.core is not None else NEVER_FORMED
+
+    def holds_lease(self) -> bool:
+        """By the clock against the last deadline, not by a flag a late loop may not
+        have updated yet."""
+        return self.lease.held and time.monotonic_ns() < self.lease.deadline
+
+    def active(self) -> bool:
+        return self.core is not None and self.core.active
 
     async def close(self) -> None:
         await self.links.close("cmcld stopping", leaving=True)
@@ -509,16 +535,33 @@ class GuardLink:
     """The guard as the membership uses it: a failure to reach it is logged, never
     raised into the loop (the lease then simply runs out on the guard's side)."""
 
-    def __init__(self, guard: Guard) -> None:
+    def __init__(self, guard: Guard, revive: Callable[[], Guard | None] | None = None) -> None:
         self._guard = guard
+        self._revive = revive
+        self._margin: int | None = None
 
     def renew(self, deadline: int) -> None:
         try:
             self._guard.renew(deadline)
+        except (GuardFired, GuardGone) as exc:
+            # A new lease after the guard fired (this node was cut off or frozen, and
+            # has rejoined): a fresh guard, if the last stop-now was clean.
+            log.warning("lease guard: %s; starting a new one", exc)
+            new = self._revive() if self._revive is not None else None
+            if new is None:
+                return
+            self._guard = new
+            if self._margin is not None:
+                self.set_margin(self._margin)
+            try:
+                new.renew(deadline)
+            except GuardError as again:
+                log.error("lease guard: %s", again)
         except GuardError as exc:
             log.error("lease guard: %s", exc)
 
     def set_margin(self, margin: int) -> None:
+        self._margin = margin
         try:
             self._guard.set_margin(margin)
         except GuardError as exc:
@@ -529,6 +572,17 @@ class GuardLink:
             self._guard.disarm()
         except GuardError as exc:
             log.error("lease guard: %s", exc)
+
+    def publish(self, plan: Plan) -> None:
+        try:
+            self._guard.publish_plan(plan)
+        except GuardFired:
+            pass  # it has stopped everything already; a new one comes with a new lease
+        except (GuardError, OSError) as exc:
+            log.error("lease guard: the stop-now plan could not be published: %s", exc)
+
+    def listening(self) -> bool:
+        return self._guard.listening()
 
     def close(self) -> None:
         self._guard.close()

@@ -2,6 +2,7 @@
 configuration (delegated to ConfigService)."""
 
 import asyncio
+import dataclasses
 import logging
 import os
 import platform
@@ -19,11 +20,13 @@ from cluster.daemon.configstore import ConfigStore
 from cluster.daemon.distribute import node_addresses
 from cluster.daemon.logs import level_name, parse_level
 from cluster.daemon.membership import MembershipDriver
+from cluster.daemon.package_ops import PackageOps
 from cluster.daemon.view import cluster_view
 from cluster.errors import CmError, FieldError
-from cluster.names import node_name_problem
+from cluster.names import node_name_problem, object_name_problem
 from cluster.network.interfaces import read_interfaces
 from cluster.pb.v1 import config_pb2 as pb
+from cluster.pb.v1 import package_pb2
 from cluster.security.identity import Identity
 from cluster.transport.peers import PeerDialer
 from cluster.transport.stats import TransportStats
@@ -44,6 +47,7 @@ class LocalNode:
         membership: MembershipDriver,
         commands: ClusterCommands,
         background: Background,
+        packages: PackageOps,
     ) -> None:
         self._name = name
         self._dialer = dialer
@@ -53,6 +57,7 @@ class LocalNode:
         self._membership = membership
         self._commands = commands
         self._background = background
+        self._packages = packages
         self._started = time.monotonic()
 
     @property
@@ -144,9 +149,26 @@ class LocalNode:
         return self._background.detach(self._commands.run_cluster(nodes, caller), "cmruncl")
 
     def halt_cluster(self, force: bool, caller: str) -> AsyncIterator[str]:
-        # No package runs yet (packages arrive with the package runner), so there is
-        # nothing for -f to halt first.
-        return self._background.detach(self._commands.halt_cluster(caller), "cmhaltcl")
+        return self._background.detach(self._halt_cluster(force, caller), "cmhaltcl")
+
+    async def _halt_cluster(self, force: bool, caller: str) -> AsyncIterator[str]:
+        """Serviceguard: cmhaltcl refuses while packages run; -f halts them first."""
+        if self._membership.active():
+            views = await self._packages.views()
+            up = [v.name for v in views if v.status == "up" or v.state in ("starting", "halting")]
+            if up and not force:
+                raise CmError(
+                    f"packages are running ({', '.join(up)}): halt them first (cmhaltpkg), "
+                    "or use cmhaltcl -f to halt them with the cluster"
+                )
+            if up:
+                request = package_pb2.PackageCommandRequest(
+                    halt_all=package_pb2.HaltAllRequest(), operator=caller, issued_on=self._name
+                )
+                async for line in self._packages.command(request):
+                    yield line
+        async for line in self._commands.halt_cluster(caller):
+            yield line
 
     def node_command(self, node: str, run: bool, force: bool, caller: str) -> AsyncIterator[str]:
         if node:
@@ -154,7 +176,81 @@ class LocalNode:
             if problem:
                 raise FieldError("node_name", problem)
         what = "cmrunnode" if run else "cmhaltnode"
+        if not run and node in ("", self._name):
+            return self._background.detach(self._halt_node_here(caller), what)
         return self._background.detach(self._commands.on_node(node, run, force, caller), what)
 
-    def view(self) -> ClusterView:
-        return cluster_view(self._membership, self._store.generation)
+    async def _halt_node_here(self, caller: str) -> AsyncIterator[str]:
+        """cmhaltnode: packages move away (or halt) first, then the node leaves."""
+        try:
+            async for line in self._packages.halt_here():
+                yield line
+            async for line in self._commands.on_node("", False, False, caller):
+                yield line
+        finally:
+            self._packages.halting_done()
+
+    async def view(self) -> ClusterView:
+        base = cluster_view(self._membership, self._store.generation)
+        return dataclasses.replace(base, packages=await self._packages.views())
+
+    # Packages: see PackageOps, coordinator.py and packages.py.
+
+    def _package_command(self, caller: str, **command: object) -> AsyncIterator[str]:
+        request = package_pb2.PackageCommandRequest(
+            operator=caller,
+            issued_on=self._name,
+            **command,  # type: ignore[arg-type]
+        )
+        what = f"cm{request.WhichOneof('command')}pkg"
+        return self._background.detach(self._packages.command(request), what)
+
+    def run_package(self, package: str, node: str, caller: str) -> AsyncIterator[str]:
+        _check_names(package, node and [node])
+        return self._package_command(
+            caller, run=package_pb2.RunPackageRequest(package_name=package, node_name=node)
+        )
+
+    def halt_package(self, package: str, node: str, caller: str) -> AsyncIterator[str]:
+        _check_names(package, node and [node])
+        return self._package_command(
+            caller, halt=package_pb2.HaltPackageRequest(package_name=package, node_name=node)
+        )
+
+    def modify_package(
+        self, package: str, enable: bool, nodes: Sequence[str], caller: str
+    ) -> AsyncIterator[str]:
+        _check_names(package, nodes)
+        modify = package_pb2.ModifyPackageRequest(
+            package_name=package, enable=enable, node_names=list(nodes)
+        )
+        return self._package_command(caller, modify=modify)
+
+    async def execute_package_action(
+        self, action: package_pb2.PackageAction
+    ) -> package_pb2.PackageReport:
+        return await self._packages.execute(action)
+
+    def take_package_report(self, caller: str, report: package_pb2.NodePackages) -> None:
+        self._packages.take_report(report)
+
+    def package_report(self, epoch: int) -> package_pb2.NodePackages:
+        return self._packages.report_for(epoch)
+
+    def set_package_flags(self, flags: package_pb2.PackageFlags) -> None:
+        self._packages.set_flags(flags)
+
+    def package_command(
+        self, request: package_pb2.PackageCommandRequest, caller: str
+    ) -> AsyncIterator[str]:
+        return self._packages.command_here(request, caller)
+
+
+def _check_names(package: str, nodes: Sequence[str] | str | None) -> None:
+    problem = object_name_problem(package, "package")
+    if problem:
+        raise FieldError("package_name", problem)
+    for name in nodes or ():
+        problem = node_name_problem(name)
+        if problem:
+            raise FieldError("node_name", problem)

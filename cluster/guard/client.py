@@ -252,6 +252,10 @@ class Guard:
             raise GuardError(f"the guard (pid {self.pid}) did not exit within {timeout:g} s")
 
     @staticmethod
+    def fired_path(paths: HostPaths) -> Path:
+        return p.GuardFiles.from_paths(paths).fired
+
+    @staticmethod
     def fired_record(paths: HostPaths) -> dict[str, Any] | None:
         """The stop-now the guard performed, until an operator clears it."""
         return p.read_json(p.GuardFiles.from_paths(paths).fired)

@@ -119,7 +119,7 @@ class AdminServicer(services_pb2_grpc.AdminServicer):
     async def ViewCluster(
         self, request: view_pb2.ViewClusterRequest, context: Context
     ) -> view_pb2.ClusterView:
-        return view_to_pb(self._backend.view())
+        return view_to_pb(await self._backend.view())
 
     async def GetConfig(
         self, request: config_pb2.GetConfigRequest, context: Context

@@ -10,7 +10,7 @@ from typing import Protocol
 from cluster.config.files import FileStatus
 from cluster.config.problems import Problem
 from cluster.core.model import ClusterView, NodeInfo, NodeQuery
-from cluster.pb.v1 import config_pb2
+from cluster.pb.v1 import config_pb2, package_pb2
 from cluster.security.identity import Identity
 
 
@@ -59,4 +59,21 @@ class NodeBackend(Protocol):
         """cmrunnode/cmhaltnode for `node` ("" or this node: here)."""
         ...
 
-    def view(self) -> ClusterView: ...
+    async def view(self) -> ClusterView: ...
+
+    # Packages, between nodes: the coordinator's orders and the members' reports.
+    async def execute_package_action(
+        self, action: package_pb2.PackageAction
+    ) -> package_pb2.PackageReport: ...
+
+    def take_package_report(self, caller: str, report: package_pb2.NodePackages) -> None: ...
+
+    def package_report(self, epoch: int) -> package_pb2.NodePackages: ...
+
+    def set_package_flags(self, flags: package_pb2.PackageFlags) -> None: ...
+
+    def package_command(
+        self, request: package_pb2.PackageCommandRequest, caller: str
+    ) -> AsyncIterator[str]:
+        """A package command relayed by another node: run it here (the coordinator)."""
+        ...

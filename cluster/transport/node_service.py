@@ -5,8 +5,16 @@ from typing import Any
 
 from grpc import aio
 
-from cluster.errors import CmError
-from cluster.pb.v1 import admin_pb2, config_pb2, membership_pb2, node_pb2, services_pb2_grpc
+from cluster.errors import CmError, FieldError
+from cluster.pb.v1 import (
+    admin_pb2,
+    config_pb2,
+    membership_pb2,
+    node_pb2,
+    package_pb2,
+    services_pb2,
+    services_pb2_grpc,
+)
 from cluster.transport.auth import current_identity
 from cluster.transport.backend import NodeBackend
 from cluster.transport.convert import node_info_to_pb
@@ -89,3 +97,46 @@ class NodeServicer(services_pb2_grpc.NodeServicer):
                 for p, s in found
             ],
         )
+
+    async def ExecutePackageAction(
+        self, request: package_pb2.PackageAction, context: Context
+    ) -> package_pb2.PackageActionReply:
+        try:
+            report = await self._backend.execute_package_action(request)
+        except CmError as exc:
+            await abort_for(context, exc)
+        return package_pb2.PackageActionReply(report=report)
+
+    async def ReportPackage(
+        self, request: package_pb2.NodePackages, context: Context
+    ) -> services_pb2.Empty:
+        caller = current_identity.get().name
+        if request.node_name != caller:
+            await abort_for(
+                context, FieldError("node_name", f"{caller} reported as {request.node_name!r}")
+            )
+        self._backend.take_package_report(caller, request)
+        return services_pb2.Empty()
+
+    async def GetPackages(
+        self, request: package_pb2.GetPackagesRequest, context: Context
+    ) -> package_pb2.NodePackages:
+        try:
+            return self._backend.package_report(request.epoch)
+        except CmError as exc:
+            await abort_for(context, exc)
+            raise
+
+    async def SetPackageFlags(
+        self, request: package_pb2.PackageFlags, context: Context
+    ) -> services_pb2.Empty:
+        self._backend.set_package_flags(request)
+        return services_pb2.Empty()
+
+    async def PackageCommand(
+        self, request: package_pb2.PackageCommandRequest, context: Context
+    ) -> AsyncIterator[admin_pb2.CommandProgress]:
+        caller = current_identity.get().name
+        lines = self._backend.package_command(request, caller)
+        async for item in progress(lines, "done"):
+            yield item

@@ -343,23 +343,54 @@ class NodePackages(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class ReasonsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     EPOCH_FIELD_NUMBER: _builtins.int
     NODE_NAME_FIELD_NUMBER: _builtins.int
     PACKAGES_FIELD_NUMBER: _builtins.int
     HALTING_FIELD_NUMBER: _builtins.int
     FLAGS_FIELD_NUMBER: _builtins.int
     FAILED_PACKAGES_FIELD_NUMBER: _builtins.int
+    SEQ_FIELD_NUMBER: _builtins.int
+    BOOT_FIELD_NUMBER: _builtins.int
+    REASONS_FIELD_NUMBER: _builtins.int
     epoch: _builtins.int
     node_name: _builtins.str
     halting: _builtins.bool
     """cmhaltnode in progress: move its packages away"""
+    seq: _builtins.int
+    """per cmcld run: a later report replaces an earlier"""
+    boot: _builtins.int
+    """identifies the cmcld run that numbered `seq`"""
     @_builtins.property
     def packages(self) -> _containers.RepeatedCompositeFieldContainer[Global___PackageReport]: ...
     @_builtins.property
     def flags(self) -> Global___PackageFlags: ...
     @_builtins.property
     def failed_packages(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """failed here since the last report (history)"""
+        """failed here, not yet in the flags' history"""
+
+    @_builtins.property
+    def reasons(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """coordinator only: why a package is not where it should be"""
 
     def __init__(
         self,
@@ -370,14 +401,34 @@ class NodePackages(_message.Message):
         halting: _builtins.bool = ...,
         flags: Global___PackageFlags | None = ...,
         failed_packages: _abc.Iterable[_builtins.str] | None = ...,
+        seq: _builtins.int = ...,
+        boot: _builtins.int = ...,
+        reasons: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["flags", b"flags"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["epoch", b"epoch", "failed_packages", b"failed_packages", "flags", b"flags", "halting", b"halting", "node_name", b"node_name", "packages", b"packages"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["boot", b"boot", "epoch", b"epoch", "failed_packages", b"failed_packages", "flags", b"flags", "halting", b"halting", "node_name", b"node_name", "packages", b"packages", "reasons", b"reasons", "seq", b"seq"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___NodePackages: _TypeAlias = NodePackages  # noqa: Y015
+
+@_typing.final
+class HaltAllRequest(_message.Message):
+    """cmhaltcl -f: every member halts its packages (switching flags unchanged)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HaltAllRequest: _TypeAlias = HaltAllRequest  # noqa: Y015
 
 @_typing.final
 class PackageCommandRequest(_message.Message):
@@ -390,6 +441,7 @@ class PackageCommandRequest(_message.Message):
     RUN_FIELD_NUMBER: _builtins.int
     HALT_FIELD_NUMBER: _builtins.int
     MODIFY_FIELD_NUMBER: _builtins.int
+    HALT_ALL_FIELD_NUMBER: _builtins.int
     OPERATOR_FIELD_NUMBER: _builtins.int
     ISSUED_ON_FIELD_NUMBER: _builtins.int
     operator: _builtins.str
@@ -402,20 +454,23 @@ class PackageCommandRequest(_message.Message):
     def halt(self) -> Global___HaltPackageRequest: ...
     @_builtins.property
     def modify(self) -> Global___ModifyPackageRequest: ...
+    @_builtins.property
+    def halt_all(self) -> Global___HaltAllRequest: ...
     def __init__(
         self,
         *,
         run: Global___RunPackageRequest | None = ...,
         halt: Global___HaltPackageRequest | None = ...,
         modify: Global___ModifyPackageRequest | None = ...,
+        halt_all: Global___HaltAllRequest | None = ...,
         operator: _builtins.str = ...,
         issued_on: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["command", b"command", "halt", b"halt", "modify", b"modify", "run", b"run"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["command", b"command", "halt", b"halt", "halt_all", b"halt_all", "modify", b"modify", "run", b"run"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["command", b"command", "halt", b"halt", "issued_on", b"issued_on", "modify", b"modify", "operator", b"operator", "run", b"run"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["command", b"command", "halt", b"halt", "halt_all", b"halt_all", "issued_on", b"issued_on", "modify", b"modify", "operator", b"operator", "run", b"run"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_command: _TypeAlias = _typing.Literal["run", "halt", "modify"]  # noqa: Y015
+    _WhichOneofReturnType_command: _TypeAlias = _typing.Literal["run", "halt", "modify", "halt_all"]  # noqa: Y015
     _WhichOneofArgType_command: _TypeAlias = _typing.Literal["command", b"command"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_command) -> _WhichOneofReturnType_command | None: ...
 

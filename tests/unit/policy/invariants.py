@@ -91,9 +91,9 @@ def check(snap: Snapshot, decision: Decision) -> None:
             for dep in dependent.dependencies:
                 if dep.package != package or dep.condition is not Condition.UP:
                     continue
-                for holder, state in held[dependent.name].items():
+                for holder, holding in held[dependent.name].items():
                     if (
-                        state is InstanceState.UNCLEAN
+                        holding is InstanceState.UNCLEAN
                         and len(held[package]) > 1
                         and package in failover
                     ):

@@ -1,0 +1,423 @@
+"""This node's packages: one runner per package that may run here, the coordinator's
+orders (refused unless they carry this node's current epoch), what this node reports,
+the stop-now plan kept current in the lease guard, and stop-now itself when the lease
+is lost.
+
+A package that fails here (a start that failed, a service out of restarts) is halted
+here and reported in `failed_packages` until the replicated flags record the failure:
+the coordinator then starts it elsewhere and never here again until an operator clears
+the history (cmmodpkg -e).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from google.protobuf.message import DecodeError
+
+from cluster.atomicfile import write_atomic
+from cluster.config.model import Config, Package
+from cluster.daemon.configstore import ConfigStore
+from cluster.errors import CmError
+from cluster.network.interfaces import read_interfaces
+from cluster.packages.build import resources_for
+from cluster.packages.runner import Outcome, PackageRunner, State, package_logger
+from cluster.paths import HostPaths
+from cluster.pb.v1 import common_pb2, package_pb2
+from cluster.resources import stopnow
+from cluster.resources.base import Health, Resource
+
+log = logging.getLogger("cmcld.packages")
+
+STATE_PB = {
+    State.HALTED: common_pb2.PACKAGE_STATE_HALTED,
+    State.STARTING: common_pb2.PACKAGE_STATE_STARTING,
+    State.RUNNING: common_pb2.PACKAGE_STATE_RUNNING,
+    State.HALTING: common_pb2.PACKAGE_STATE_HALTING,
+    State.FAILED: common_pb2.PACKAGE_STATE_FAILED,
+}
+HALT_ALL_TIMEOUT = 600.0  # cmhaltnode waits this long for its packages to move away
+
+
+class PlanSink(Protocol):
+    """Where the stop-now plan goes: the lease guard (see main._start_guard)."""
+
+    def publish(self, plan: stopnow.Plan) -> None: ...
+
+
+@dataclass
+class Epoch:
+    """What this node knows of its membership, as the orders are checked against it."""
+
+    number: int
+    active: bool  # a member of that epoch, holding its lease
+    coordinator: str
+
+
+class LocalPackages:
+    def __init__(
+        self,
+        *,
+        node: str,
+        paths: HostPaths,
+        store: ConfigStore,
+        epoch: Callable[[], Epoch],
+        may_run: Callable[[], bool],
+        plan_sink: PlanSink | None,
+    ) -> None:
+        self.node = node
+        self._paths = paths
+        self._store = store
+        self._epoch = epoch
+        self._may_run = may_run
+        self._sink = plan_sink
+        self.runners: dict[str, PackageRunner] = {}
+        self._specs: dict[str, Package] = {}
+        self.halting = False
+        self.failed_here: set[str] = set()
+        self.flags = load_flags(paths)
+        self.boot = time.time_ns()
+        self.seq = 0
+        self.on_report: Callable[[], None] = lambda: None  # push our report (coordinator)
+        self._tasks: dict[str, asyncio.Task[Outcome]] = {}
+        self._stopping_now = False
+
+    # -- configuration -------------------------------------------------------------
+
+    def reconfigure(self) -> None:
+        """One runner per package that may run here; a package that runs keeps its
+        resources until it halts (online changes that would touch it are refused)."""
+        config = self._store.config
+        wanted: dict[str, Package] = {}
+        if config is not None and config.cluster.node(self.node) is not None:
+            wanted = {
+                p.name: p for p in config.packages if self.node in p.eligible_nodes(config.cluster)
+            }
+        for name in list(self.runners):
+            runner = self.runners[name]
+            if runner.active_resources() or runner.state in (State.STARTING, State.HALTING):
+                continue
+            if wanted.get(name) != self._specs.get(name):
+                del self.runners[name]
+                self._specs.pop(name, None)
+        for name, package in wanted.items():
+            if name not in self.runners:
+                self.runners[name] = self._runner(package, config)
+                self._specs[name] = package
+
+    def _runner(self, package: Package, config: Config | None) -> PackageRunner:
+        assert config is not None
+        return PackageRunner(
+            name=package.name,
+            node=self.node,
+            resources=resources_for(package, config.cluster),
+            log=package_logger(package.name, self._paths.log_dir),
+            output=self._paths.package_log(package.name),
+            env=package_env(package, config),
+            on_change=self.publish_plan,
+            on_failure=self._failed,
+            may_run=self._may_run,
+        )
+
+    def _fresh(self, name: str) -> None:
+        """New resource objects after stop-now: the old ones' state is gone."""
+        config = self._store.config
+        package = self._specs.get(name)
+        if package is None or config is None:
+            return
+        self.runners[name] = self._runner(package, config)
+
+    # -- the stop-now plan ------------------------------------------------------------
+
+    def plan(self) -> stopnow.Plan:
+        actions = [a for r in self.runners.values() for a in r.stop_now_actions()]
+        return stopnow.build_plan(self.node, actions)
+
+    def publish_plan(self) -> None:
+        if self._sink is not None:
+            self._sink.publish(self.plan())
+
+    # -- orders from the coordinator -------------------------------------------------
+
+    async def execute(self, action: package_pb2.PackageAction) -> package_pb2.PackageReport:
+        current = self._epoch()
+        name = action.package_name
+        if action.epoch != current.number or not current.active:
+            raise CmError(
+                f"order of epoch {action.epoch} refused: {self.node} is "
+                + (f"in epoch {current.number}" if current.active else "not an active member")
+            )
+        runner = self.runners.get(name)
+        if runner is None:
+            raise CmError(f"package {name} may not run on {self.node} (not in its node list)")
+        if action.config_generation and action.config_generation != self._store.generation:
+            raise CmError(
+                f"order for configuration generation {action.config_generation} refused: "
+                f"{self.node} has generation {self._store.generation}"
+            )
+        if action.kind == package_pb2.PackageAction.KIND_START:
+            if self.halting:
+                raise CmError(f"{self.node} is halting: it starts no package")
+            if not self._may_run():
+                raise CmError(f"{self.node} does not hold its lease: it starts no package")
+            log.info("starting package %s: %s", name, action.reason)
+            # Reported as starting from now on, before the task first runs: a report
+            # asked for meanwhile must not show the package as nowhere.
+            if runner.state is not State.RUNNING:
+                runner.state = State.STARTING
+            try:
+                outcome = await self._track(name, self._start(runner, action.epoch))
+            finally:
+                self.changed()
+            if not outcome.ok:
+                self.failed_here.add(name)
+                self.changed()
+                log.error("package %s failed to start on %s: %s", name, self.node, outcome.detail)
+        elif action.kind == package_pb2.PackageAction.KIND_HALT:
+            log.info("halting package %s: %s", name, action.reason)
+            try:
+                await self._track(name, runner.halt())
+            finally:
+                self.changed()
+        else:
+            raise CmError(f"unknown package action kind {action.kind}")
+        return self.report(name)
+
+    async def _start(self, runner: PackageRunner, epoch: int) -> Outcome:
+        if self._epoch().number != epoch or self.halting:
+            if runner.state is State.STARTING and not runner.active_resources():
+                runner.state = State.HALTED
+            raise CmError(f"order of epoch {epoch} refused: a new membership was decided")
+        return await runner.start(takeover=True)
+
+    async def _track(self, name: str, work: Coroutine[Any, Any, Outcome]) -> Outcome:
+        """Run a start or halt as a task stop-now can cancel."""
+        task = asyncio.ensure_future(work)
+        self._tasks[name] = task
+        try:
+            return await task
+        finally:
+            if self._tasks.get(name) is task:
+                del self._tasks[name]
+
+    def _failed(self, runner: PackageRunner, resource: Resource, health: Health) -> None:
+        """A running resource failed for good (a service out of restarts): halt the
+        package here; the coordinator moves it."""
+        if not health.ok:
+            self._package_failed(runner, f"{resource.label}: {health.reason}", health.fail_fast)
+
+    def _package_failed(self, runner: PackageRunner, why: str, fail_fast: bool = False) -> None:
+        if self._stopping_now or self.runners.get(runner.name) is not runner:
+            return
+        if runner.name in self.failed_here and runner.state is not State.RUNNING:
+            return  # already being halted
+        log.error(
+            "package %s failed on %s: %s%s",
+            runner.name,
+            self.node,
+            why,
+            "; SERVICE_FAIL_FAST_ENABLED: this node halts at once" if fail_fast else "",
+        )
+        self.failed_here.add(runner.name)
+        runner.last_error = why
+        if fail_fast:
+            self._fail_fast()
+            return
+        asyncio.get_running_loop().create_task(self._halt_failed(runner))
+
+    async def watch_subnets(self) -> None:
+        """MONITORED_SUBNET: a running package whose subnet has no interface with its
+        link up here fails (and moves), checked every NETWORK_POLLING_INTERVAL."""
+        while True:
+            config = self._store.config
+            interval = config.cluster.network_polling_interval_us / 1e6 if config else 2.0
+            await asyncio.sleep(max(interval, 0.2))
+            watched = {
+                name: self._specs[name].monitored_subnets
+                for name, runner in self.runners.items()
+                if runner.state is State.RUNNING
+                and name in self._specs
+                and self._specs[name].monitored_subnets
+            }
+            if not watched:
+                continue
+            interfaces = await asyncio.to_thread(read_interfaces)
+            up = {
+                a.subnet.split("/")[0]
+                for i in interfaces
+                if i.admin_up and i.link_up
+                for a in i.addresses
+            }
+            for name, subnets in watched.items():
+                down = [s for s in subnets if s.split("/")[0] not in up]
+                runner = self.runners.get(name)
+                if down and runner is not None and runner.state is State.RUNNING:
+                    self._package_failed(runner, f"monitored subnet {down[0]} is down")
+
+    async def _halt_failed(self, runner: PackageRunner) -> None:
+        self.changed()
+        await self._track(runner.name, runner.halt())
+        self.changed()
+
+    def _fail_fast(self) -> None:
+        """Serviceguard halts the node (TOC): everything stops now and cmcld exits
+        without leaving, so the others re-form without it after MEMBER_TIMEOUT."""
+        report = self.stop_now("SERVICE_FAIL_FAST_ENABLED")
+        log.critical(
+            "fail-fast: stop-now %s; cmcld exits now", "clean" if report.clean else "NOT clean"
+        )
+        logging.shutdown()
+        os._exit(70)
+
+    # -- lease loss --------------------------------------------------------------------
+
+    def stop_now(self, why: str) -> stopnow.Report:
+        """Undo everything at once (the lease is lost): no asyncio, no waiting. In-flight
+        starts and halts are cancelled; runners start over with fresh resources."""
+        self._stopping_now = True
+        try:
+            plan = self.plan()
+            report = stopnow.execute(plan)
+            for name, task in list(self._tasks.items()):
+                task.cancel()
+                del self._tasks[name]
+            # A cancelled start may have got further meanwhile: once more, idempotent.
+            again = stopnow.execute(self.plan())
+            for o in (*report.outcomes, *again.outcomes):
+                if not o.ok:
+                    log.error("stop-now %s (%s): %s", o.label, o.package, o.detail)
+            unclean = {o.package for o in (*report.outcomes, *again.outcomes) if not o.ok}
+            for name in list(self.runners):
+                was = self.runners[name]
+                self._fresh(name)
+                if name in unclean:
+                    self.runners[name].state = State.FAILED
+                    self.runners[name].last_error = "stop-now was not clean"
+                elif was.state is not State.HALTED:
+                    log.warning("package %s stopped now on %s (%s)", name, self.node, why)
+            self.publish_plan()
+            log.warning(
+                "stop-now (%s): %d actions in %.1f ms, %s",
+                why,
+                len(plan.actions),
+                report.elapsed_ns / 1e6,
+                "clean" if not unclean else "NOT clean: " + ", ".join(sorted(unclean)),
+            )
+            return report
+        finally:
+            self._stopping_now = False
+
+    # -- cmhaltnode ---------------------------------------------------------------------
+
+    def active(self) -> list[str]:
+        return sorted(
+            n
+            for n, r in self.runners.items()
+            if r.state in (State.STARTING, State.RUNNING, State.HALTING) or r.active_resources()
+        )
+
+    async def halt_all_here(self) -> None:
+        """Halt every package here without the coordinator (no cluster, or the last
+        member leaving), in reverse dependency order as far as the names allow."""
+        for name in reversed(self.active()):
+            await self._track(name, self.runners[name].halt())
+        self.changed()
+
+    # -- reports -----------------------------------------------------------------------
+
+    def report(self, name: str) -> package_pb2.PackageReport:
+        runner = self.runners[name]
+        unclean = runner.state is State.FAILED and bool(runner.active_resources())
+        return package_pb2.PackageReport(
+            package_name=name,
+            node_name=self.node,
+            state=STATE_PB[runner.state],
+            services=[
+                package_pb2.ServiceReport(
+                    service_name=s.name,
+                    running=s.pid is not None,
+                    restarts=s.restarts,
+                    pid=s.pid or 0,
+                    max_restarts="unlimited" if s.restart is None else str(s.restart),
+                )
+                for s in runner.services()
+            ],
+            last_error=runner.last_error,
+            halt_unclean=unclean,
+        )
+
+    def node_report(self) -> package_pb2.NodePackages:
+        """What this node holds: packages that are not simply halted here."""
+        current = self._epoch()
+        held = [
+            self.report(name)
+            for name, r in sorted(self.runners.items())
+            if r.state is not State.HALTED or r.active_resources()
+        ]
+        return package_pb2.NodePackages(
+            epoch=current.number,
+            node_name=self.node,
+            packages=[
+                r for r in held if r.state != common_pb2.PACKAGE_STATE_FAILED or r.halt_unclean
+            ],
+            halting=self.halting,
+            flags=self.flags,
+            failed_packages=sorted(self.failed_here),
+            seq=self.seq,
+            boot=self.boot,
+        )
+
+    def all_reports(self) -> list[package_pb2.PackageReport]:
+        """Every package that may run here, halted ones too (for cmviewcl)."""
+        return [self.report(name) for name in sorted(self.runners)]
+
+    def changed(self) -> None:
+        self.seq += 1
+        self.on_report()
+
+    def set_flags(self, flags: package_pb2.PackageFlags) -> bool:
+        """Adopt newer replicated flags (ignored when not newer); forget failures the
+        history now holds."""
+        if (flags.epoch, flags.seq) <= (self.flags.epoch, self.flags.seq):
+            return False
+        self.flags = flags
+        save_flags(self._paths, flags)
+        recorded = {f.package_name for f in flags.packages if self.node in f.failed_nodes}
+        self.failed_here -= recorded
+        return True
+
+
+def package_env(package: Package, config: Config) -> dict[str, str]:
+    """Variables every script and service of the package sees (Serviceguard's SG_*)."""
+    return {
+        "SG_PACKAGE": package.name,
+        "SG_CLUSTER": config.cluster.name,
+        "SG_PACKAGE_IP": " ".join(package.ip_addresses),
+    }
+
+
+def load_flags(paths: HostPaths) -> package_pb2.PackageFlags:
+    flags = package_pb2.PackageFlags()
+    try:
+        flags.ParseFromString((paths.state_dir / "package_flags.pb").read_bytes())
+    except FileNotFoundError:
+        pass
+    except DecodeError as exc:  # a damaged file: start from the configuration's flags
+        log.error(
+            "%s unreadable (%s): switching flags start from the configuration",
+            paths.state_dir / "package_flags.pb",
+            exc,
+        )
+        flags = package_pb2.PackageFlags()
+    return flags
+
+
+def save_flags(paths: HostPaths, flags: package_pb2.PackageFlags) -> None:
+    paths.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    write_atomic(paths.state_dir / "package_flags.pb", flags.SerializeToString(), mode=0o600)
