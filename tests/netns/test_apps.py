@@ -90,7 +90,7 @@ def test_service_answers_with_host_and_pid_and_probe_follows_a_move(
     time.sleep(0.5)
     probe.send_signal(signal.SIGTERM)
     assert probe.wait(5) == 0
-    summary = json.loads(probe_log.read_text())
+    summary = json.loads(probe_log.read_text().splitlines()[-1])
     a, b = f"a {services['a'].pid}", f"b {services['b'].pid}"
     assert summary["hosts"] == ["a", "b"] and summary["servers"] == [a, b]
     (outage,) = summary["outages"]
@@ -114,7 +114,7 @@ def test_probe_reports_an_outage_that_has_not_ended(lab: Lab, tmp_path: Path) ->
     time.sleep(0.4)
     lab.kill(service)
     assert probe.wait(5) == 0
-    summary = json.loads(log.read_text())
+    summary = json.loads(log.read_text().splitlines()[-1])
     assert summary["outages"] == [] and summary["waiting_since"] is not None
     assert summary["servers"] == [f"a {service.pid}"]
 

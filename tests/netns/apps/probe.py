@@ -1,6 +1,7 @@
 """A client's view of a floating address: connects to IP:PORT every INTERVAL (default
 10 ms) with a TIMEOUT (default 100 ms), reads the service's "<hostname> <pid>" line, and
-prints a JSON summary when DURATION ends or on SIGTERM/SIGINT:
+prints {"first": "<host> <pid>"} (one JSON line) at its first answer, so a caller knows
+it is probing, and a JSON summary line when DURATION ends or on SIGTERM/SIGINT:
 
   answered, failed       attempts that got an answer / did not
   servers                "<host> <pid>" in the order they answered (each change once)
@@ -116,6 +117,8 @@ def main(argv: list[str]) -> int:
             started = time.monotonic()
             server = ask((host, int(port)), args.timeout)
             probe.record(server, time.time(), time.monotonic())
+            if server is not None and probe.answered == 1:
+                print(json.dumps({"first": server}), flush=True)
             time.sleep(max(0.0, started + args.interval - time.monotonic()))
     except Stop:
         pass
