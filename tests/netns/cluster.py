@@ -145,18 +145,23 @@ class LabCluster:
         observer: str,
         state: str = "running",
         timeout: float = 30.0,
+        away_from: str | None = None,
     ) -> dict[str, Any]:
         """Wait until `observer` shows the package in `state` on node `on` (None: on no
-        node); returns what it showed last."""
+        node), or with `away_from`, on any node but that one; returns what it showed."""
         seen: dict[str, Any] = {}
 
         def there() -> bool:
             nonlocal seen
             seen = self.package(observer, name, timeout=10)
-            return seen.get("state") == state and (seen.get("node") or None) == on
+            node = seen.get("node") or None
+            if seen.get("state") != state:
+                return False
+            return node not in (None, away_from) if away_from else node == on
 
+        where = f"off {away_from}" if away_from else f"on {on or 'no node'}"
         try:
-            wait_for(there, timeout, f"{name} {state} on {on or 'no node'}", step=0.05)
+            wait_for(there, timeout, f"{name} {state} {where}", step=0.05)
         except AssertionError as exc:
             raise AssertionError(f"{exc}; last seen from {observer}: {seen}") from None
         return seen
