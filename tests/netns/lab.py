@@ -282,12 +282,13 @@ class Lab:
         *,
         directory: Path | None = None,
         mmp_update_interval: int = MMP_UPDATE_INTERVAL,
+        hosts: Sequence[str] | None = None,
     ) -> SharedDisk:
         """An ext4 image with MMP, attached once per host (loop devices are global, and
         one loop device mounted by two hosts would be one superblock that MMP cannot
         see), named /dev/<prefix>-<name> on every host by a bind mount of the host's own
         loop device in its mount namespace. The image lives in `directory` (default:
-        the lab's state directory)."""
+        the lab's state directory); `hosts` limits which hosts see it (default all)."""
         if self._state is None or not self.hosts:
             raise LabError("build the lab before adding a shared disk")
         if name in self.disks or "/" in name:
@@ -324,7 +325,7 @@ class Lab:
         # empty file, so nothing on the machine itself can mount the disk by that name.
         path.touch(exist_ok=False)
         self._device_paths.append(path)
-        for host in self.hosts.values():
+        for host in [self.hosts[h] for h in hosts] if hosts else self.hosts.values():
             device = sh("losetup", "--find", "--show", str(image)).strip()
             self._loops.append(device)
             disk.devices[host.name] = device
