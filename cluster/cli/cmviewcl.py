@@ -1,16 +1,21 @@
 """cmviewcl: the cluster's status, in Serviceguard's layout.
 
-  cmviewcl [-v] [-f table|line|json] [-l node|package] [-n NODE ...]
+  cmviewcl [-v] [-f table|line|json] [-l node|package] [-n NODE ... | -p PKG ...]
 
--v adds the quorum server, this node's heartbeat paths, the membership epoch and
-coordinator, the lease and the last decision.
+Each node is followed by the packages it runs; packages running nowhere come last,
+under UNOWNED_PACKAGES. -v adds the quorum server, this node's heartbeat paths, each
+package's policies, services, subnets and node switching, the membership epoch and
+coordinator, the lease and the last decision. -n shows only those nodes and their
+packages, -p only those packages.
 """
 
 import dataclasses
 import json
 
+from cluster.cli import viewpackages
 from cluster.cli.args import CmArgumentParser, add_connection_options
 from cluster.core.model import ClusterView, NodeView
+from cluster.errors import CmError, UsageError
 
 
 def main(argv: list[str], prog: str = "cmviewcl") -> int:
@@ -20,30 +25,61 @@ def main(argv: list[str], prog: str = "cmviewcl") -> int:
     parser.add_argument(
         "-l", dest="level", choices=("node", "package"), help="only nodes or packages"
     )
-    parser.add_argument("-n", dest="nodes", action="append", default=[], metavar="NODE")
+    parser.add_argument(
+        "-n", dest="nodes", action="append", default=[], metavar="NODE", help="only this node"
+    )
+    parser.add_argument(
+        "-p", dest="packages", action="append", default=[], metavar="PKG", help="only this package"
+    )
     add_connection_options(parser)
     args = parser.parse_args(argv)
+    if args.nodes and args.packages:
+        raise UsageError(f"-n and -p together: choose nodes or packages (see {prog} --help)")
+    if args.packages and args.level == "node":
+        raise UsageError(f"-p with -l node: packages are not shown (see {prog} --help)")
 
     from cluster.cli.connect import admin_client
 
     with admin_client(args) as client:
         view = client.view()
+    level = args.level
     if args.nodes:
-        view = dataclasses.replace(view, nodes=tuple(n for n in view.nodes if n.name in args.nodes))
+        view = only_nodes(view, args.nodes)
+    if args.packages and view.cluster_name:
+        view, level = only_packages(view, args.packages), "package"
     if args.format == "json":
         print(json.dumps(dataclasses.asdict(view), indent=2))
     elif args.format == "line":
         print("\n".join(lines(view)))
     else:
-        print(table(view, args.verbose, args.level))
+        print(table(view, args.verbose, level, filtered=bool(args.nodes)))
     return 0
+
+
+def only_nodes(view: ClusterView, names: list[str]) -> ClusterView:
+    """The view of some nodes and the packages they run."""
+    nodes = tuple(n for n in view.nodes if n.name in names)
+    shown = {n.name for n in nodes}
+    packages = tuple(p for p in view.packages if shown.intersection(viewpackages.owners(p)))
+    return dataclasses.replace(view, nodes=nodes, packages=packages)
+
+
+def only_packages(view: ClusterView, names: list[str]) -> ClusterView:
+    """The view of some packages, in the order asked; CmError for one not configured."""
+    by_name = {p.name: p for p in view.packages}
+    missing = [name for name in names if name not in by_name]
+    if missing:
+        known = ", ".join(sorted(by_name)) or "none"
+        raise CmError(f"no package named {', '.join(missing)} is configured (configured: {known})")
+    packages = tuple(by_name[name] for name in dict.fromkeys(names))
+    return dataclasses.replace(view, packages=packages)
 
 
 def _status(view: ClusterView) -> str:
     return "up" if view.running else "down"
 
 
-def table(view: ClusterView, verbose: bool, level: str | None) -> str:
+def table(view: ClusterView, verbose: bool, level: str | None, filtered: bool = False) -> str:
     if not view.cluster_name:
         return "No cluster is configured on this node (cmapplyconf)."
     out: list[str] = []
@@ -66,8 +102,19 @@ def table(view: ClusterView, verbose: bool, level: str | None) -> str:
             ]
             if verbose and node.name == view.reporting_node:
                 out += _paths(view, node)
-    if level != "node":
-        out += ["", "  (no packages are configured)"] if verbose else []
+            if level != "node":
+                packages = viewpackages.on_node(view, node.name)
+                out += viewpackages.package_rows(view, packages, node.name, verbose)
+        if level != "node" and (unowned := viewpackages.unowned(view)):
+            out += ["", "UNOWNED_PACKAGES"]
+            out += viewpackages.package_rows(view, unowned, viewpackages.UNOWNED, verbose)
+    elif view.packages:
+        out += viewpackages.flat_rows(view, verbose)
+    if level != "node" and not view.packages:
+        none = (
+            "(none of these nodes runs a package)" if filtered else "(no packages are configured)"
+        )
+        out += ["", f"  {none}"] if verbose else []
     if verbose:
         members = ", ".join(view.members) or "none"
         out += [
@@ -115,4 +162,4 @@ def lines(view: ClusterView) -> list[str]:
     if view.quorum is not None:
         state = "up" if view.quorum.reachable else "down"
         out.append(f"quorum_server:{view.quorum.host}|status={state}")
-    return out
+    return out + viewpackages.package_lines(view)

@@ -528,7 +528,7 @@ class Coordinator:
         self._package(name)
         failures_before = self.last_failure.get(name, (0, "", ""))[0]
         reason = await self._ask_engine(RunRequest(name, node or None))
-        yield f"{name}: {reason}" if reason else f"{name}: starting"
+        yield reason or f"{name}: starting"
 
         def done() -> bool:
             failure = self.last_failure.get(name)
@@ -543,7 +543,7 @@ class Coordinator:
     async def _halt_package(self, name: str, node: str, who: str) -> AsyncIterator[str]:
         self._package(name)
         reason = await self._ask_engine(HaltRequest(name, node or None))
-        yield f"{name}: {reason}" if reason else f"{name}: halting"
+        yield reason or f"{name}: halting"
 
         def done() -> bool:
             held = self.held(name)

@@ -1,13 +1,21 @@
 """The Admin service: operator commands, for root on a node and for user certificates."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from grpc import aio
 
 from cluster.config.problems import Problem
-from cluster.errors import CmError
-from cluster.pb.v1 import admin_pb2, config_pb2, node_pb2, services_pb2_grpc, view_pb2
+from cluster.errors import CmError, FieldError
+from cluster.names import node_name_problem, object_name_problem
+from cluster.pb.v1 import (
+    admin_pb2,
+    config_pb2,
+    node_pb2,
+    package_pb2,
+    services_pb2_grpc,
+    view_pb2,
+)
 from cluster.transport.auth import current_identity
 from cluster.transport.backend import NodeBackend
 from cluster.transport.convert import node_info_to_pb, view_to_pb
@@ -20,6 +28,19 @@ def _problem_pb(problem: Problem) -> config_pb2.ConfigProblem:
     return config_pb2.ConfigProblem(
         path=problem.path, line=problem.line, message=problem.message, warning=problem.warning
     )
+
+
+def check_package_fields(package: str, nodes: Sequence[str], node_field: str) -> None:
+    """Refuse a package command whose names are bad, naming the field (nothing is done)."""
+    if not package:
+        raise FieldError("package_name", "missing: name the package")
+    problem = object_name_problem(package)
+    if problem:
+        raise FieldError("package_name", problem)
+    for node in nodes:
+        problem = node_name_problem(node)
+        if problem:
+            raise FieldError(node_field, problem)
 
 
 class AdminServicer(services_pb2_grpc.AdminServicer):
@@ -125,3 +146,44 @@ class AdminServicer(services_pb2_grpc.AdminServicer):
         self, request: config_pb2.GetConfigRequest, context: Context
     ) -> config_pb2.GetConfigReply:
         return config_pb2.GetConfigReply(blob=self._backend.applied_config())
+
+    async def RunPackage(
+        self, request: package_pb2.RunPackageRequest, context: Context
+    ) -> AsyncIterator[admin_pb2.CommandProgress]:
+        node = request.node_name
+        try:
+            check_package_fields(request.package_name, [node] if node else [], "node_name")
+        except CmError as exc:
+            await abort_for(context, exc)
+        caller = str(current_identity.get())
+        lines = self._backend.run_package(request.package_name, node, caller)
+        async for item in progress(lines, f"package {request.package_name} started"):
+            yield item
+
+    async def HaltPackage(
+        self, request: package_pb2.HaltPackageRequest, context: Context
+    ) -> AsyncIterator[admin_pb2.CommandProgress]:
+        node = request.node_name
+        try:
+            check_package_fields(request.package_name, [node] if node else [], "node_name")
+        except CmError as exc:
+            await abort_for(context, exc)
+        caller = str(current_identity.get())
+        lines = self._backend.halt_package(request.package_name, node, caller)
+        async for item in progress(lines, f"package {request.package_name} halted"):
+            yield item
+
+    async def ModifyPackage(
+        self, request: package_pb2.ModifyPackageRequest, context: Context
+    ) -> AsyncIterator[admin_pb2.CommandProgress]:
+        nodes = list(request.node_names)
+        try:
+            check_package_fields(request.package_name, nodes, "node_names")
+        except CmError as exc:
+            await abort_for(context, exc)
+        caller = str(current_identity.get())
+        lines = self._backend.modify_package(request.package_name, request.enable, nodes, caller)
+        verb = "enabled" if request.enable else "disabled"
+        where = f" on {', '.join(nodes)}" if nodes else ""
+        async for item in progress(lines, f"switching of {request.package_name} {verb}{where}"):
+            yield item

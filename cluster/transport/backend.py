@@ -50,6 +50,23 @@ class NodeBackend(Protocol):
 
     def applied_config(self) -> config_pb2.ConfigBlob | None: ...
 
+    # Packages, for operators (cmrunpkg, cmhaltpkg, cmmodpkg). Each yields progress
+    # lines; raising CmError ends the command with that error (FieldError: a bad field).
+    def run_package(self, package: str, node: str, caller: str) -> AsyncIterator[str]:
+        """Start `package` on `node` ("": where the policy engine chooses)."""
+        ...
+
+    def halt_package(self, package: str, node: str, caller: str) -> AsyncIterator[str]:
+        """Halt `package` on `node` ("": wherever it runs); AUTO_RUN goes off."""
+        ...
+
+    def modify_package(
+        self, package: str, enable: bool, nodes: Sequence[str], caller: str
+    ) -> AsyncIterator[str]:
+        """Switching of `package`: with no nodes, global switching (AUTO_RUN; enabling
+        also clears its failure history); with nodes, node switching on those nodes."""
+        ...
+
     # Cluster membership (cmruncl, cmhaltcl, cmrunnode, cmhaltnode, cmviewcl).
     def run_cluster(self, nodes: Sequence[str], caller: str) -> AsyncIterator[str]: ...
 

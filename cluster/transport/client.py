@@ -19,7 +19,14 @@ from cluster.config.problems import Problem
 from cluster.core.model import ClusterView, NodeInfo, NodeQuery
 from cluster.errors import CmError, NotAuthorized, Unreachable, UsageError
 from cluster.paths import DEFAULT_PORT, HostPaths
-from cluster.pb.v1 import admin_pb2, config_pb2, node_pb2, services_pb2_grpc, view_pb2
+from cluster.pb.v1 import (
+    admin_pb2,
+    config_pb2,
+    node_pb2,
+    package_pb2,
+    services_pb2_grpc,
+    view_pb2,
+)
 from cluster.security.pem import Credentials, load_credentials
 from cluster.transport import diagnose
 from cluster.transport.convert import node_info_from_pb, view_from_pb
@@ -236,6 +243,22 @@ class AdminClient:
 
     def halt_node(self, node: str, force: bool) -> Iterator[str | Outcome]:
         return self._progress("HaltNode", admin_pb2.HaltNodeRequest(node_name=node, force=force))
+
+    def run_package(self, package: str, node: str) -> Iterator[str | Outcome]:
+        request = package_pb2.RunPackageRequest(package_name=package, node_name=node)
+        return self._progress("RunPackage", request)
+
+    def halt_package(self, package: str, node: str) -> Iterator[str | Outcome]:
+        request = package_pb2.HaltPackageRequest(package_name=package, node_name=node)
+        return self._progress("HaltPackage", request)
+
+    def modify_package(
+        self, package: str, enable: bool, nodes: Sequence[str]
+    ) -> Iterator[str | Outcome]:
+        request = package_pb2.ModifyPackageRequest(
+            package_name=package, enable=enable, node_names=list(nodes)
+        )
+        return self._progress("ModifyPackage", request)
 
     def view(self) -> ClusterView:
         return view_from_pb(self._call("ViewCluster", view_pb2.ViewClusterRequest()))

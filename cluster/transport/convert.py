@@ -6,10 +6,13 @@ from cluster.core.model import (
     Interface,
     NodeInfo,
     NodeView,
+    PackageNodeView,
+    PackageView,
     PathView,
     QuorumView,
+    ServiceView,
 )
-from cluster.pb.v1 import common_pb2, node_pb2, view_pb2
+from cluster.pb.v1 import common_pb2, node_pb2, package_pb2, view_pb2
 
 
 def node_info_to_pb(info: NodeInfo) -> node_pb2.NodeInfo:
@@ -103,6 +106,84 @@ _STATE = {
 }
 _STATUS_BACK = {v: k for k, v in _STATUS.items()}
 _STATE_BACK = {v: k for k, v in _STATE.items()}
+_PKG_STATUS = {"up": common_pb2.PACKAGE_STATUS_UP, "down": common_pb2.PACKAGE_STATUS_DOWN}
+_PKG_STATE = {
+    "halted": common_pb2.PACKAGE_STATE_HALTED,
+    "starting": common_pb2.PACKAGE_STATE_STARTING,
+    "running": common_pb2.PACKAGE_STATE_RUNNING,
+    "halting": common_pb2.PACKAGE_STATE_HALTING,
+    "failed": common_pb2.PACKAGE_STATE_FAILED,
+}
+_PKG_STATUS_BACK = {v: k for k, v in _PKG_STATUS.items()}
+_PKG_STATE_BACK = {v: k for k, v in _PKG_STATE.items()}
+
+
+def service_to_pb(service: ServiceView) -> package_pb2.ServiceReport:
+    return package_pb2.ServiceReport(
+        service_name=service.name,
+        running=service.running,
+        restarts=service.restarts,
+        pid=service.pid,
+        max_restarts=service.max_restarts,
+    )
+
+
+def service_from_pb(msg: package_pb2.ServiceReport) -> ServiceView:
+    return ServiceView(
+        name=msg.service_name,
+        running=msg.running,
+        restarts=msg.restarts,
+        max_restarts=msg.max_restarts,
+        pid=msg.pid,
+    )
+
+
+def package_view_to_pb(package: PackageView) -> view_pb2.PackageView:
+    """Statuses and states outside the enums (such as "unknown") go as UNSPECIFIED."""
+    return view_pb2.PackageView(
+        package_name=package.name,
+        status=_PKG_STATUS.get(package.status, common_pb2.PACKAGE_STATUS_UNSPECIFIED),
+        state=_PKG_STATE.get(package.state, common_pb2.PACKAGE_STATE_UNSPECIFIED),
+        auto_run=package.auto_run,
+        node_name=package.node,
+        failover_policy=package.failover_policy,
+        failback_policy=package.failback_policy,
+        nodes=[
+            view_pb2.PackageNodeView(
+                node_name=n.name,
+                switching_enabled=n.switching_enabled,
+                failed_here=n.failed_here,
+                primary=n.primary,
+            )
+            for n in package.nodes
+        ],
+        services=[service_to_pb(s) for s in package.services],
+        monitored_subnets=list(package.monitored_subnets),
+        type=package.type,
+        reason=package.reason,
+        running_on=list(package.running_on),
+    )
+
+
+def package_view_from_pb(msg: view_pb2.PackageView) -> PackageView:
+    return PackageView(
+        name=msg.package_name,
+        status=_PKG_STATUS_BACK.get(msg.status, "unknown"),
+        state=_PKG_STATE_BACK.get(msg.state, "unknown"),
+        auto_run=msg.auto_run,
+        node=msg.node_name,
+        type=msg.type,
+        failover_policy=msg.failover_policy,
+        failback_policy=msg.failback_policy,
+        nodes=tuple(
+            PackageNodeView(n.node_name, n.switching_enabled, n.failed_here, n.primary)
+            for n in msg.nodes
+        ),
+        services=tuple(service_from_pb(s) for s in msg.services),
+        monitored_subnets=tuple(msg.monitored_subnets),
+        reason=msg.reason,
+        running_on=tuple(msg.running_on),
+    )
 
 
 def view_to_pb(view: ClusterView) -> view_pb2.ClusterView:
@@ -131,6 +212,7 @@ def view_to_pb(view: ClusterView) -> view_pb2.ClusterView:
         lease_held=view.lease_held,
         lease_remaining_seconds=view.lease_remaining,
         config_generation=view.config_generation,
+        packages=[package_view_to_pb(p) for p in view.packages],
     )
     if view.quorum is not None:
         msg.quorum_server.CopyFrom(
@@ -169,4 +251,5 @@ def view_from_pb(msg: view_pb2.ClusterView) -> ClusterView:
         lease_held=msg.lease_held,
         lease_remaining=msg.lease_remaining_seconds,
         config_generation=msg.config_generation,
+        packages=tuple(package_view_from_pb(p) for p in msg.packages),
     )
