@@ -149,8 +149,10 @@ def test_partitioned_host_halts_before_the_other_side_starts(tmp_path: Path) -> 
         assert stopped < started, (stopped, started)
         assert site.holds("n1") == (False, False)
         assert watch.macs()[-1] == site.mac("n2") and len(watch.macs()) <= 2, watch.macs()
-        print(f"partition: n1 stopped {stopped - cut_at:.2f} s after the cut, n2 added the ")
-        print(f"address {started - cut_at:.2f} s after it")
+        print(
+            f"partition: n1 stopped {stopped - cut_at:.2f} s after the cut, "
+            f"n2 added the address {started - cut_at:.2f} s after it"
+        )
 
 
 def test_frozen_cmcld_is_stopped_by_its_guard(tmp_path: Path) -> None:
@@ -182,8 +184,10 @@ def test_frozen_cmcld_is_stopped_by_its_guard(tmp_path: Path) -> None:
         assert site.holds("n1") == (False, False)
         summary = site.stop_probe(probe)
         assert summary["hosts"] == ["n1", "n2"], summary
-        print(f"frozen cmcld: guard fired {fired - frozen_at:.2f} s after SIGSTOP, n2 took ")
-        print(f"the address {started - frozen_at:.2f} s after it")
+        print(
+            f"frozen cmcld: guard fired {fired - frozen_at:.2f} s after SIGSTOP, "
+            f"n2 took the address {started - frozen_at:.2f} s after it"
+        )
 
 
 CHAOS_SECONDS = 60.0
