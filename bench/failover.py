@@ -11,7 +11,8 @@ from another host. Each run measures, in turn:
 
   service failure   the service killed SERVICE_RESTART + 1 times; the outage of the last
                     kill, after which the package fails over
-  manual switch     cmhaltpkg; cmrunpkg -n NODE; cmmodpkg -e (the package back home)
+  manual switch     cmhaltpkg; cmrunpkg -n NODE; cmmodpkg -e (the package back home,
+                    after cmmodpkg -e -n NODE cleared the failure there)
   host crash        the active host crashes (Lab.crash); the adoptive host's mount waits
                     out ext4 MMP (about 22 s, printed separately), then it is rebooted
                     and rejoins, and a manual switch brings the package home again
@@ -68,6 +69,9 @@ def service_failure(site: Site, home: str) -> tuple[float, str]:
 
 def manual_switch(site: Site, src: str, dst: str) -> float:
     c = site.c
+    # Node switching on dst first: after a failure there, cmrunpkg -n dst is refused
+    # until the operator clears it (Serviceguard's cmmodpkg -e -n NODE PKG).
+    c.cm_ok(src, "cmmodpkg", "-e", "-n", dst, PKG)
     probe = site.start_probe("switch")
     c.cm_ok(src, "cmhaltpkg", PKG)
     c.cm_ok(src, "cmrunpkg", "-n", dst, PKG)
@@ -112,7 +116,7 @@ def measure(runs: int, mt: float) -> None:
                     samples["switch"].append(manual_switch(site, moved_to, home))
                     print(f"  run {run}/{runs} done", flush=True)
         except AssertionError as exc:
-            print(f"failed: {str(exc).splitlines()[0]}")
+            print("failed: " + " / ".join(str(exc).strip().splitlines()[:4]))
             print("(figures so far follow; this machine could not complete the runs)")
     labels = {
         "service": "service failure (restarts exhausted)",
