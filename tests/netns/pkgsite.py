@@ -75,6 +75,7 @@ class Site:
     def start_probe(self, name: str = "probe") -> tuple[subprocess.Popen[bytes], Path]:
         """The probe, started on the client; returns once it had its first answer."""
         log = self.c.work / f"{name}.json"
+        log.write_text("")  # a probe of the same name before must not count
         argv = [PYTHON, str(APPS / "probe.py"), f"{FLOATING}:{PORT}"]
         process = self.c.lab.start("client", argv, {}, log)
         self.probes.append(process)
