@@ -56,6 +56,7 @@ bench: zipapp
 	$(BIN)/python bench/sim.py
 	$(BIN)/python bench/stopnow.py
 	$(BIN)/python bench/reform.py
+	$(BIN)/python bench/failover.py
 
 clean:
 	rm -rf dist build *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -1,9 +1,12 @@
-"""make demo: a live cluster of three hosts on this machine, as far as it is built.
+"""make demo: a live cluster of three hosts on this machine, and a package failing over.
 
 Builds on dist/cmcluster.pyz (make builds it first) and runs as root. Each host is a
 network namespace (with its own mount table and host name) running the zipapp's cmcld
-with its own CMCLUSTER_ROOT; a fourth host runs the quorum server. The operator's steps
-are the zipapp's own commands. Everything is removed at the end, also on failure.
+with its own CMCLUSTER_ROOT; a fourth host runs the quorum server, a fifth is a client.
+The operator's steps are the zipapp's own commands. A package with a floating IP, an
+ext4 filesystem on a shared disk (one image, one loop device per host, MMP on) and a
+small TCP service runs on node1; node1 then crashes and the client reaches the service
+on the adoptive node. Everything is removed at the end, also on failure.
 """
 
 import os
@@ -18,6 +21,7 @@ from pathlib import Path
 
 from tests.netns.cluster import QS, LabCluster, cm_command, wait_for
 from tests.netns.lab import Lab, LabError
+from tests.netns.pkgsite import FLOATING, PKG, PORT, Site, package_text
 from tests.support import ClusterCA
 
 NODES = ("node1", "node2", "node3")
@@ -36,14 +40,27 @@ def show(c: LabCluster, node: str, *args: str) -> subprocess.CompletedProcess[st
     return result
 
 
+NEEDS = {
+    "ip": "iproute2",
+    "nsenter": "util-linux",
+    "losetup": "util-linux",
+    "mkfs.ext4": "e2fsprogs",
+    "arping": "iputils-arping",
+}
+
+
 def main() -> int:
     if os.geteuid() != 0:
-        print("make demo needs root: it creates network namespaces. Run: sudo make demo")
+        print(
+            "make demo needs root: it creates network namespaces, veth links and a bridge,\n"
+            "loop devices for a shared disk, mounts, and floating IP addresses (all removed\n"
+            "at the end). Run it as root: sudo make demo"
+        )
         return 2
-    for tool in ("ip", "nsenter"):
-        if shutil.which(tool) is None:
-            print(f"make demo needs {tool} (apt-get install iproute2 util-linux)")
-            return 2
+    missing = sorted({pkg for tool, pkg in NEEDS.items() if shutil.which(tool) is None})
+    if missing:
+        print(f"make demo needs these packages: apt-get install {' '.join(missing)}")
+        return 2
     work = Path(tempfile.mkdtemp(prefix="cmdemo-"))
     try:
         with Lab() as lab:
@@ -117,13 +134,49 @@ def run_demo(c: LabCluster) -> int:
     show(c, "node3", "cmrunnode", "-v")
     show(c, "node1", "cmviewcl")
 
-    say("Not built yet")
-    print(
-        textwrap.dedent("""\
-        Packages (floating IP, filesystem, service) and their failover are the next
-        step: this demo will then crash the host running a package and show a client
-        reaching it again on the adoptive host.""").rstrip()
+    wait_for(lambda: c.running_members("node1") == set(NODES), 15, "node3 rejoined")
+    return run_package(c)
+
+
+def run_package(c: LabCluster) -> int:
+    say("A shared disk: one image, one loop device per host, the same name on each")
+    disk = c.lab.shared_disk("data", 64, directory=c.work, hosts=NODES)
+    for host, device in disk.devices.items():
+        print(f"  {host}: {disk.path} is {device} (ext4 with MMP, multi-mount protection)")
+    mount_point = c.work / "data"
+    mount_point.mkdir()
+    config = c.work / f"{PKG}.conf"
+    config.write_text(package_text(disk.path, mount_point, NODES))
+    site = Site(c, disk, mount_point, config, NODES)
+
+    say(f"Package {PKG}: floating IP {FLOATING}, a filesystem on the disk, a TCP service")
+    print(textwrap.indent(config.read_text().rstrip(), "    "))
+    show(c, "node1", "cmapplyconf", "-f", "-P", str(config))
+    c.wait_package(PKG, on="node1", observer="node2", timeout=20)
+    show(c, "node2", "cmviewcl", "-v")
+    print(f"[client]$ connect to {FLOATING}:{PORT}")
+    print(f"    {site.wait_answer_from('node1', 10)}   (host and PID of the service)")
+
+    say("node1 crashes: off the network, every process killed, its disk left as is")
+    probe = site.start_probe()
+    crashed_at = c.crash("node1")
+    view = c.wait_package(PKG, on=None, away_from="node1", observer="node2", timeout=60)
+    adoptive = view["node"]
+    answer = site.wait_answer_from(adoptive, 15)
+    summary = site.stop_probe(probe)
+    print(f"[client]$ connect to {FLOATING}:{PORT}")
+    print(f"    {answer}   (the same address, now served by {adoptive})")
+    outage = summary["outages"][-1]["seconds"] if summary["outages"] else float("nan")
+    log = f"{PKG}.log"
+    mmp = c.event_time(adoptive, r"mounted .* on ", crashed_at, log) - c.event_time(
+        adoptive, r"starting package", crashed_at, log
     )
+    print(
+        f"  The client, probing every 10 ms, saw no answer for {outage:.1f} s: "
+        f"MEMBER_TIMEOUT {MEMBER_TIMEOUT:g} s to notice,\n  then {mmp:.1f} s for ext4's "
+        "multi-mount protection to be sure node1 no longer writes the disk."
+    )
+    show(c, adoptive, "cmviewcl", "-v")
     return 0
 
 

@@ -101,14 +101,80 @@ class LabCluster:
         self.lab.kill(self.daemons[node].process)
         return time.monotonic()
 
+    def crash(self, node: str) -> float:
+        """The whole host crashes (Lab.crash: off the networks, every process killed,
+        addresses gone, shared disks left as a crash leaves them); returns the wall
+        time it happened."""
+        at = time.time()
+        self.lab.crash(node)
+        return at
+
+    def reboot(self, node: str) -> Daemon:
+        """A crashed host comes back and its cmcld starts (AUTO_START is the test's)."""
+        self.lab.boot(node)
+        return self.start(node)
+
+    def cm_ok(self, node: str, *args: str, timeout: float = 120) -> str:
+        return self.ok(node, *args, timeout=timeout)
+
     # -- state -------------------------------------------------------------------------
 
-    def view(self, node: str) -> dict[str, Any]:
-        result = self.cm(node, "cmviewcl", "-f", "json", timeout=30)
+    def view(self, node: str, timeout: float = 30) -> dict[str, Any]:
+        try:
+            result = self.cm(node, "cmviewcl", "-f", "json", timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return {}
         if result.returncode != 0:
             return {}
         view: dict[str, Any] = json.loads(result.stdout)
         return view
+
+    def package(self, node: str, name: str, timeout: float = 30) -> dict[str, Any]:
+        """The package as `node` sees it in `cmviewcl -f json` ({} if it cannot say)."""
+        for package in self.view(node, timeout).get("packages", []):
+            if package["name"] == name:
+                found: dict[str, Any] = package
+                return found
+        return {}
+
+    def wait_package(
+        self,
+        name: str,
+        *,
+        on: str | None,
+        observer: str,
+        state: str = "running",
+        timeout: float = 30.0,
+        away_from: str | None = None,
+    ) -> dict[str, Any]:
+        """Wait until `observer` shows the package in `state` on node `on` (None: on no
+        node), or with `away_from`, on any node but that one; returns what it showed."""
+        seen: dict[str, Any] = {}
+
+        def there() -> bool:
+            nonlocal seen
+            seen = self.package(observer, name, timeout=10)
+            node = seen.get("node") or None
+            if seen.get("state") != state:
+                return False
+            return node not in (None, away_from) if away_from else node == on
+
+        where = f"off {away_from}" if away_from else f"on {on or 'no node'}"
+        try:
+            wait_for(there, timeout, f"{name} {state} {where}", step=0.05)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; last seen from {observer}: {seen}") from None
+        return seen
+
+    def apply_package(self, node: str, path: Path) -> None:
+        self.ok(node, "cmapplyconf", "-f", "-P", str(path))
+
+    def file_log(self, node: str, name: str) -> str:
+        """A log of the node's var/log/cmcluster: cmcld.log, cmguard.log, <pkg>.log."""
+        try:
+            return (self.root(node) / "var/log/cmcluster" / name).read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
 
     def states(self, node: str) -> dict[str, str]:
         """{node: "status/state"} as `node` sees the cluster."""
@@ -121,12 +187,15 @@ class LabCluster:
     def log(self, node: str) -> str:
         return self.daemons[node].log()
 
-    def event_time(self, node: str, pattern: str, after: float = 0.0) -> float:
-        """Wall-clock time (epoch seconds) of the first log line matching `pattern`
-        at or after `after`; the lab's hosts share this machine's clock."""
+    def event_time(
+        self, node: str, pattern: str, after: float = 0.0, log: str = "cmcld.log"
+    ) -> float:
+        """Wall-clock time (epoch seconds) of the first line of the node's `log`
+        matching `pattern` at or after `after`; the lab's hosts share this machine's
+        clock."""
         import datetime as dt
 
-        for line in self.log(node).splitlines():
+        for line in self.file_log(node, log).splitlines():
             if re.search(pattern, line):
                 stamp = dt.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S.%f").timestamp()
                 if stamp >= after:

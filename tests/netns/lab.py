@@ -10,17 +10,27 @@ namespace (NOTES.md). Each host also has a persistent mount namespace (so what i
 daemon mounts stays visible to the host's later commands and to nobody else), its own
 sysfs, /etc/hosts (listing every host by name) and host name.
 
+Shared disks (`shared_disk`): one ext4 image with multi-mount protection, one loop
+device per host attached to it, and one path, /dev/<prefix>-<name>, that names the
+host's own loop device inside each host's mount namespace, so a package configuration
+says the same FS_NAME on every node.
+
 Faults: `link_down`, `detach` (bridge port leaves the bridge), `cut` (nftables drop
 rules inside host namespaces: both ways, one way, or lossy with numgen random),
-`pause`/`resume`/`kill` of a process by PID.
+`pause`/`resume`/`kill` of a process by PID, and `crash`/`boot` of a whole host (see
+`crash` for what it models and what it cannot).
 
 Every name carries a per-run prefix; `close()` kills the processes the lab started (by
-PID), removes nftables tables, namespaces and files, also after a failure. Addresses
-come from 198.18.0.0/15 only and never leave the namespaces.
+PID) and whatever they left running inside the lab's own namespaces, unmounts the
+shared disks and detaches their loop devices, removes nftables tables, namespaces and
+files, also after a failure. Addresses come from 198.18.0.0/15 only and never leave
+the namespaces.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import secrets
 import shutil
@@ -42,10 +52,38 @@ STATE_DIR = Path("/run/cmlab")
 NFT_TABLE = "cmlab"
 # network name -> (third octet, interface name on hosts); order = interface order
 NETWORKS = {"lan": 0, "hb": 1, "standby": 2}
+# ext4 multi-mount protection (kernel 6.18, e2fsprogs 1.47). A host mounting an MMP
+# filesystem whose MMP block is not marked clean waits 2 * check_interval + 1 s, then
+# refuses if the block changed meanwhile (another host has it mounted), or else writes
+# its own sequence, waits as long again and mounts. check_interval is twice the
+# holder's mmp_update_interval, but at least 5 s (EXT4_MMP_MIN_CHECK_INTERVAL). A disk
+# unmounted cleanly is marked clean and mounts at once. Measured on a 2-core VM:
+#   mmp_update_interval   clean mount   refused (held elsewhere)   mount after a crash
+#   5 s (the default)     ~10 ms        21.7 s                     ~43 s (2 x 21 s)
+#   1 s (our choice)      ~10 ms        11.1 s                     22.4 s
+# (tests/netns/test_lab.py measures the 1 s row). We choose 1 s: it is where the kernel's
+# 5 s floor takes over, so it halves a failover after a crash for one 4 KiB write per
+# second by the holder; the field counts whole seconds, and smaller gains nothing.
+# A package's filesystem on such a disk therefore adds ~22 s to a failover after a
+# host crash, and nothing to a switch after a clean halt.
+MMP_UPDATE_INTERVAL = 1
 
 
 class LabError(RuntimeError):
     pass
+
+
+@dataclass
+class SharedDisk:
+    """One disk image seen by every host: `path` is the same name on each host and is
+    that host's own loop device there (`devices`), as a SAN LUN is on real nodes."""
+
+    name: str
+    path: str
+    image: Path
+    mmp_offset: int  # byte offset of the MMP block in the image
+    block_size: int
+    devices: dict[str, str] = field(default_factory=dict)  # host -> /dev/loopN
 
 
 def sh(*argv: str, input_text: str | None = None) -> str:
@@ -94,6 +132,9 @@ class Lab:
     _processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     _ports: dict[tuple[str, str], str] = field(default_factory=dict)  # (host, net) -> port
     _state: Path | None = None
+    disks: dict[str, SharedDisk] = field(default_factory=dict)
+    _loops: list[str] = field(default_factory=list)  # every loop device we attached
+    _device_paths: list[Path] = field(default_factory=list)  # placeholders in /dev
 
     @property
     def switch(self) -> str:
@@ -232,6 +273,98 @@ class Lab:
             setup,
         )
 
+    # -- shared disks -------------------------------------------------------------------
+
+    def shared_disk(
+        self,
+        name: str,
+        size_mb: int = 64,
+        *,
+        directory: Path | None = None,
+        mmp_update_interval: int = MMP_UPDATE_INTERVAL,
+        hosts: Sequence[str] | None = None,
+    ) -> SharedDisk:
+        """An ext4 image with MMP, attached once per host (loop devices are global, and
+        one loop device mounted by two hosts would be one superblock that MMP cannot
+        see), named /dev/<prefix>-<name> on every host by a bind mount of the host's own
+        loop device in its mount namespace. The image lives in `directory` (default:
+        the lab's state directory); `hosts` limits which hosts see it (default all)."""
+        if self._state is None or not self.hosts:
+            raise LabError("build the lab before adding a shared disk")
+        if name in self.disks or "/" in name:
+            raise LabError(f"bad or duplicate disk name {name!r}")
+        for tool in ("losetup", "mkfs.ext4"):
+            if shutil.which(tool) is None:
+                raise LabError(f"shared disks need {tool} (util-linux, e2fsprogs)")
+        image = (directory or self._state) / f"{self.prefix}-{name}.img"
+        with image.open("wb") as f:
+            f.truncate(size_mb << 20)
+        sh(
+            "mkfs.ext4",
+            "-q",
+            "-F",
+            "-O",
+            "mmp",
+            "-E",
+            f"mmp_update_interval={mmp_update_interval}",
+            "-L",
+            name[:16],
+            str(image),
+        )
+        header = sh("dumpe2fs", "-h", str(image))
+        fields = {}
+        for line in header.splitlines():
+            key, _, value = line.partition(":")
+            fields[key.strip()] = value.strip()
+        block_size = int(fields["Block size"])
+        mmp_offset = int(fields["MMP block number"]) * block_size
+        path = Path("/dev") / f"{self.prefix}-{name}"
+        disk = SharedDisk(name, str(path), image, mmp_offset, block_size)
+        self.disks[name] = disk
+        # The placeholder each host's bind mount covers; outside the hosts it stays an
+        # empty file, so nothing on the machine itself can mount the disk by that name.
+        path.touch(exist_ok=False)
+        self._device_paths.append(path)
+        for host in [self.hosts[h] for h in hosts] if hosts else self.hosts.values():
+            device = sh("losetup", "--find", "--show", str(image)).strip()
+            self._loops.append(device)
+            disk.devices[host.name] = device
+            sh(*host.argv(["mount", "--bind", device, str(path)]))
+        return disk
+
+    def _release_disks(self) -> None:
+        """Unmount every filesystem of our loop devices in the hosts, detach them."""
+        for disk in self.disks.values():
+            for name, device in disk.devices.items():
+                for target in self._mounts_of(name, device):
+                    subprocess.run(
+                        self.host(name).argv(["umount", "-l", target]),
+                        capture_output=True,
+                        check=False,
+                    )
+        for path in self._device_paths:
+            for host in self.hosts.values():
+                subprocess.run(
+                    host.argv(["umount", "-l", str(path)]), capture_output=True, check=False
+                )
+        for device in reversed(self._loops):
+            # Still in use (a mount a lazy unmount left behind): -d sets autoclear and
+            # the kernel frees the device at its last close.
+            subprocess.run(["losetup", "-d", device], capture_output=True, check=False)
+        for path in self._device_paths:
+            path.unlink(missing_ok=True)
+        self._device_paths.clear()
+
+    def _wait_loops_detached(self, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self._loops and time.monotonic() < deadline:
+            attached = sh("losetup", "-a")
+            self._loops = [d for d in self._loops if f"{d}:" in attached]
+            if self._loops:
+                time.sleep(0.05)
+        if self._loops:  # report, but let the rest of the cleanup happen
+            print(f"lab {self.prefix}: loop devices still attached: {self._loops}")
+
     # -- processes ------------------------------------------------------------------
 
     def host(self, name: str) -> Host:
@@ -311,7 +444,121 @@ class Lab:
         process.send_signal(signal.SIGKILL)
         process.wait(10)
 
+    def pids_in(self, host: str) -> list[int]:
+        """PIDs of the processes living in the host's network namespace: only the lab's
+        processes and their descendants (cmcld's services, say) can be there."""
+        ns = os.stat(f"/run/netns/{self.host(host).namespace}")
+        pids = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                st = os.stat(entry / "ns" / "net")
+            except OSError:
+                continue
+            if (st.st_ino, st.st_dev) == (ns.st_ino, ns.st_dev):
+                pids.append(int(entry.name))
+        return pids
+
+    def _kill_all_in(self, host: str, timeout: float = 5.0) -> None:
+        for pid in self.pids_in(host):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + timeout
+        while True:
+            for process in self._processes:
+                process.poll()  # reap ours; a zombie has left its namespaces already
+            left = self.pids_in(host)
+            if not left:
+                return
+            if time.monotonic() > deadline:
+                raise LabError(f"processes of {host} survived SIGKILL: {left}")
+            time.sleep(0.02)
+
     # -- faults ---------------------------------------------------------------------
+
+    def crash(self, host: str) -> None:
+        """Model a host crash as far as one kernel allows.
+
+        What a crash does and the lab does too: the host falls off every network at
+        once (its links go down, so nothing it had, floating addresses included,
+        answers any more), every process on it dies at once (SIGKILL of every process
+        in its namespaces: cmcld, the guard, the package's services), and the
+        floating addresses it held are gone when it comes back (flushed, as a reboot
+        would). A shared disk it had mounted is left with its MMP block as the host's
+        last MMP update wrote it (not marked clean), so the next host's mount waits
+        out MMP as after a real crash.
+
+        What it cannot model: the kernel's mount of the disk has to be unmounted
+        (that is what stops ext4's MMP thread, which a crash would have stopped), so
+        the filesystem's journal is clean instead of needing replay; and the MMP block
+        is rewritten from a copy taken just before."""
+        h = self.host(host)
+        for iface in h.interfaces.values():
+            ip("-n", h.namespace, "link", "set", iface, "down")
+        mmp_blocks = {d.name: self._read_mmp_block(d) for d in self._mounted_disks(host)}
+        self._kill_all_in(host)
+        for disk in self.disks.values():
+            device = disk.devices.get(host)
+            for target in self._mounts_of(host, device) if device else []:
+                done = self.run(host, ["umount", target])
+                if done.returncode != 0:
+                    raise LabError(f"crash of {host}: cannot unmount {target}: {done.stderr}")
+        for name, block in mmp_blocks.items():
+            self._write_mmp_block(self.disks[name], block)
+        lab_addresses = set(h.addresses.values())
+        for info in json.loads(ip("-j", "-n", h.namespace, "-4", "addr", "show")):
+            for addr in info.get("addr_info", []):
+                if info["ifname"] != "lo" and addr["local"] not in lab_addresses:
+                    prefix = f"{addr['local']}/{addr['prefixlen']}"
+                    ip("-n", h.namespace, "addr", "del", prefix, "dev", info["ifname"])
+
+    def boot(self, host: str) -> None:
+        """Bring a crashed host back on its networks (its daemons are the caller's to
+        start); returns once the switch forwards on each of its ports."""
+        h = self.host(host)
+        for net, iface in h.interfaces.items():
+            ip("-n", h.namespace, "link", "set", iface, "up")
+            port = self._ports[(host, net)]
+            deadline = time.monotonic() + 10
+            while "state forwarding" not in ip("-n", self.switch, "-d", "link", "show", port):
+                if time.monotonic() > deadline:
+                    raise LabError(f"bridge port {port} did not start forwarding in 10 s")
+                time.sleep(0.05)
+
+    def _mounts_of(self, host: str, device: str) -> list[str]:
+        """Where the host has `device` mounted, deepest first (the device path bound
+        over the disk's name does not count: it is not a mount of the filesystem)."""
+        rdev = os.stat(device).st_rdev
+        numbers = f"{os.major(rdev)}:{os.minor(rdev)}"
+        out = self.run(host, ["findmnt", "-rn", "-o", "TARGET,MAJ:MIN,FSTYPE"]).stdout
+        targets = [
+            line.split()[0]
+            for line in out.splitlines()
+            if line.split()[1:2] == [numbers] and line.split()[2:3] != ["devtmpfs"]
+        ]
+        return sorted(targets, reverse=True)
+
+    def _mounted_disks(self, host: str) -> list[SharedDisk]:
+        return [
+            d
+            for d in self.disks.values()
+            if host in d.devices and self._mounts_of(host, d.devices[host])
+        ]
+
+    @staticmethod
+    def _read_mmp_block(disk: SharedDisk) -> bytes:
+        with disk.image.open("rb") as f:
+            f.seek(disk.mmp_offset)
+            return f.read(disk.block_size)
+
+    @staticmethod
+    def _write_mmp_block(disk: SharedDisk, block: bytes) -> None:
+        with disk.image.open("r+b") as f:
+            f.seek(disk.mmp_offset)
+            f.write(block)
+            f.flush()
+            os.fsync(f.fileno())
 
     def link_down(self, host: str, net: str = "lan") -> None:
         h = self.host(host)
@@ -395,12 +642,19 @@ class Lab:
                 process.wait(5)
         self._processes.clear()
         for host in self._all_hosts():
+            try:  # what our processes left behind in our namespaces (orphaned services)
+                self._kill_all_in(host.name)
+            except (LabError, OSError) as exc:
+                print(f"lab {self.prefix}: {exc}")
+        self._release_disks()
+        for host in self._all_hosts():
             for ns_file in (host.mount_ns, host.uts_ns):
                 subprocess.run(["umount", "-l", str(ns_file)], capture_output=True, check=False)
         for namespace in reversed(self._namespaces):
             subprocess.run(["ip", "netns", "del", namespace], capture_output=True, check=False)
             shutil.rmtree(NETNS_ETC / namespace, ignore_errors=True)
         self._namespaces.clear()
+        self._wait_loops_detached()
         if self._state is not None:
             subprocess.run(["umount", "-l", str(self._state)], capture_output=True, check=False)
             shutil.rmtree(self._state, ignore_errors=True)
