@@ -13,6 +13,8 @@ command -v ip >/dev/null 2>&1 || need+=(iproute2)
 # The multi-host tests: partitions with nftables, ping between hosts.
 command -v nft >/dev/null 2>&1 || need+=(nftables)
 command -v ping >/dev/null 2>&1 || need+=(iputils-ping)
+# The lab's client sends gratuitous ARP with arping to check the client's view.
+command -v arping >/dev/null 2>&1 || need+=(iputils-arping)
 # The resource driver tests: loop-device filesystems, LVM tags, real OCF agents
 # (Filesystem needs modprobe).
 command -v mkfs.ext4 >/dev/null 2>&1 || need+=(e2fsprogs)

@@ -21,6 +21,11 @@ from cluster.transport.options import PEER_CHANNEL_OPTIONS
 from cluster.transport.tls import channel_credentials
 
 
+def _ignore_result(task: "asyncio.Future[None]") -> None:
+    if not task.cancelled():
+        task.exception()
+
+
 def _target(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
@@ -33,7 +38,7 @@ class PeerDialer:
         self.port = port
         self._channels: dict[tuple[str, str], aio.Channel] = {}
 
-    def _stub(self, host: str, node: str) -> services_pb2_grpc.NodeStub:
+    def _channel(self, host: str, node: str) -> aio.Channel:
         key = (_target(host, self.port), node)
         channel = self._channels.get(key)
         if channel is None:
@@ -42,7 +47,23 @@ class PeerDialer:
                 key[0], channel_credentials(self._credentials), options=options
             )
             self._channels[key] = channel
-        return services_pb2_grpc.NodeStub(channel)
+        return channel
+
+    def _stub(self, host: str, node: str) -> tuple[services_pb2_grpc.NodeStub, bool]:
+        """The stub for a peer, and whether a call that fails UNAVAILABLE on it may be
+        tried again on a new channel: only when the channel was not connected, so the
+        request surely never left. A channel to a peer that was down sits in reconnect
+        back-off and fails calls at once even after the peer is back (seen: cmrunnode
+        of a restarted node refused as unreachable)."""
+        channel = self._channel(host, node)
+        connected = channel.get_state() == grpc.ChannelConnectivity.READY
+        return services_pb2_grpc.NodeStub(channel), not connected
+
+    def _drop(self, host: str, node: str) -> None:
+        channel = self._channels.pop((_target(host, self.port), node), None)
+        if channel is not None:
+            task = asyncio.ensure_future(channel.close())
+            task.add_done_callback(_ignore_result)
 
     async def call(
         self, node: str, addresses: Sequence[str], method: str, request: Any, timeout: float
@@ -52,7 +73,15 @@ class PeerDialer:
         last = ""
         for host in addresses:
             try:
-                return await getattr(self._stub(host, node), method)(request, timeout=timeout)
+                stub, retry = self._stub(host, node)
+                try:
+                    return await getattr(stub, method)(request, timeout=timeout)
+                except aio.AioRpcError as err:
+                    if err.code() != grpc.StatusCode.UNAVAILABLE or not retry:
+                        raise
+                self._drop(host, node)
+                stub, _ = self._stub(host, node)
+                return await getattr(stub, method)(request, timeout=timeout)
             except aio.AioRpcError as err:
                 code = err.code()
                 if code == grpc.StatusCode.UNAVAILABLE:
@@ -82,19 +111,26 @@ class PeerDialer:
         """A streaming Node RPC of CommandProgress, as (is_result, ok, text) items."""
         last = ""
         for host in addresses:
-            call = getattr(self._stub(host, node), method)(request, timeout=timeout)
-            try:
-                async for item in call:
-                    if item.HasField("result"):
-                        yield True, item.result.ok, item.result.message
-                        return
-                    yield False, True, item.line
-                return
-            except aio.AioRpcError as err:
-                if err.code() == grpc.StatusCode.UNAVAILABLE:
+            stub, retry = self._stub(host, node)
+            for attempt in range(2):
+                answered = False
+                call = getattr(stub, method)(request, timeout=timeout)
+                try:
+                    async for item in call:
+                        answered = True
+                        if item.HasField("result"):
+                            yield True, item.result.ok, item.result.message
+                            return
+                        yield False, True, item.line
+                    return
+                except aio.AioRpcError as err:
+                    if err.code() != grpc.StatusCode.UNAVAILABLE:
+                        raise CmError(f"{node}: {err.details()}") from None
                     last = f"{host}: unreachable"
-                    continue
-                raise CmError(f"{node}: {err.details()}") from None
+                    if answered or not retry or attempt:
+                        break
+                    self._drop(host, node)
+                    stub, _ = self._stub(host, node)
         raise Unreachable(f"node {node}: {last or 'no address'}")
 
     async def close(self) -> None:
