@@ -33,7 +33,7 @@ class Peer(services_pb2_grpc.NodeServicer):
 async def serve(ca: ClusterCA, tmp: Path, port: int) -> tuple[aio.Server, int]:
     creds = load_credentials(ca.bundle(tmp / "b.pem", node="b"), None, None)
     server = aio.server(interceptors=[Authorizer("b", TransportStats())])
-    services_pb2_grpc.add_NodeServicer_to_server(Peer(), server)
+    services_pb2_grpc.add_NodeServicer_to_server(Peer(), server)  # type: ignore[abstract]
     bound = server.add_secure_port(f"127.0.0.1:{port}", server_credentials(creds))
     await server.start()
     return server, bound
