@@ -193,14 +193,29 @@ class LabCluster:
         """Wall-clock time (epoch seconds) of the first line of the node's `log`
         matching `pattern` at or after `after`; the lab's hosts share this machine's
         clock."""
+        return self.event(node, pattern, after, log)[0]
+
+    def event(
+        self, node: str, pattern: str, after: float = 0.0, log: str = "cmcld.log"
+    ) -> tuple[float, str]:
+        """(wall-clock time, line) of the first line like event_time's."""
         import datetime as dt
 
         for line in self.file_log(node, log).splitlines():
             if re.search(pattern, line):
                 stamp = dt.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S.%f").timestamp()
                 if stamp >= after:
-                    return stamp
+                    return stamp, line
         raise AssertionError(f"no log line matching {pattern!r} on {node}")
+
+    def lease_deadline(self, node: str, after: float) -> float:
+        """Wall-clock time at which the lease that `node` lost after `after` ended, from
+        its LEASE LOST line ("lease deadline in 180 ms" / "... 20 ms ago")."""
+        stamp, line = self.event(node, r"LEASE LOST", after)
+        found = re.search(r"lease deadline (in (-?\d+) ms|(\d+) ms ago)", line)
+        assert found, f"no deadline in {line!r}"
+        ahead = int(found.group(2)) if found.group(2) is not None else -int(found.group(3))
+        return stamp + ahead / 1000
 
 
 @contextmanager

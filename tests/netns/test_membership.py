@@ -47,9 +47,14 @@ def test_partition_2_1_majority_keeps_running(tmp_path: Path) -> None:
         cut_at = time.time()
         for peer in ("n1", "n2"):
             c.lab.cut("n3", peer)
+        cut_done = time.time()
         wait_for(lambda: c.running_members("n1") == {"n1", "n2"}, MT + 5, "majority reformed")
-        lost = c.event_time("n3", r"LEASE LOST", after=cut_at)
-        assert lost - cut_at <= MT + 0.5, f"minority kept its lease {lost - cut_at:.2f} s"
+        deadline = c.lease_deadline("n3", after=cut_at)
+        # The lease ends at most MT after the last answered ping was sent, and no ping
+        # is answered after the cut (a few ms of log-stamp rounding allowed).
+        assert deadline - cut_done <= MT + 0.01, (
+            f"minority kept its lease {deadline - cut_done:.3f} s"
+        )
         assert not c.view("n3")["lease_held"]
         assert "n3" not in c.view("n1")["members"]
         c.lab.heal()
@@ -73,6 +78,7 @@ def test_two_nodes_with_quorum_server(tmp_path: Path) -> None:
         # Losing the link between them: exactly one side keeps running.
         cut_at = time.time()
         c.lab.cut("a", "b")
+        cut_done = time.time()
         wait_for(
             lambda: {c.view("a").get("lease_held"), c.view("b").get("lease_held")} == {True, False},
             MT + 5,
@@ -84,7 +90,11 @@ def test_two_nodes_with_quorum_server(tmp_path: Path) -> None:
         assert len(holders) == 1, sides
         assert sides[holders[0]] == {holders[0]}
         loser = "b" if holders == ["a"] else "a"
-        assert c.event_time(loser, r"LEASE LOST", after=cut_at) - cut_at <= MT + 0.5
+        # A tie: the loser still holds its lease through the quorum server's answers
+        # until the server promises the winner's epoch (which takes the winner up to
+        # MT to propose), then loses it within MT of that promise (DESIGN.md §2).
+        held = c.lease_deadline(loser, after=cut_at) - cut_done
+        assert held <= 2 * MT + 0.01, f"{loser} kept its lease {held:.3f} s after the cut"
 
 
 def test_quorum_server_down_changes_nothing(tmp_path: Path) -> None:
