@@ -137,6 +137,10 @@ async def _serve(
     config = ConfigService(node, store, dialer, background, running=membership.cluster_running)
     catch_up.distributor = config.distributor
     store.listeners.append(membership.reconfigure)
+    if guard is not None:
+        refit = guard.refit  # the configured watchdog, also for a reattached guard
+        store.listeners.append(lambda: refit(_watchdog_device(store)))
+        refit(_watchdog_device(store))
     commands = ClusterCommands(membership, dialer)
     backend = LocalNode(
         name=node,
@@ -313,8 +317,7 @@ def _new_guard(
             when,
         )
         Guard.clear_fired(paths)
-    config = store.config
-    watchdog = config.cluster.watchdog_device if config else None
+    watchdog = _watchdog_device(store)
     try:
         guard = Guard.start(paths, node=node, margin_ns=MIN_STOP_MARGIN, watchdog=watchdog)
     except GuardError as exc:
@@ -324,6 +327,11 @@ def _new_guard(
         "lease guard started (pid %d)%s", guard.pid, f", watchdog {watchdog}" if watchdog else ""
     )
     return guard
+
+
+def _watchdog_device(store: ConfigStore) -> str | None:
+    config = store.config
+    return config.cluster.watchdog_device if config else None
 
 
 class CatchUp:

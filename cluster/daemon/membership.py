@@ -61,6 +61,7 @@ from cluster.daemon import durable
 from cluster.daemon.configstore import ConfigStore
 from cluster.errors import CmError
 from cluster.guard.client import Guard, GuardError, GuardFired, GuardGone
+from cluster.guard.protocol import IDLE
 from cluster.network.interfaces import read_interfaces
 from cluster.paths import HostPaths
 from cluster.resources.stopnow import Plan
@@ -580,6 +581,36 @@ class GuardLink:
             pass  # it has stopped everything already; a new one comes with a new lease
         except (GuardError, OSError) as exc:
             log.error("lease guard: the stop-now plan could not be published: %s", exc)
+
+    def refit(self, watchdog: str | None) -> None:
+        """Give the guard the applied configuration's WATCHDOG_DEVICE: the guard opens
+        the device when it starts (cmcld starts one before any configuration exists),
+        so a different device means a new guard. Only while it holds no lease (the
+        parameter changes only with the cluster halted), so protection never lapses."""
+        status = self._guard.status()
+        current = (status.watchdog or {}).get("device")
+        if current == watchdog or self._revive is None:
+            return
+        if status.state != IDLE:
+            log.warning(
+                "lease guard: WATCHDOG_DEVICE is now %s but the guard (%s) keeps %s until "
+                "this node next holds no lease",
+                watchdog or "unset",
+                status.state,
+                current or "none",
+            )
+            return
+        log.info("lease guard: WATCHDOG_DEVICE %s -> %s", current or "unset", watchdog or "unset")
+        try:
+            self._guard.close()
+        except GuardError as exc:
+            log.error("lease guard: %s", exc)
+        new = self._revive()
+        if new is None:
+            return  # said why; listening() is now false, so no package starts here
+        self._guard = new
+        if self._margin is not None:
+            self.set_margin(self._margin)
 
     def listening(self) -> bool:
         return self._guard.listening()
