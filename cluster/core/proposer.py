@@ -198,6 +198,17 @@ class Proposer:
             if missing:
                 self._end(now, f"no answer from {','.join(missing)}", retry=True)
                 return
+            # The value rule holds for formation too: a membership whose members do
+            # not all hear each other would shed one of them within MEMBER_TIMEOUT.
+            apart = [
+                f"{a} does not hear {b}"
+                for a in p.formation
+                for b in p.formation
+                if b not in p.views[a].hears
+            ]
+            if apart:
+                self._end(now, f"not all connected yet ({apart[0]})", retry=True)
+                return
         elif p.kind is Kind.CHANGE:
             members = self._choose(p)
             unchanged = members == p.previous.members
