@@ -26,6 +26,8 @@ class QuorumService:
     def __init__(self, state_file: Path, bindings_file: Path) -> None:
         self._state_file = state_file
         self._bindings_file = bindings_file
+        # The first cluster may be bound before any promise is kept: both files need it.
+        bindings_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         state = durable.load(state_file)
         if state is not None and not isinstance(state, QuorumDurable):
             raise CmError(f"{state_file}: holds a node's state, not a quorum server's")

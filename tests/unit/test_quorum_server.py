@@ -1,5 +1,10 @@
 """The quorum server core: per-cluster acceptor, grants, persist before reply."""
 
+import asyncio
+from pathlib import Path
+
+import pytest
+
 from cluster.core.effects import Persist, Persisted, QuorumDurable, Received, Send
 from cluster.core.messages import (
     Accept,
@@ -13,6 +18,8 @@ from cluster.core.messages import (
     QuorumPong,
 )
 from cluster.core.quorum import QuorumServer
+from cluster.errors import NotAuthorized
+from cluster.quorum.service import QuorumService
 
 M1 = Membership(1, ("a", "b"), "a")
 B = Ballot(1, "a")
@@ -70,3 +77,17 @@ def test_refuses_lower_ballot_and_learns() -> None:
     qs.handle(Received(4, "a", Learn("c1", decided)))
     assert qs.clusters["c1"].decided == decided
     assert ping(qs, 5, epoch=2).granted
+
+
+def test_service_binds_a_cluster_before_any_promise_on_a_fresh_root(tmp_path: Path) -> None:
+    """A fresh quorum server's first message may be a ping or a Learn, not a Prepare:
+    binding the cluster to its CA must not need the state directory to exist yet."""
+    state = tmp_path / "var" / "lib" / "cmcluster"
+    service = QuorumService(state / "qs.json", state / "qs-clusters.json")
+    learn = Learn("c1", M1)
+    asyncio.run(service.exchange("a", "CA-ONE", "c1", learn))
+    assert service.clusters() == ["c1"]
+    again = QuorumService(state / "qs.json", state / "qs-clusters.json")
+    assert again.clusters() == ["c1"]
+    with pytest.raises(NotAuthorized, match="belongs to another CA"):
+        asyncio.run(again.exchange("x", "CA-TWO", "c1", learn))
