@@ -162,6 +162,7 @@ class MembershipDriver:
         self.lease = LeaseState()
         self.qs: QuorumClient | None = None
         self.qs_last_answer: float | None = None
+        self.qs_answering = False  # the last exchange with the quorum server succeeded
         self.last_event = ""
         self._pending: Pending | None = None
         self._halting = False
@@ -277,6 +278,7 @@ class MembershipDriver:
             addresses = [a for a in (host, config.cluster.qs_addr) if a]
             self.qs = QuorumClient(creds, host, addresses)
             self.qs_last_answer = None
+            self.qs_answering = False
             self._qs_changed.set()
 
     # -- events in -----------------------------------------------------------------------
@@ -412,8 +414,15 @@ class MembershipDriver:
         try:
             replies = await self.qs.exchange(self.config.cluster.name, message, timeout)
         except CmError as exc:
-            log.debug("quorum server: %s", exc)
+            if self.qs_answering:
+                log.warning("quorum server %s is not responding: %s", self.qs.name, exc)
+            else:
+                log.debug("quorum server: %s", exc)
+            self.qs_answering = False
             return
+        if not self.qs_answering:
+            log.info("quorum server %s is answering", self.qs.name)
+        self.qs_answering = True
         self.qs_last_answer = time.monotonic()
         for reply in replies:
             self._events.put_nowait(Received(time.monotonic_ns(), QUORUM_SERVER, reply))
