@@ -3,8 +3,12 @@ CI runs as root and a silent skip would hide a broken set-up."""
 
 import os
 import shutil
+import time
+from collections.abc import Iterator
 
 import pytest
+
+from tests.netns.lab import leftovers
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -19,3 +23,16 @@ def _needs_root_and_ip() -> None:
         pytest.fail("namespace tests need root")
     if shutil.which("ip") is None:
         pytest.fail("namespace tests need iproute2 (make test installs it)")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _nothing_left_behind() -> Iterator[None]:
+    """After every namespace test of the session: no namespace, mount, loop device,
+    device path or process of any lab is left on the machine (given a few seconds for
+    lazily freed loop devices and exiting processes)."""
+    yield
+    deadline = time.monotonic() + 15
+    while (left := leftovers()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    if left:
+        pytest.fail("the namespace tests left behind:\n  " + "\n  ".join(left))

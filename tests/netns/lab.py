@@ -23,8 +23,10 @@ rules inside host namespaces: both ways, one way, or lossy with numgen random),
 Every name carries a per-run prefix; `close()` kills the processes the lab started (by
 PID) and whatever they left running inside the lab's own namespaces, unmounts the
 shared disks and detaches their loop devices, removes nftables tables, namespaces and
-files, also after a failure. Addresses come from 198.18.0.0/15 only and never leave
-the namespaces.
+files, also after a failure. Every lab also keeps a footprint of what it made (names,
+namespace identities, processes), and `leftovers()` checks, after a whole test session,
+that none of it is left anywhere on the machine. Addresses come from 198.18.0.0/15
+only and never leave the namespaces.
 """
 
 from __future__ import annotations
@@ -122,6 +124,75 @@ class Host:
         ]
 
 
+def _start_time(pid: int) -> str | None:
+    """The kernel's start time of a live (not zombie) process, to tell it from a later
+    process given the same PID."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return None if fields[0] in ("Z", "X") else fields[19]
+
+
+def _ns_id(path: str | Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+@dataclass
+class Footprint:
+    """What one lab made, kept after it closed."""
+
+    prefix: str
+    namespaces: set[tuple[int, int]] = field(default_factory=set)  # net, mnt, uts ids
+    processes: list[tuple[int, str]] = field(default_factory=list)  # (pid, start time)
+
+
+FOOTPRINTS: list[Footprint] = []
+
+
+def leftovers(footprints: Sequence[Footprint] | None = None) -> list[str]:
+    """Everything of the given labs (default: every lab of this process) still on the
+    machine: namespaces, /etc/netns and state directories, device paths, mounts, loop
+    devices on their images, processes they started, and any process still inside one
+    of their namespaces (a service cmcld left running, say)."""
+    prints = FOOTPRINTS if footprints is None else footprints
+    found: list[str] = []
+    prefixes = tuple(f.prefix for f in prints)
+    if not prefixes:
+        return found
+    for directory in (Path("/run/netns"), NETNS_ETC, STATE_DIR, Path("/dev")):
+        if directory.is_dir():
+            found += [f"{p}" for p in directory.iterdir() if p.name.startswith(prefixes)]
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        if any(prefix in line for prefix in prefixes):
+            found.append(f"mount: {line.split()[4]}")
+    loops = subprocess.run(["losetup", "-a"], capture_output=True, text=True, check=False)
+    found += [
+        f"loop device: {x}" for x in loops.stdout.splitlines() if any(p in x for p in prefixes)
+    ]
+    started = {pid: when for f in prints for pid, when in f.processes}
+    ours = set().union(*(f.namespaces for f in prints))
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        pid = int(entry.name)
+        when = _start_time(pid)
+        if when is None:
+            continue
+        inside = any(_ns_id(entry / "ns" / kind) in ours for kind in ("net", "mnt", "uts"))
+        if inside or started.get(pid) == when:
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            found.append(f"process {pid}: {cmdline.strip()}")
+    return found
+
+
 @dataclass
 class Lab:
     prefix: str = field(default_factory=lambda: "cm" + secrets.token_hex(3))
@@ -135,6 +206,11 @@ class Lab:
     disks: dict[str, SharedDisk] = field(default_factory=dict)
     _loops: list[str] = field(default_factory=list)  # every loop device we attached
     _device_paths: list[Path] = field(default_factory=list)  # placeholders in /dev
+    footprint: Footprint = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.footprint = Footprint(self.prefix)
+        FOOTPRINTS.append(self.footprint)
 
     @property
     def switch(self) -> str:
@@ -197,6 +273,8 @@ class Lab:
     def _add_namespace(self, name: str) -> None:
         ip("netns", "add", name)
         self._namespaces.append(name)
+        if (ns := _ns_id(f"/run/netns/{name}")) is not None:
+            self.footprint.namespaces.add(ns)
         ip("-n", name, "link", "set", "lo", "up")
 
     def _add_host(self, name: str, number: int, nets: Sequence[str]) -> Host:
@@ -272,6 +350,9 @@ class Lab:
             "-c",
             setup,
         )
+        for ns_file in (host.mount_ns, host.uts_ns):
+            if (ns := _ns_id(ns_file)) is not None:
+                self.footprint.namespaces.add(ns)
 
     # -- shared disks -------------------------------------------------------------------
 
@@ -384,8 +465,13 @@ class Lab:
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
-        self._processes.append(process)
+        self._track(process)
         return process
+
+    def _track(self, process: subprocess.Popen[bytes]) -> None:
+        self._processes.append(process)
+        if (when := _start_time(process.pid)) is not None:
+            self.footprint.processes.append((process.pid, when))
 
     def start_daemon(
         self,
@@ -396,6 +482,7 @@ class Lab:
         *,
         env_extra: Mapping[str, str] | None = None,
         program: str = "cmcld",
+        extra_args: Sequence[str] = (),
     ) -> Daemon:
         """cmcld (or cmqsd) on a lab host, on its standard port of all its addresses."""
         from cluster.paths import DEFAULT_PORT
@@ -411,8 +498,9 @@ class Lab:
             wrap=self.host(host).argv([]),
             env_extra=env_extra,
             program=program,
+            extra_args=extra_args,
         )
-        self._processes.append(daemon.process)
+        self._track(daemon.process)
         return daemon
 
     def run(

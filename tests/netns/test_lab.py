@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.netns.lab import NETNS_ETC, STATE_DIR, Lab, SharedDisk
+from tests.netns.lab import NETNS_ETC, STATE_DIR, Lab, SharedDisk, leftovers
 
 
 def reachable(lab: Lab, src: str, dst_address: str) -> bool:
@@ -247,3 +247,20 @@ def test_close_detaches_loop_devices_even_while_mounted(tmp_path: Path) -> None:
     assert not any(f"{d}: " in attached for d in disk.devices.values())
     assert str(disk.image) not in attached
     assert not Path(disk.path).exists()
+
+
+def test_leftovers_sees_a_live_lab_and_nothing_once_it_closed() -> None:
+    lab = Lab()
+    try:
+        lab.build(["x"])
+        process = lab.start("x", ["sleep", "300"], {}, Path("/dev/null"))
+        # a process the lab did not start, inside the host: found by its namespace
+        stray = lab.run("x", ["sh", "-c", "setsid sleep 301 >/dev/null 2>&1 & echo $!"])
+        found = "\n".join(leftovers([lab.footprint]))
+        assert f"/run/netns/{lab.prefix}-x" in found
+        assert f"process {process.pid}: sleep 300" in found
+        assert f"process {stray.stdout.strip()}: sleep 301" in found
+        assert f"mount: {STATE_DIR / lab.prefix}" in found
+    finally:
+        lab.close()
+    assert leftovers([lab.footprint]) == []
