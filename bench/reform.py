@@ -3,8 +3,8 @@
 Usage: .venv/bin/python bench/reform.py [--sizes 3,8,16] [--runs 5] [--cpu-seconds 20]
 (as root, after make zipapp)
 
-For each cluster size: measure the CPU of every idle cmcld from /proc over
---cpu-seconds, form the cluster, then repeatedly SIGKILL one non-coordinator cmcld and
+For each cluster size: form the cluster, measure the CPU of every idle cmcld of the
+formed cluster from /proc over --cpu-seconds, then repeatedly SIGKILL one non-coordinator cmcld and
 measure from the kill to the coordinator's log line deciding the membership without
 it (the lab's hosts share this machine's clock); restart the node and let it rejoin
 before the next run. All hosts share this machine's CPUs: when they cannot keep up,
@@ -70,14 +70,6 @@ def measure(size: int, runs: int, mt: float, cpu_seconds: float) -> None:
     with tempfile.TemporaryDirectory(prefix="cmbench-") as scratch:
         try:
             with lab_cluster(Path(scratch), nodes, member_timeout=mt, run=False) as c:
-                time.sleep(2)
-                # Every node pings every configured node, formed or not: the same load.
-                cpu = idle_cpu(c, cpu_seconds)
-                load = sum(cpu)
-                print(
-                    f"{label}: idle cmcld CPU {summary(cpu, '% of a core', 1.0)} "
-                    f"(all {size}: {load:.0f}% of this machine's {os.cpu_count()} cores)"
-                )
                 result = c.cm(nodes[0], "cmruncl", timeout=120)
                 if result.returncode != 0:
                     why = result.stdout.strip().splitlines()[-1]
@@ -87,6 +79,13 @@ def measure(size: int, runs: int, mt: float, cpu_seconds: float) -> None:
                     )
                     return
                 wait_for(partial(_members_are, c, nodes[0], set(nodes)), 30, "formed", 0.3)
+                time.sleep(2)  # let formation's bursts (config, view fan-out) pass
+                cpu = idle_cpu(c, cpu_seconds)
+                load = sum(cpu)
+                print(
+                    f"{label}: idle cmcld CPU, cluster formed: {summary(cpu, '% of a core', 1.0)} "
+                    f"(all {size}: {load:.0f}% of this machine's {os.cpu_count()} cores)"
+                )
                 samples = reformations(c, runs)
                 print(f"{label}: SIGKILL -> decided {summary(samples, 's', 1.0)}")
         except AssertionError as exc:

@@ -24,6 +24,7 @@ from tests.netns.lab import Lab
 from tests.support import SOURCE_COMMAND, ZIPAPP, ClusterCA, Daemon, command_env
 
 QS = "qs"
+QS_POLL = 10.0  # QS_POLLING_INTERVAL of lab clusters: its minimum (Serviceguard's is 300 s)
 
 
 def cm_command() -> list[str]:
@@ -73,8 +74,11 @@ class LabCluster:
 
     # -- daemons ---------------------------------------------------------------------
 
-    def start(self, node: str) -> Daemon:
-        daemon = self.lab.start_daemon(node, self.root(node), node, self.command)
+    def start(self, node: str, *extra_args: str) -> Daemon:
+        """cmcld on the node (extra_args: cmcld's own options, such as --auto-start)."""
+        daemon = self.lab.start_daemon(
+            node, self.root(node), node, self.command, extra_args=extra_args
+        )
         self.daemons[node] = daemon
         return daemon
 
@@ -246,19 +250,31 @@ def lab_cluster(
         for node in nodes:
             cluster._install(node)
             cluster.start(node)
-        path = work / "cluster.ascii"
-        args = [a for n in nodes for a in ("-n", n)]
-        if quorum_server:
-            args += ["-q", QS]
-        cluster.ok(nodes[0], "cmquerycl", *args, "-C", str(path), "--cluster", "lab")
-        text = re.sub(
-            r"(?m)^MEMBER_TIMEOUT\s+\d+$",
-            f"MEMBER_TIMEOUT {int(member_timeout * 1000)}ms",
-            path.read_text(),
-        )
-        path.write_text(text)
-        cluster.ok(nodes[0], "cmapplyconf", "-f", "-C", str(path))
-        if run:
-            cluster.ok(nodes[0], "cmruncl", "-v")
-            wait_for(lambda: cluster.running_members(nodes[0]) == set(nodes), 10, "cluster formed")
+        configure(cluster, quorum_server=quorum_server, run=run)
         yield cluster
+
+
+def configure(
+    cluster: LabCluster, name: str = "lab", *, quorum_server: bool = False, run: bool = True
+) -> None:
+    """As an operator does it: cmquerycl -C (with -q when there is a quorum server),
+    MEMBER_TIMEOUT set to the cluster's, cmapplyconf, and (by default) cmruncl."""
+    nodes = cluster.nodes
+    path = cluster.work / "cluster.ascii"
+    args = [a for n in nodes for a in ("-n", n)]
+    if quorum_server:
+        args += ["-q", QS]
+    cluster.ok(nodes[0], "cmquerycl", *args, "-C", str(path), "--cluster", name)
+    text = re.sub(
+        r"(?m)^MEMBER_TIMEOUT\s+\d+$",
+        f"MEMBER_TIMEOUT {int(cluster.member_timeout * 1000)}ms",
+        path.read_text(),
+    )
+    if quorum_server:
+        text = re.sub(r"(?m)^QS_POLLING_INTERVAL\s+\S+$", f"QS_POLLING_INTERVAL {QS_POLL:g}s", text)
+        assert f"QS_POLLING_INTERVAL {QS_POLL:g}s" in text, "cmquerycl -q wrote no interval"
+    path.write_text(text)
+    cluster.ok(nodes[0], "cmapplyconf", "-f", "-C", str(path))
+    if run:
+        cluster.ok(nodes[0], "cmruncl", "-v")
+        wait_for(lambda: cluster.running_members(nodes[0]) == set(nodes), 10, "cluster formed")

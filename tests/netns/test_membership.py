@@ -4,11 +4,22 @@ Hosts are lab namespaces running the built zipapp's cmcld; MEMBER_TIMEOUT is 2 s
 the whole file runs in a few minutes.
 """
 
+import re
 import subprocess
 import time
 from pathlib import Path
 
-from tests.netns.cluster import QS, lab_cluster, wait_for
+from tests.netns.cluster import (
+    QS,
+    QS_POLL,
+    LabCluster,
+    cm_command,
+    configure,
+    lab_cluster,
+    wait_for,
+)
+from tests.netns.lab import Lab
+from tests.support import ClusterCA
 
 MT = 2.0
 SLACK = 1.0  # the issue's bound: reformation within MEMBER_TIMEOUT + 1 s
@@ -100,12 +111,21 @@ def test_two_nodes_with_quorum_server(tmp_path: Path) -> None:
 def test_quorum_server_down_changes_nothing(tmp_path: Path) -> None:
     with lab_cluster(tmp_path, ("a", "b"), quorum_server=True) as c:
         epoch = c.view("a")["epoch"]
+        assert f"quorum_server:{QS}|status=up" in c.ok("a", "cmviewcl", "-f", "line")
+        assert re.search(rf"(?m)^\s+{QS}\s+up\s+running$", c.ok("b", "cmviewcl", "-v"))
         c.kill(QS)
         time.sleep(3 * MT)
         for node in ("a", "b"):
             view = c.view(node)
             assert view["epoch"] == epoch and view["lease_held"]
             assert c.running_members(node) == {"a", "b"}
+
+            def shown_down(n: str = node) -> bool:
+                return f"quorum_server:{QS}|status=down" in c.ok(n, "cmviewcl", "-f", "line")
+
+            # and the operator sees that the tie-breaker is gone, by the next poll
+            wait_for(shown_down, QS_POLL + 5, f"quorum server down in cmviewcl on {node}", 0.5)
+        c.daemons["a"].wait_for_log(f"quorum server {QS} is not responding")
 
 
 def test_losing_one_heartbeat_network_changes_nothing(tmp_path: Path) -> None:
@@ -135,13 +155,21 @@ def test_cmhaltnode_and_cmhaltcl(tmp_path: Path) -> None:
 
             wait_for(down, 10, f"cluster down on {node}")
             assert c.states(node)[node] == "down/halted"
-        c.ok("n2", "cmruncl")  # and it can start again
-        wait_for(lambda: c.running_members("n2") == set(c.nodes), 10, "formed again")
+        # cmruncl -n asserts the other nodes are down: without a terminal it needs -f.
+        refused = c.cm("n2", "cmruncl", "-n", "n1", "-n", "n2")
+        assert refused.returncode != 0
+        assert "needs confirmation: run it with -f" in refused.stdout + refused.stderr
+        assert "Traceback" not in refused.stdout + refused.stderr
+        time.sleep(MT)
+        assert not c.view("n1")["running"] and not c.view("n2")["running"]
+        c.ok("n2", "cmruncl", "-f", "-n", "n1", "-n", "n2")  # and it can start again
+        wait_for(lambda: c.running_members("n2") == {"n1", "n2"}, 10, "formed on n1, n2")
+        assert c.states("n1")["n3"] == "down/halted"
+        c.ok("n3", "cmrunnode")
+        wait_for(lambda: c.running_members("n2") == set(c.nodes), 10, "n3 joined")
 
 
 def test_node_of_another_cluster_cannot_join(tmp_path: Path) -> None:
-    from tests.support import ClusterCA
-
     with lab_cluster(tmp_path) as c:
         c.ok("n3", "cmhaltnode")
         c.lab.kill(c.daemons["n3"].process)
@@ -191,3 +219,81 @@ def test_changes_that_cannot_be_made_online_are_refused(tmp_path: Path) -> None:
         assert c.view("n3")["config_generation"] == generation + 1
         deleting = c.cm("n2", "cmdeleteconf", "-f")
         assert deleting.returncode == 1 and "cmhaltcl" in deleting.stdout
+
+
+def test_auto_start_forms_with_every_node_and_rejoins_a_running_cluster(tmp_path: Path) -> None:
+    """AUTO_START (cmcld --auto-start, as AUTOSTART_CMCLD=1 at boot): nodes that boot
+    wait for every configured node before forming; one that boots later joins the
+    running cluster, with no cmruncl or cmrunnode."""
+    with lab_cluster(tmp_path, run=False) as c:
+        for node in c.nodes:
+            c.lab.kill(c.daemons[node].process)
+        c.start("n1", "--auto-start")
+        c.start("n2", "--auto-start")
+        time.sleep(2 * MT)  # n3 is not up: no cluster of two yet
+        assert not c.view("n1")["running"] and not c.view("n2")["running"]
+        c.start("n3", "--auto-start")
+        wait_for(lambda: c.running_members("n1") == set(c.nodes), 30, "formed by AUTO_START")
+        c.kill("n2")
+        wait_for(lambda: c.running_members("n1") == {"n1", "n3"}, MT + 5, "n2 gone")
+        c.start("n2", "--auto-start")
+        wait_for(lambda: c.running_members("n3") == set(c.nodes), 30, "n2 rejoined by itself")
+        # without --auto-start a restarted node stays out until cmrunnode
+        c.kill("n3")
+        wait_for(lambda: c.running_members("n1") == {"n1", "n2"}, MT + 5, "n3 gone")
+        c.start("n3")
+        time.sleep(2 * MT)
+        assert c.states("n3")["n3"] == "down/halted"
+        assert c.running_members("n1") == {"n1", "n2"}
+
+
+def test_one_quorum_server_serves_two_clusters_of_different_cas(tmp_path: Path) -> None:
+    """cmqsd trusts both clusters' CAs (appended to its ca.crt); the nodes of the
+    cluster whose CA did not issue the server's certificate trust it through
+    tls/qs-ca.crt. Each two-node cluster survives the loss of a node by its vote."""
+    from cluster.paths import HostPaths
+
+    with Lab() as lab:
+        lab.build(["a1", "a2", "b1", "b2", QS])
+        command = cm_command()
+        alpha = LabCluster(
+            lab,
+            tmp_path / "alpha",
+            ("a1", "a2"),
+            command,
+            ClusterCA.create(tmp_path / "ca-alpha", "alpha"),
+            member_timeout=MT,
+        )
+        beta = LabCluster(
+            lab,
+            tmp_path / "beta",
+            ("b1", "b2"),
+            command,
+            ClusterCA.create(tmp_path / "ca-beta", "beta"),
+            member_timeout=MT,
+        )
+        alpha._install(QS, quorum_server=True)
+        qs_ca = HostPaths(alpha.root(QS)).ca_cert
+        with qs_ca.open("ab") as f:
+            f.write(beta.ca.authority.certificate_pem)
+        qs = lab.start_daemon(QS, alpha.root(QS), QS, command, program="cmqsd")
+        for cluster in (alpha, beta):
+            for node in cluster.nodes:
+                cluster._install(node)
+                cluster.start(node)
+        for node in beta.nodes:
+            tls = HostPaths(beta.root(node)).tls_dir
+            (tls / "qs-ca.crt").write_bytes(alpha.ca.authority.certificate_pem)
+        configure(alpha, "alpha", quorum_server=True)
+        configure(beta, "beta", quorum_server=True)
+        qs.wait_for_log("serving cluster alpha")
+        qs.wait_for_log("serving cluster beta")
+        for cluster, victim, survivor in ((alpha, "a2", "a1"), (beta, "b1", "b2")):
+            assert f"quorum_server:{QS}|status=up" in cluster.ok(survivor, "cmviewcl", "-f", "line")
+            cluster.kill(victim)
+
+            def alone(c: LabCluster = cluster, n: str = survivor) -> bool:
+                return c.running_members(n) == {n}
+
+            wait_for(alone, MT + 5, f"{survivor} alone with the quorum server's vote")
+            assert cluster.view(survivor)["lease_held"]
