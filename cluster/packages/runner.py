@@ -2,9 +2,10 @@
 
 Start runs the resources in order, each step bounded by its timeout and logged to the
 package log ($CMCLUSTER_ROOT/var/log/cmcluster/PKG.log, and the daemon log); a failed
-step halts what was started, in reverse, and leaves the package failed. Halt runs the
-exact reverse of start. The stop-now path (the lease is lost) does not come through
-here: it executes the plan built from `stop_now_actions()`, fast and without asyncio.
+step is stopped itself (what it did in part), then what was started before it, in
+reverse, and the package is left failed. Halt runs the exact reverse of start. The
+stop-now path (the lease is lost) does not come through here: it executes the plan
+built from `stop_now_actions()`, fast and without asyncio.
 """
 
 from __future__ import annotations
@@ -111,7 +112,11 @@ class PackageRunner:
                         "start failed at %s: %s; halting what was started", resource.label, exc
                     )
                     self.on_change()
-                    await self._halt(list(reversed(started)))
+                    # The failed step too: an agent or a run script may have done part
+                    # of its work (OCF: stop follows a failed start; the halt script
+                    # follows a failed run script). A step that did nothing is inactive
+                    # and skipped.
+                    await self._halt([resource, *reversed(started)])
                     self.state = State.FAILED
                     self.on_change()
                     return Outcome(False, self.last_error)
