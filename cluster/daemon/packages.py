@@ -265,6 +265,23 @@ class LocalPackages:
                 if down and runner is not None and runner.state is State.RUNNING:
                     self._package_failed(runner, f"monitored subnet {down[0]} is down")
 
+    async def watch_resources(self) -> None:
+        """Every NETWORK_POLLING_INTERVAL, monitor the resources of each running package
+        (floating IPs, filesystems, volume groups, OCF agents, scripts): one that
+        failed behind our back (an address deleted, a filesystem unmounted, an agent's
+        monitor not running) fails the package here, and the coordinator moves it."""
+        while True:
+            config = self._store.config
+            interval = config.cluster.network_polling_interval_us / 1e6 if config else 2.0
+            await asyncio.sleep(max(interval, 0.2))
+            for runner in list(self.runners.values()):
+                if runner.state is not State.RUNNING or self._stopping_now:
+                    continue
+                failed = await runner.check()
+                if failed is not None and self.runners.get(runner.name) is runner:
+                    resource, health = failed
+                    self._package_failed(runner, f"{resource.label}: {health.reason}")
+
     async def _halt_failed(self, runner: PackageRunner) -> None:
         self.changed()
         await self._track(runner.name, runner.halt())

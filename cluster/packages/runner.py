@@ -24,6 +24,7 @@ from cluster.resources.service import Service
 from cluster.resources.stopnow import StopNowAction
 
 DEFAULT_STEP_TIMEOUT = 120.0  # seconds for a step without a configured timeout
+DEFAULT_MONITOR_TIMEOUT = 20.0  # seconds for one check of a resource without its own
 
 
 class State(enum.Enum):
@@ -162,6 +163,26 @@ class PackageRunner:
                 continue
             self.log.info("halted %s (%.0f ms)", resource.label, (time.monotonic() - step) * 1000)
         return clean
+
+    async def check(self) -> tuple[Resource, Health] | None:
+        """Monitor every resource of a running package but its services (which watch
+        their own processes): the first that failed, with why; None while healthy, or
+        while a start or halt is under way."""
+        for resource in self.resources:
+            if self.state is not State.RUNNING or self._lock.locked():
+                return None
+            if isinstance(resource, Service):
+                continue
+            timeout = getattr(resource, "monitor_timeout", DEFAULT_MONITOR_TIMEOUT)
+            try:
+                health = await asyncio.wait_for(
+                    resource.monitor(self._ctx(resource, timeout)), timeout
+                )
+            except TimeoutError:
+                health = Health.failed(f"monitor did not answer within {timeout:g} s")
+            if not health.ok and self.state is State.RUNNING and not self._lock.locked():
+                return resource, health
+        return None
 
     def active_resources(self) -> list[Resource]:
         return [r for r in self.resources if r.active]

@@ -20,6 +20,7 @@ import pytest
 from tests.netns.apps import writer
 from tests.netns.cluster import LabCluster, wait_for
 from tests.netns.pkgsite import (
+    FLOATING,
     MT,
     NODES,
     PKG,
@@ -43,6 +44,21 @@ def test_package_starts_on_its_first_node(tmp_path: Path) -> None:
         assert service["pid"] in (int(pid), parent_of(int(pid))), (pid, service)
         assert site.holds("n1") == (True, True)
         assert site.holds("n2") == (False, False) and site.holds("n3") == (False, False)
+        # cmhaltcl refuses while a package runs, and changes nothing; -f halts it too.
+        refused = c.cm("n2", "cmhaltcl")
+        out = refused.stdout + refused.stderr
+        assert refused.returncode != 0 and "packages are running (pkg1)" in out, out
+        assert "cmhaltcl -f" in out and "Traceback" not in out
+        assert c.package("n3", PKG)["status"] == "up" and site.answer().startswith("n1 ")
+        c.cm_ok("n2", "cmhaltcl", "-f")
+        for node in NODES:
+
+            def halted(n: str = node) -> bool:
+                return not c.view(n)["running"]
+
+            wait_for(halted, 20, f"cluster halted on {node}")
+            assert site.holds(node) == (False, False)
+        assert site.answer(0.3) == ""
 
 
 def test_manual_switch_as_the_operators_procedure_says(tmp_path: Path) -> None:
@@ -96,6 +112,26 @@ def test_service_restarts_then_the_package_fails_over(tmp_path: Path) -> None:
         servers = [int(s.split(" ")[1]) for s in summary["servers"]]
         assert servers[: len(killed)] == killed, summary  # each killed one answered before
         assert "restart" in c.file_log("n1", f"{PKG}.log")
+
+
+def test_resource_lost_behind_our_back_fails_the_package_over(tmp_path: Path) -> None:
+    """Resources are monitored while the package runs: the floating address deleted
+    on n1 by hand is noticed within NETWORK_POLLING_INTERVAL, the package halts there
+    (its filesystem unmounted cleanly) and starts on n2."""
+    with package_site(tmp_path) as site:
+        c = site.c
+        site.wait_answer_from("n1")
+        iface = c.lab.host("n1").interfaces["lan"]
+        deleted = c.lab.run("n1", ["ip", "addr", "del", f"{FLOATING}/24", "dev", iface])
+        assert deleted.returncode == 0, deleted.stderr
+        moved = c.wait_package(PKG, on="n2", observer="n3", timeout=20)
+        n1 = next(n for n in moved["nodes"] if n["name"] == "n1")
+        assert n1["failed_here"], moved
+        assert site.wait_answer_from("n2", 10).startswith("n2 ")
+        assert site.holds("n1") == (False, False) and site.holds("n2") == (True, True)
+        assert f"ip {FLOATING}" in c.file_log("n1", f"{PKG}.log") or f"ip {FLOATING}" in (
+            c.daemons["n1"].log()
+        )
 
 
 @pytest.mark.slow

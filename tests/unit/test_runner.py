@@ -142,3 +142,17 @@ def test_start_and_halt_are_idempotent(tmp_path: Path, again: str) -> None:
         assert asyncio.run(r.halt()).ok
         assert asyncio.run(r.halt()).detail == "not running"
         assert lines(journal) == ["a1 start", "a1 stop"]
+
+
+def test_check_monitors_a_running_package_and_names_what_failed(tmp_path: Path) -> None:
+    journal = tmp_path / "journal"
+    r = runner(tmp_path, script(tmp_path, "s1", journal), agent(tmp_path, "a2", journal))
+    assert asyncio.run(r.check()) is None  # halted: nothing to monitor
+    assert asyncio.run(r.start()).ok
+    assert asyncio.run(r.check()) is None
+    (tmp_path / "a2.state").unlink()  # the agent's resource went away behind our back
+    failed = asyncio.run(r.check())
+    assert failed is not None
+    resource, health = failed
+    assert resource.label == "ocf test:a2 a2" and "OCF_NOT_RUNNING" in health.reason
+    assert lines(journal).count("a2 monitor") == 2
