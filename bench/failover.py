@@ -13,9 +13,11 @@ from another host. Each run measures, in turn:
                     kill, after which the package fails over
   manual switch     cmhaltpkg; cmrunpkg -n NODE; cmmodpkg -e (the package back home,
                     after cmmodpkg -e -n NODE cleared the failure there)
-  host crash        the active host crashes (Lab.crash); the adoptive host's mount waits
-                    out ext4 MMP (about 22 s, printed separately), then it is rebooted
-                    and rejoins, and a manual switch brings the package home again
+  host crash        the active host crashes (Lab.crash); the adoptive host watches the
+                    MMP block the crashed host left in use for 2.5 s and resets it
+                    (cluster/resources/mmp.py; printed separately: from the start of the
+                    package to the mount), then the crashed host is rebooted and
+                    rejoins, and a manual switch brings the package home again
 
 The probe cannot see less than its own period: outages are accurate to about 10 ms,
 and an attempt that meets an absent address costs its whole 100 ms timeout. All hosts
@@ -122,7 +124,7 @@ def measure(runs: int, mt: float) -> None:
         "service": "service failure (restarts exhausted)",
         "switch": "manual switch (cmhaltpkg; cmrunpkg -n)",
         "crash": "active host crash",
-        "mmp": "  of which the MMP wait at mount",
+        "mmp": "  of which start -> mounted (MMP)",
     }
     for key, label in labels.items():
         if samples[key]:

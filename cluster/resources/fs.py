@@ -11,7 +11,7 @@ import os
 import shlex
 from dataclasses import dataclass, field
 
-from cluster.resources import command, procs
+from cluster.resources import command, mmp, procs
 from cluster.resources.base import Context, Health, Recovery, Resource, ResourceError
 from cluster.resources.stopnow import StopNowAction, Unmount, umount2
 
@@ -67,6 +67,13 @@ class Filesystem(Resource):
             raise ResourceError(
                 f"{self.mount_point} already has {current.source} mounted on it", Recovery.HARD
             )
+        if ctx.takeover and self.fs_type in ("", "ext3", "ext4"):
+            try:
+                taken = await mmp.take_over(self.device, ctx.child_env())
+            except RuntimeError as exc:
+                raise ResourceError(f"{exc}; not mounting it", Recovery.HARD) from None
+            if taken:
+                ctx.log.warning("%s", taken)
         if self.fsck_opt is not None:
             await self._fsck(ctx)
         argv = ["mount", *(["-t", self.fs_type] if self.fs_type else [])]

@@ -66,8 +66,9 @@ NETWORKS = {"lan": 0, "hb": 1, "standby": 2}
 # (tests/netns/test_lab.py measures the 1 s row). We choose 1 s: it is where the kernel's
 # 5 s floor takes over, so it halves a failover after a crash for one 4 KiB write per
 # second by the holder; the field counts whole seconds, and smaller gains nothing.
-# A package's filesystem on such a disk therefore adds ~22 s to a failover after a
-# host crash, and nothing to a switch after a clean halt.
+# A mount alone would therefore add ~22 s to a failover after a host crash; cmcld
+# watches and resets a stale block itself at takeover (cluster/resources/mmp.py,
+# 2 x interval + 0.5 s = 2.5 s), and a switch after a clean halt costs nothing.
 MMP_UPDATE_INTERVAL = 1
 
 
