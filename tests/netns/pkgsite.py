@@ -169,6 +169,7 @@ def package_text(
     values = {
         "failback_policy": "manual",
         "service_restart": str(RESTARTS),
+        "service_fail_fast_enabled": "no",
         "writer": "",
     }
     values.update(options)
@@ -186,6 +187,7 @@ def package_text(
         "service_name pkg1_tcp",
         f"service_cmd {PYTHON} {APPS / 'tcp_service.py'} {PORT}",
         f"service_restart {values['service_restart']}",
+        f"service_fail_fast_enabled {values['service_fail_fast_enabled']}",
         "service_halt_timeout 5",
     ]
     if values["writer"]:

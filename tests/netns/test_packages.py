@@ -115,6 +115,27 @@ def test_service_restarts_then_the_package_fails_over(tmp_path: Path) -> None:
         assert "restart" in c.file_log("n1", f"{PKG}.log")
 
 
+def test_service_fail_fast_halts_the_node_and_the_package_moves(tmp_path: Path) -> None:
+    """SERVICE_FAIL_FAST_ENABLED: the service failing for good (no restarts) halts its
+    node at once, as Serviceguard's TOC: everything there stops now and cmcld exits
+    without leaving; the others re-form without it and start the package."""
+    with package_site(tmp_path, service_restart="none", service_fail_fast_enabled="yes") as site:
+        c = site.c
+        probe = site.start_probe()
+        _, pid = site.wait_answer_from("n1").split(" ")
+        os.kill(int(pid), signal.SIGKILL)
+        daemon = c.daemons["n1"].process
+        assert daemon.wait(10) == 70  # the fail-fast exit
+        assert site.holds("n1") == (False, False)  # stop-now undid it before the exit
+        moved = c.wait_package(PKG, on="n2", observer="n3", timeout=MT + 15)
+        assert moved["status"] == "up"
+        assert site.wait_answer_from("n2", 10).startswith("n2 ")
+        assert c.states("n2")["n1"] in ("down/failed", "down/unknown")
+        assert "SERVICE_FAIL_FAST_ENABLED: this node halts at once" in c.daemons["n1"].log()
+        summary = site.stop_probe(probe)
+        assert summary["hosts"] == ["n1", "n2"], summary
+
+
 def test_resource_lost_behind_our_back_fails_the_package_over(tmp_path: Path) -> None:
     """Resources are monitored while the package runs: the floating address deleted
     on n1 by hand is noticed within NETWORK_POLLING_INTERVAL, the package halts there
