@@ -77,8 +77,8 @@ def details(view: ClusterView, package: PackageView) -> list[str]:
             limit = "0" if s.max_restarts in ("", "none") else s.max_restarts
             out.append(f"      {'Service':<10} {status:<12} {limit:<13} {s.restarts:<12} {s.name}")
         for subnet in package.monitored_subnets:
-            # Members do not report their subnets' health yet: say so, do not guess.
-            out.append(f"      {'Subnet':<10} {'unknown':<12} {'':<13} {'':<12} {subnet}")
+            status = package.subnet_status(subnet)
+            out.append(f"      {'Subnet':<10} {status:<12} {'':<13} {'':<12} {subnet}")
     if package.nodes:
         status_of = {n.name: n.status for n in view.nodes}
         current = set(owners(package))
@@ -139,7 +139,7 @@ def package_lines(view: ClusterView) -> list[str]:
                 f"{service}|pid={s.pid}",
             ]
         for subnet in p.monitored_subnets:
-            out.append(f"{key}|subnet:{subnet}|status=unknown")
+            out.append(f"{key}|subnet:{subnet}|status={p.subnet_status(subnet)}")
         current = set(owners(p))
         for n in p.nodes:
             node = f"{key}|node:{n.name}"

@@ -118,6 +118,14 @@ class PackageView:
     monitored_subnets: tuple[str, ...] = ()
     reason: str = ""  # why it is not where it should be (the coordinator's last word)
     running_on: tuple[str, ...] = ()  # multi_node: every node it runs on
+    subnets_down: tuple[str, ...] = ()  # monitored subnets down where it runs
+    subnets_known: bool = False  # a node running it reported its subnets
+
+    def subnet_status(self, subnet: str) -> str:
+        """up, down, or unknown (the package runs nowhere that reported)."""
+        if not self.subnets_known:
+            return "unknown"
+        return "down" if subnet in self.subnets_down else "up"
 
 
 @dataclass(frozen=True)

@@ -284,6 +284,8 @@ class PackageOps:
                     monitored_subnets=tuple(package.monitored_subnets),
                     reason=reasons.get(package.name, ""),
                     running_on=tuple(running),
+                    subnets_down=tuple(sorted({s for n in running for s in held[n].subnets_down})),
+                    subnets_known=bool(running) and bool(package.monitored_subnets),
                 )
             )
         return tuple(views)

@@ -81,6 +81,7 @@ class LocalPackages:
         self._specs: dict[str, Package] = {}
         self.halting = False
         self.failed_here: set[str] = set()
+        self.subnets_down: dict[str, tuple[str, ...]] = {}  # MONITORED_SUBNETs down, per package
         self.flags = load_flags(paths)
         self.boot = time.time_ns()
         self.seq = 0
@@ -250,6 +251,9 @@ class LocalPackages:
                 and name in self._specs
                 and self._specs[name].monitored_subnets
             }
+            gone = set(self.subnets_down) - set(watched)
+            for name in gone:
+                del self.subnets_down[name]
             if not watched:
                 continue
             interfaces = await asyncio.to_thread(read_interfaces)
@@ -261,6 +265,9 @@ class LocalPackages:
             }
             for name, subnets in watched.items():
                 down = [s for s in subnets if s.split("/")[0] not in up]
+                if tuple(down) != self.subnets_down.get(name, ()):
+                    self.subnets_down[name] = tuple(down)
+                    self.changed()
                 runner = self.runners.get(name)
                 if down and runner is not None and runner.state is State.RUNNING:
                     self._package_failed(runner, f"monitored subnet {down[0]} is down")
@@ -372,6 +379,7 @@ class LocalPackages:
             ],
             last_error=runner.last_error,
             halt_unclean=unclean,
+            subnets_down=sorted(self.subnets_down.get(name, ())),
         )
 
     def node_report(self) -> package_pb2.NodePackages:

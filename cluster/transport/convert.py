@@ -162,6 +162,8 @@ def package_view_to_pb(package: PackageView) -> view_pb2.PackageView:
         type=package.type,
         reason=package.reason,
         running_on=list(package.running_on),
+        subnets_down=list(package.subnets_down),
+        subnets_known=package.subnets_known,
     )
 
 
@@ -183,6 +185,8 @@ def package_view_from_pb(msg: view_pb2.PackageView) -> PackageView:
         monitored_subnets=tuple(msg.monitored_subnets),
         reason=msg.reason,
         running_on=tuple(msg.running_on),
+        subnets_down=tuple(msg.subnets_down),
+        subnets_known=msg.subnets_known,
     )
 
 

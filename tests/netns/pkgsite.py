@@ -170,6 +170,7 @@ def package_text(
         "failback_policy": "manual",
         "service_restart": str(RESTARTS),
         "service_fail_fast_enabled": "no",
+        "monitored_subnet": "",
         "writer": "",
     }
     values.update(options)
@@ -190,6 +191,8 @@ def package_text(
         f"service_fail_fast_enabled {values['service_fail_fast_enabled']}",
         "service_halt_timeout 5",
     ]
+    if values["monitored_subnet"]:
+        lines.append(f"monitored_subnet {values['monitored_subnet']}")
     if values["writer"]:
         lines += [
             "service_name pkg1_writer",

@@ -136,6 +136,30 @@ def test_service_fail_fast_halts_the_node_and_the_package_moves(tmp_path: Path) 
         assert summary["hosts"] == ["n1", "n2"], summary
 
 
+def test_monitored_subnet_down_moves_the_package_and_cmviewcl_shows_it(tmp_path: Path) -> None:
+    """MONITORED_SUBNET: the package's node losing its link on that subnet (here the
+    second network, which also carries heartbeats, so membership is unchanged) fails
+    the package there within NETWORK_POLLING_INTERVAL; it starts on the next node."""
+    hb = "198.18.1.0/24"
+    with package_site(tmp_path, networks=("lan", "hb"), monitored_subnet=hb) as site:
+        c = site.c
+        line = f"package:{PKG}|subnet:{hb}|status="
+
+        def subnet_status(observer: str) -> str:
+            out = c.cm_ok(observer, "cmviewcl", "-v", "-f", "line")
+            return next((x[len(line) :] for x in out.splitlines() if x.startswith(line)), "")
+
+        wait_for(lambda: subnet_status("n3") == "up", 10, "subnet up in cmviewcl")
+        c.lab.link_down("n1", "hb")
+        moved = c.wait_package(PKG, on="n2", observer="n3", timeout=20)
+        n1 = next(n for n in moved["nodes"] if n["name"] == "n1")
+        assert n1["failed_here"], moved
+        assert site.wait_answer_from("n2", 10).startswith("n2 ")
+        assert c.running_members("n3") == set(NODES)  # heartbeats go on over the lan
+        wait_for(lambda: subnet_status("n3") == "up", 10, "subnet up where it runs now")
+        assert "monitored subnet 198.18.1.0/24 is down" in c.daemons["n1"].log()
+
+
 def test_resource_lost_behind_our_back_fails_the_package_over(tmp_path: Path) -> None:
     """Resources are monitored while the package runs: the floating address deleted
     on n1 by hand is noticed within NETWORK_POLLING_INTERVAL, the package halts there

@@ -49,7 +49,8 @@ VERBOSE_PKG1 = """\
       ITEM       STATUS       MAX_RESTARTS  RESTARTS     NAME
       Service    up           3             2            web
       Service    down         unlimited     0            cron
-      Subnet     unknown                                 198.18.0.0/24
+      Subnet     up                                      198.18.0.0/24
+      Subnet     down                                    198.18.1.0/24
 
       Node_Switching_Parameters:
       NODE_TYPE    STATUS       SWITCHING    NAME
@@ -118,7 +119,9 @@ def test_line_format_has_every_package_field() -> None:
         "package:pkg1|service:web|restarts=2",
         "package:pkg1|service:web|max_restarts=3",
         "package:pkg1|service:web|pid=4242",
-        "package:pkg1|subnet:198.18.0.0/24|status=unknown",
+        "package:pkg1|subnet:198.18.0.0/24|status=up",
+        "package:pkg1|subnet:198.18.1.0/24|status=down",
+        "package:db|subnet:198.18.0.0/24|status=unknown",
         "package:pkg1|node:node1|type=primary",
         "package:pkg1|node:node1|current=yes",
         "package:pkg1|node:node2|switching=disabled",

@@ -35,7 +35,9 @@ PKG1 = PackageView(
         ServiceView("web", running=True, restarts=2, max_restarts="3", pid=4242),
         ServiceView("cron", running=False, restarts=0, max_restarts="unlimited"),
     ),
-    monitored_subnets=("198.18.0.0/24",),
+    monitored_subnets=("198.18.0.0/24", "198.18.1.0/24"),
+    subnets_down=("198.18.1.0/24",),
+    subnets_known=True,
     reason="",
 )
 MULTI = PackageView(
@@ -51,7 +53,15 @@ MULTI = PackageView(
     reason="not on node3: node switching disabled",
 )
 HALTED = dataclasses.replace(
-    PKG1, name="db", status="down", state="halted", node="", auto_run=False, services=()
+    PKG1,
+    name="db",
+    status="down",
+    state="halted",
+    node="",
+    auto_run=False,
+    services=(),
+    subnets_down=(),
+    subnets_known=False,
 )
 
 

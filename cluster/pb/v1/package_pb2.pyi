@@ -32,6 +32,7 @@ class PackageReport(_message.Message):
     SERVICES_FIELD_NUMBER: _builtins.int
     LAST_ERROR_FIELD_NUMBER: _builtins.int
     HALT_UNCLEAN_FIELD_NUMBER: _builtins.int
+    SUBNETS_DOWN_FIELD_NUMBER: _builtins.int
     package_name: _builtins.str
     node_name: _builtins.str
     state: _common_pb2.PackageState.ValueType
@@ -40,6 +41,10 @@ class PackageReport(_message.Message):
     """could not be halted cleanly: node must not rejoin"""
     @_builtins.property
     def services(self) -> _containers.RepeatedCompositeFieldContainer[Global___ServiceReport]: ...
+    @_builtins.property
+    def subnets_down(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """MONITORED_SUBNETs down here at the last check"""
+
     def __init__(
         self,
         *,
@@ -49,10 +54,11 @@ class PackageReport(_message.Message):
         services: _abc.Iterable[Global___ServiceReport] | None = ...,
         last_error: _builtins.str = ...,
         halt_unclean: _builtins.bool = ...,
+        subnets_down: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["halt_unclean", b"halt_unclean", "last_error", b"last_error", "node_name", b"node_name", "package_name", b"package_name", "services", b"services", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["halt_unclean", b"halt_unclean", "last_error", b"last_error", "node_name", b"node_name", "package_name", b"package_name", "services", b"services", "state", b"state", "subnets_down", b"subnets_down"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

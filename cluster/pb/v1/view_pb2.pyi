@@ -146,6 +146,8 @@ class PackageView(_message.Message):
     TYPE_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
     RUNNING_ON_FIELD_NUMBER: _builtins.int
+    SUBNETS_DOWN_FIELD_NUMBER: _builtins.int
+    SUBNETS_KNOWN_FIELD_NUMBER: _builtins.int
     package_name: _builtins.str
     status: _common_pb2.PackageStatus.ValueType
     state: _common_pb2.PackageState.ValueType
@@ -158,6 +160,8 @@ class PackageView(_message.Message):
     """failover, multi_node"""
     reason: _builtins.str
     """why it is not where it should be"""
+    subnets_known: _builtins.bool
+    """a running node reported them (else: unknown)"""
     @_builtins.property
     def nodes(self) -> _containers.RepeatedCompositeFieldContainer[Global___PackageNodeView]: ...
     @_builtins.property
@@ -167,6 +171,10 @@ class PackageView(_message.Message):
     @_builtins.property
     def running_on(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """multi_node: every node it runs on"""
+
+    @_builtins.property
+    def subnets_down(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """monitored subnets down where it runs"""
 
     def __init__(
         self,
@@ -184,10 +192,12 @@ class PackageView(_message.Message):
         type: _builtins.str = ...,
         reason: _builtins.str = ...,
         running_on: _abc.Iterable[_builtins.str] | None = ...,
+        subnets_down: _abc.Iterable[_builtins.str] | None = ...,
+        subnets_known: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["auto_run", b"auto_run", "failback_policy", b"failback_policy", "failover_policy", b"failover_policy", "monitored_subnets", b"monitored_subnets", "node_name", b"node_name", "nodes", b"nodes", "package_name", b"package_name", "reason", b"reason", "running_on", b"running_on", "services", b"services", "state", b"state", "status", b"status", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["auto_run", b"auto_run", "failback_policy", b"failback_policy", "failover_policy", b"failover_policy", "monitored_subnets", b"monitored_subnets", "node_name", b"node_name", "nodes", b"nodes", "package_name", b"package_name", "reason", b"reason", "running_on", b"running_on", "services", b"services", "state", b"state", "status", b"status", "subnets_down", b"subnets_down", "subnets_known", b"subnets_known", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
