@@ -47,7 +47,14 @@ def cluster_view(driver: MembershipDriver, generation: int) -> ClusterView:
                     status, state = "down", "halted"
             elif node in heard and node in core.hb.info:
                 info = core.hb.info[node]
-                status, state = ("up", "running") if info.active else _NOT_ACTIVE[info.intent]
+                # Running means a member of the epoch we know: a peer back from a
+                # restart answers pings before its own first ping replaces what its
+                # previous incarnation said of itself.
+                current = driver.decided()
+                member = node in current.members and info.epoch == current.epoch
+                status, state = (
+                    ("up", "running") if info.active and member else _NOT_ACTIVE[info.intent]
+                )
             else:
                 status, state = "down", "failed" if node in driver.failed_nodes else "unknown"
             running = running or state == "running"
