@@ -9,8 +9,9 @@ MMP is the second line of defence, and cmcld does the kernel's check itself in a
 shorter, bounded time: it watches the block for two of the holder's update intervals
 plus half a second; a live holder writes it every interval, so a block that did not
 change has no live holder, and cmcld resets it (tune2fs -f -E clear_mmp) and mounts at
-once. A block that changed means a live host still has the filesystem mounted: the
-start fails and MMP's protection stays intact.
+once. A block that changed is watched again (a holder may have written its last update
+just then); one that changes in three watches in a row means a live host still has the
+filesystem mounted: the start fails and MMP's protection stays intact.
 
 The block is read with debugfs's dump_mmp, which reads it with O_DIRECT (no cached
 copy of another host's write can hide it).
@@ -28,6 +29,7 @@ SEQ_FSCK = 0xE24D4D50  # EXT4_MMP_SEQ_FSCK: e2fsck has it
 SEQ_MAX = 0xE24D4D4F  # EXT4_MMP_SEQ_MAX: sequences of a live holder are at most this
 READ_TIMEOUT = 10.0
 MARGIN = 0.5  # seconds beyond two update intervals
+WINDOWS = 3  # watches in a row that must each see a change to call the holder live
 
 
 @dataclass(frozen=True)
@@ -77,27 +79,35 @@ class HeldElsewhere(RuntimeError):
     """A live host updates the MMP block: the filesystem is mounted there."""
 
 
-async def take_over(device: str, env: Mapping[str, str], margin: float = MARGIN) -> str | None:
+async def take_over(
+    device: str, env: Mapping[str, str], margin: float = MARGIN, windows: int = WINDOWS
+) -> str | None:
     """Make a stale in-use MMP block clean so the mount need not wait. Returns what was
-    done (None: nothing needed); raises HeldElsewhere when the block changes while
-    watched, RuntimeError when it cannot be reset."""
+    done (None: nothing needed); raises HeldElsewhere when the block changed in each of
+    `windows` watches in a row (a live holder writes it every interval; one change and
+    then a quiet window is a holder that has stopped), RuntimeError when it cannot be
+    reset."""
     first = await read_block(device, env)
     if first is None or not first.in_use:
         return None  # clean, e2fsck's, or no MMP: the mount decides
     watch = 2 * max(first.update_interval, 1) + margin
     began = time.monotonic()
-    await asyncio.sleep(watch)
-    second = await read_block(device, env)
-    if second is None or not second.in_use:
-        return None
-    if (second.sequence, second.time, second.node_name) != (
-        first.sequence,
-        first.time,
-        first.node_name,
-    ):
+    for _ in range(windows):
+        await asyncio.sleep(watch)
+        second = await read_block(device, env)
+        if second is None or not second.in_use:
+            return None
+        if (second.sequence, second.time, second.node_name) == (
+            first.sequence,
+            first.time,
+            first.node_name,
+        ):
+            break
+        first = second
+    else:
         raise HeldElsewhere(
-            f"{device} is mounted on {second.node_name}: its MMP block was updated "
-            f"while watched for {time.monotonic() - began:.1f} s"
+            f"{device} is mounted on {first.node_name}: its MMP block was updated in each "
+            f"of {windows} watches of {watch:.1f} s ({time.monotonic() - began:.1f} s)"
         )
     done = await command.run(
         ["tune2fs", "-f", "-E", "clear_mmp", device], env=env, timeout=READ_TIMEOUT

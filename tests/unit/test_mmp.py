@@ -99,26 +99,63 @@ def test_block_left_by_a_crashed_holder_is_reset_after_the_watch(tmp_path: Path)
     assert block is not None and block.clean
 
 
-def test_block_updated_while_watched_is_refused_and_left_alone(tmp_path: Path) -> None:
-    path = image(tmp_path, "mmp")
-    first = crash_holder(path)
-    subprocess.run(["tune2fs", "-f", "-E", "clear_mmp", str(path)], check=True, capture_output=True)
-    second = crash_holder(path)  # another valid in-use block of this filesystem
-    assert first != second
-    put_block(path, first)
+def in_use_blocks(path: Path, count: int = 2) -> list[bytes]:
+    """Distinct valid in-use blocks of this filesystem (holders that crashed); the
+    image is left with the first."""
+    blocks: list[bytes] = []
+    for _ in range(count):
+        subprocess.run(
+            ["tune2fs", "-f", "-E", "clear_mmp", str(path)], check=True, capture_output=True
+        )
+        blocks.append(crash_holder(path))
+    assert len(set(blocks)) == count
+    put_block(path, blocks[0])
+    return blocks
 
-    async def holder_writes_during_the_watch() -> None:
-        await asyncio.sleep(0.5)
-        put_block(path, second)
+
+def test_a_block_that_keeps_changing_is_refused_and_left_alone(tmp_path: Path) -> None:
+    path = image(tmp_path, "mmp")
+    # A live holder writes a new sequence every 0.5 s: 4 or 5 writes per 2.1 s watch,
+    # never a whole turn of 7 distinct blocks.
+    blocks = in_use_blocks(path, 7)
+
+    async def live_holder() -> None:
+        for n in range(1, 100):
+            await asyncio.sleep(0.5)
+            put_block(path, blocks[n % len(blocks)])
 
     async def both() -> None:
-        writer = asyncio.create_task(holder_writes_during_the_watch())
+        writer = asyncio.create_task(live_holder())
         try:
-            with pytest.raises(mmp.HeldElsewhere, match="MMP block was updated while watched"):
+            with pytest.raises(mmp.HeldElsewhere, match="updated in each of 3 watches"):
                 await mmp.take_over(str(path), ENV, margin=0.1)
         finally:
-            await writer
+            writer.cancel()
 
     asyncio.run(both())
     block = asyncio.run(mmp.read_block(str(path), ENV))
     assert block is not None and block.in_use  # the protection is intact
+
+
+def test_a_block_written_once_then_quiet_is_reset(tmp_path: Path) -> None:
+    """A holder's last update may land while we watch: one more quiet watch decides."""
+    path = image(tmp_path, "mmp")
+    _, last = in_use_blocks(path)
+
+    async def last_update() -> None:
+        await asyncio.sleep(0.5)
+        put_block(path, last)
+
+    async def both() -> str | None:
+        writer = asyncio.create_task(last_update())
+        try:
+            return await mmp.take_over(str(path), ENV, margin=0.1)
+        finally:
+            await writer
+
+    began = time.monotonic()
+    done = asyncio.run(both())
+    assert done is not None and "reset to clean" in done
+    assert 4.2 <= time.monotonic() - began < 10  # two watches of 2.1 s
+    block = asyncio.run(mmp.read_block(str(path), ENV))
+    assert block is not None and block.clean
