@@ -586,7 +586,8 @@ class Lab:
         for iface in h.interfaces.values():
             ip("-n", h.namespace, "link", "set", iface, "down")
         mmp_blocks = {d.name: self._read_mmp_block(d) for d in self._mounted_disks(host)}
-        self._kill_all_in(host)
+        # A mount sleeping out MMP in the kernel (2 x 5 s + 1 s) dies only when it wakes.
+        self._kill_all_in(host, timeout=15.0)
         for disk in self.disks.values():
             device = disk.devices.get(host)
             for target in self._mounts_of(host, device) if device else []:

@@ -256,21 +256,16 @@ def test_one_quorum_server_serves_two_clusters_of_different_cas(tmp_path: Path) 
     with Lab() as lab:
         lab.build(["a1", "a2", "b1", "b2", QS])
         command = cm_command()
-        alpha = LabCluster(
-            lab,
-            tmp_path / "alpha",
-            ("a1", "a2"),
-            command,
-            ClusterCA.create(tmp_path / "ca-alpha", "alpha"),
-            member_timeout=MT,
-        )
-        beta = LabCluster(
-            lab,
-            tmp_path / "beta",
-            ("b1", "b2"),
-            command,
-            ClusterCA.create(tmp_path / "ca-beta", "beta"),
-            member_timeout=MT,
+        alpha, beta = (
+            LabCluster(
+                lab,
+                tmp_path / name,
+                nodes,
+                command,
+                ClusterCA.create(tmp_path / f"ca-{name}", name),
+                member_timeout=MT,
+            )
+            for name, nodes in (("alpha", ("a1", "a2")), ("beta", ("b1", "b2")))
         )
         alpha._install(QS, quorum_server=True)
         qs_ca = HostPaths(alpha.root(QS)).ca_cert
