@@ -11,14 +11,29 @@ CORE_FORBIDDEN = {"asyncio", "grpc", "socket", "time", "subprocess", "threading"
 
 
 def imported_modules(path: Path) -> set[str]:
+    """Every module a file may import: `import a.b`, `from a import b` (a and a.b, as
+    b may be a module), relative imports by their names alone."""
     tree = ast.parse(path.read_text(), str(path))
     names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module if node.level == 0 else ""
+            if base:
+                names.add(base)
+            names.update(f"{base}.{a.name}" if base else a.name for a in node.names)
     return names
+
+
+def test_imported_modules_sees_every_form(tmp_path: Path) -> None:
+    source = tmp_path / "m.py"
+    source.write_text(
+        "import grpc.aio\nfrom cluster.pb.v1 import services_pb2_grpc\n"
+        "from . import node_pb2_grpc\n"
+    )
+    found = imported_modules(source)
+    assert {"grpc.aio", "cluster.pb.v1.services_pb2_grpc", "node_pb2_grpc"} <= found
 
 
 def python_files(*parts: str) -> list[Path]:
