@@ -25,7 +25,7 @@ import re
 import shlex
 from dataclasses import dataclass
 
-from cluster.config.params_package import PACKAGE_SCHEMA
+from cluster.config.params_package import CVM_UNSUPPORTED, PACKAGE_SCHEMA
 from cluster.config.parser import Draft
 from cluster.config.problems import Problems
 from cluster.config.schema import Param
@@ -42,10 +42,9 @@ KNOWN_ARRAYS = (
     "SERVICE_CMD",
     "SERVICE_RESTART",
 )
-_CVM = "Veritas CVM/VxVM is not supported: use VG (LVM) instead"
 UNSUPPORTED_ARRAYS = {
-    "CVM_DG": _CVM,
-    "VXVM_DG": _CVM,
+    "CVM_DG": CVM_UNSUPPORTED,
+    "VXVM_DG": CVM_UNSUPPORTED,
     "DEFERRED_RESOURCE_NAME": "EMS resources are not supported: use an OCF agent or a service",
     "MD": "software RAID (MD) is not supported: assemble it outside the package",
     "XFS": "NFS exports are not supported: use the OCF agent heartbeat/exportfs",

@@ -443,7 +443,7 @@ _EMS = (
     "EMS resources are not supported: monitor with OCF_RESOURCE_NAME (an OCF agent's "
     "monitor) or a SERVICE_NAME instead"
 )
-_CVM = "Veritas CVM/VxVM/CFS is not supported: use VG (LVM) and FS_NAME instead"
+CVM_UNSUPPORTED = "Veritas CVM/VxVM/CFS is not supported: use VG (LVM) and FS_NAME instead"
 _TUNING = "Serviceguard tuning knob; cmcluster's drivers use their own settings"
 PACKAGE_UNSUPPORTED: tuple[Param, ...] = (
     *(
@@ -457,8 +457,18 @@ PACKAGE_UNSUPPORTED: tuple[Param, ...] = (
         )
     ),
     *(
-        unsupported(k, _CVM)
-        for k in ("CVM_DG", "VXVM_DG", "CVM_ACTIVATION_CMD", "VXVOL_CMD", "STORAGE_GROUP")
+        unsupported(k, CVM_UNSUPPORTED)
+        for k in (
+            "CVM_DG",
+            "VXVM_DG",
+            "CVM_ACTIVATION_CMD",
+            "VXVOL_CMD",
+            "STORAGE_GROUP",
+            "CFS_MOUNT_POINT",
+            "CFS_VOLUME",
+            "CFS_MOUNT_OPTIONS",
+            "CFS_PRIMARY_POLICY",
+        )
     ),
     unsupported(
         "EXTERNAL_SCRIPT", "external scripts are not supported: use RUN_SCRIPT and HALT_SCRIPT"

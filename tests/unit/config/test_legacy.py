@@ -76,7 +76,7 @@ def test_shell_details() -> None:
     assert [str(p) for p in problems.errors] == [
         "c:3: VG[2]: a value with spaces must be quoted",
         "c:5: VG[x]: the index must be a number from 0 to 1023",
-        "c:6: CVM_DG: Veritas CVM/VxVM is not supported: use VG (LVM) instead",
+        "c:6: CVM_DG: Veritas CVM/VxVM/CFS is not supported: use VG (LVM) and FS_NAME instead",
     ]
 
 
