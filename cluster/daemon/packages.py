@@ -237,13 +237,17 @@ class LocalPackages:
             return
         asyncio.get_running_loop().create_task(self._halt_failed(runner))
 
+    async def _poll_wait(self) -> None:
+        """Sleep one NETWORK_POLLING_INTERVAL (2 s without a configuration)."""
+        config = self._store.config
+        interval = config.cluster.network_polling_interval_us / 1e6 if config else 2.0
+        await asyncio.sleep(max(interval, 0.2))
+
     async def watch_subnets(self) -> None:
         """MONITORED_SUBNET: a running package whose subnet has no interface with its
         link up here fails (and moves), checked every NETWORK_POLLING_INTERVAL."""
         while True:
-            config = self._store.config
-            interval = config.cluster.network_polling_interval_us / 1e6 if config else 2.0
-            await asyncio.sleep(max(interval, 0.2))
+            await self._poll_wait()
             watched = {
                 name: self._specs[name].monitored_subnets
                 for name, runner in self.runners.items()
@@ -278,9 +282,7 @@ class LocalPackages:
         failed behind our back (an address deleted, a filesystem unmounted, an agent's
         monitor not running) fails the package here, and the coordinator moves it."""
         while True:
-            config = self._store.config
-            interval = config.cluster.network_polling_interval_us / 1e6 if config else 2.0
-            await asyncio.sleep(max(interval, 0.2))
+            await self._poll_wait()
             for runner in list(self.runners.values()):
                 if runner.state is not State.RUNNING or self._stopping_now:
                     continue

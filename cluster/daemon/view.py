@@ -27,6 +27,7 @@ def cluster_view(driver: MembershipDriver, generation: int) -> ClusterView:
     paths = driver.links.status()
     nodes: list[NodeView] = []
     running = False
+    decided = driver.decided()
     if core is not None and config is not None:
         heard = core.heard_nodes(now)
         for node in sorted(config.cluster.node_names):
@@ -50,8 +51,7 @@ def cluster_view(driver: MembershipDriver, generation: int) -> ClusterView:
                 # Running means a member of the epoch we know: a peer back from a
                 # restart answers pings before its own first ping replaces what its
                 # previous incarnation said of itself.
-                current = driver.decided()
-                member = node in current.members and info.epoch == current.epoch
+                member = node in decided.members and info.epoch == decided.epoch
                 status, state = (
                     ("up", "running") if info.active and member else _NOT_ACTIVE[info.intent]
                 )
@@ -59,7 +59,6 @@ def cluster_view(driver: MembershipDriver, generation: int) -> ClusterView:
                 status, state = "down", "failed" if node in driver.failed_nodes else "unknown"
             running = running or state == "running"
             nodes.append(NodeView(node, status, state, node_paths))
-    decided = driver.decided()
     quorum = None
     if config is not None and config.cluster.qs_host:
         age = -1.0 if driver.qs_last_answer is None else time.monotonic() - driver.qs_last_answer
