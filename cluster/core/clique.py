@@ -3,8 +3,10 @@
 Two nodes are connected when each lists the other in the view it reported (a view is
 already two-way evidence: "I hear you" means you answered a ping of mine). Among the
 largest all-connected sets we prefer the one holding the current coordinator, then the
-one whose sorted node names come first, so every proposer given the same views picks
-the same set.
+one keeping the most current members (a joiner that does not hear every member yet
+must not displace one: that would cost the displaced member its lease and its
+packages), then the one whose sorted node names come first, so every proposer given
+the same views picks the same set.
 
 Finding a largest clique is exponential in the worst case; Bron-Kerbosch with a pivot
 is fast on the graphs partitions make (a few dense groups). A budget bounds the search
@@ -18,7 +20,10 @@ SEARCH_BUDGET = 50_000
 
 
 def largest_connected(
-    hears: Mapping[str, frozenset[str]], prefer: str = "", budget: int = SEARCH_BUDGET
+    hears: Mapping[str, frozenset[str]],
+    prefer: str = "",
+    keep: frozenset[str] = frozenset(),
+    budget: int = SEARCH_BUDGET,
 ) -> tuple[str, ...]:
     """The chosen all-connected subset of `hears`' keys, sorted."""
     names = sorted(hears)
@@ -30,10 +35,12 @@ def largest_connected(
             if j is not None and b != a and a in hears[b]:
                 adj[index[a]] |= 1 << j
     prefer_bit = 1 << index[prefer] if prefer in index else 0
+    keep_mask = sum(1 << index[n] for n in keep if n in index)
 
-    def key(mask: int) -> tuple[int, int, tuple[int, ...]]:
+    def key(mask: int) -> tuple[int, int, int, tuple[int, ...]]:
         members = tuple(i for i in range(len(names)) if mask >> i & 1)
-        return (-len(members), 0 if mask & prefer_bit else 1, members)
+        kept = (mask & keep_mask).bit_count()
+        return (-len(members), 0 if mask & prefer_bit else 1, -kept, members)
 
     best = 0
     best_key = key(0)

@@ -338,10 +338,13 @@ class Proposer:
 
     def _choose(self, p: Proposal) -> tuple[str, ...]:
         """The value rule over the views we hold: largest all-connected set of nodes
-        that want to run, the current coordinator's set first, then lower names."""
+        that want to run, the current coordinator's set first, then the one keeping the
+        most current members, then lower names."""
         nodes = set(self.host.spec.nodes)
         hears = {n: v.hears for n, v in p.views.items() if n in nodes and v.intent is Intent.RUN}
-        return largest_connected(hears, prefer=p.previous.coordinator)
+        return largest_connected(
+            hears, prefer=p.previous.coordinator, keep=frozenset(p.previous.members)
+        )
 
     def _decide(self, now: int) -> None:
         p = self.current

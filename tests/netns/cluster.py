@@ -191,6 +191,14 @@ class LabCluster:
     def log(self, node: str) -> str:
         return self.daemons[node].log()
 
+    def print_log_tails(self, lines: int = 20) -> None:
+        """The end of every node's cmcld.log, printed (so shown with a failed test's
+        output): a CI log is often all there is to tell why a cluster did not recover."""
+        for node in self.nodes:
+            tail = self.file_log(node, "cmcld.log").splitlines()[-lines:]
+            print(f"--- {node} cmcld.log, last {len(tail)} lines ---")
+            print("\n".join(tail))
+
     def event_time(
         self, node: str, pattern: str, after: float = 0.0, log: str = "cmcld.log"
     ) -> float:
@@ -251,7 +259,11 @@ def lab_cluster(
             cluster._install(node)
             cluster.start(node)
         configure(cluster, quorum_server=quorum_server, run=run)
-        yield cluster
+        try:
+            yield cluster
+        except BaseException:
+            cluster.print_log_tails()
+            raise
 
 
 def configure(

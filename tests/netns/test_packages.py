@@ -339,7 +339,8 @@ def test_chaos_leaves_a_clean_disk_and_one_writer_at_a_time(tmp_path: Path) -> N
             def all_back(node: str = active) -> bool:
                 return c.running_members(node) == set(NODES)
 
-            wait_for(all_back, 30, "all members back")
+            back = wait_for(all_back, 30, "all members back")
+            print(f"  all members back {back:.1f} s after the repair")
             c.wait_package(PKG, on=active, observer=active, timeout=15)
         c.cm_ok(active, "cmhaltpkg", PKG)
         c.wait_package(PKG, on=None, observer=active, state="halted", timeout=20)

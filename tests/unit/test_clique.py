@@ -8,7 +8,9 @@ from hypothesis import strategies as st
 from cluster.core.clique import largest_connected
 
 
-def naive(hears: dict[str, frozenset[str]], prefer: str) -> tuple[str, ...]:
+def naive(
+    hears: dict[str, frozenset[str]], prefer: str, keep: frozenset[str] = frozenset()
+) -> tuple[str, ...]:
     names = sorted(hears)
 
     def connected(group: tuple[str, ...]) -> bool:
@@ -17,8 +19,9 @@ def naive(hears: dict[str, frozenset[str]], prefer: str) -> tuple[str, ...]:
     for size in range(len(names), 0, -1):
         groups = [g for g in combinations(names, size) if connected(g)]
         if groups:
-            with_prefer = [g for g in groups if prefer in g]
-            return min(with_prefer or groups)
+            groups = [g for g in groups if prefer in g] or groups
+            most = max(len(keep.intersection(g)) for g in groups)
+            return min(g for g in groups if len(keep.intersection(g)) == most)
     return ()
 
 
@@ -39,6 +42,14 @@ def test_split_prefers_the_coordinator_then_lower_names() -> None:
 def test_larger_side_wins_over_the_coordinator() -> None:
     hears = {"a": frozenset("ab"), "b": frozenset("ab")} | {n: frozenset("cde") for n in "cde"}
     assert largest_connected(hears, prefer="a") == ("c", "d", "e")
+
+
+def test_a_joiner_does_not_displace_a_member() -> None:
+    """Members b, c (coordinator b) and a joiner a that hears b but not c yet: the two
+    sets of two tie, and the one keeping both members wins over the lower names."""
+    hears = {"a": frozenset("ab"), "b": frozenset("abc"), "c": frozenset("bc")}
+    assert largest_connected(hears, prefer="b", keep=frozenset("bc")) == ("b", "c")
+    assert largest_connected(hears, prefer="b") == ("a", "b")
 
 
 def test_one_way_hearing_is_no_connection() -> None:
@@ -63,18 +74,20 @@ def test_empty() -> None:
             st.just(n),
             st.lists(st.booleans(), min_size=n * n, max_size=n * n),
             st.integers(min_value=0, max_value=n),
+            st.lists(st.booleans(), min_size=n, max_size=n),
         )
     )
 )
-def test_matches_the_naive_reference(case: tuple[int, list[bool], int]) -> None:
-    n, bits, p = case
+def test_matches_the_naive_reference(case: tuple[int, list[bool], int, list[bool]]) -> None:
+    n, bits, p, kept = case
     names = [f"n{i}" for i in range(n)]
     hears = {
         a: frozenset([a] + [b for j, b in enumerate(names) if bits[i * n + j]])
         for i, a in enumerate(names)
     }
     prefer = names[p] if p < n else ""
-    assert largest_connected(hears, prefer) == naive(hears, prefer)
+    keep = frozenset(name for name, k in zip(names, kept, strict=True) if k)
+    assert largest_connected(hears, prefer, keep) == naive(hears, prefer, keep)
 
 
 def test_sixty_four_nodes_in_two_halves_is_fast() -> None:
