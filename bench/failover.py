@@ -13,8 +13,11 @@ from another host. Each run measures, in turn:
                     kill, after which the package fails over
   manual switch     cmhaltpkg; cmrunpkg -n NODE; cmmodpkg -e (the package back home,
                     after cmmodpkg -e -n NODE cleared the failure there)
-  host crash        the active host crashes (Lab.crash); the adoptive host watches the
-                    MMP block the crashed host left in use for 2.5 s and resets it
+  host crash        the package has run SETTLE seconds (the adoptive hosts sample its
+                    MMP block meanwhile, as they do all the time in production), then
+                    the active host crashes (Lab.crash); the adoptive host resets the
+                    MMP block the crashed host left in use once it has been quiet for
+                    the longest gap seen between the holder's writes plus 0.5 s
                     (cluster/resources/mmp.py; printed separately: from the start of the
                     package to the mount), then the crashed host is rebooted and
                     rejoins, and a manual switch brings the package home again
@@ -41,6 +44,7 @@ from tests.netns.cluster import wait_for
 from tests.netns.pkgsite import PKG, RESTARTS, Site, package_site
 
 MT = 1.0
+SETTLE = 4.0  # seconds a package runs before its host crashes
 
 
 def move_outage(probe: dict[str, Any], to: str) -> float:
@@ -86,6 +90,7 @@ def manual_switch(site: Site, src: str, dst: str) -> float:
 def host_crash(site: Site, home: str) -> tuple[float, float, str]:
     c = site.c
     observer = site.others(home)[0]
+    time.sleep(SETTLE)
     probe = site.start_probe("crash")
     crashed_at = c.crash(home)
     view = c.wait_package(PKG, on=None, away_from=home, observer=observer, timeout=MT + 45)

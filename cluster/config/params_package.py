@@ -341,7 +341,7 @@ OPTIONAL: tuple[Param, ...] = (
             Param(
                 "FS_FSCK_OPT",
                 Text(max_len=1024),
-                "options for fsck, run before mounting",
+                "options for fsck; when set, fsck runs with them before mounting",
                 default="",
                 module="filesystem",
                 example="-p",

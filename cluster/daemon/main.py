@@ -178,8 +178,11 @@ async def _serve(
         )
     running = asyncio.create_task(membership.run(), name="membership")
     catching_up = asyncio.create_task(catch_up.every(CATCH_UP_INTERVAL), name="catch-up")
-    watching = asyncio.create_task(packages.watch_subnets(), name="monitored-subnets")
-    monitoring = asyncio.create_task(packages.watch_resources(), name="resource-monitor")
+    watchers = [
+        asyncio.create_task(packages.watch_subnets(), name="monitored-subnets"),
+        asyncio.create_task(packages.watch_resources(), name="resource-monitor"),
+        asyncio.create_task(packages.watch_mmp(), name="mmp-samples"),
+    ]
     sd_notify("READY=1", f"STATUS=serving on {host}:{server.port}", f"MAINPID={os.getpid()}")
     await stop.wait()
     sd_notify("STOPPING=1")
@@ -189,8 +192,8 @@ async def _serve(
         await packages.halt_all_here()
     coordinator.close()
     catching_up.cancel()
-    watching.cancel()
-    monitoring.cancel()
+    for watcher in watchers:
+        watcher.cancel()
     await background.finish(CHANGE_GRACE)
     await membership.close()
     running.cancel()

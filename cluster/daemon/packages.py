@@ -30,8 +30,9 @@ from cluster.packages.build import resources_for
 from cluster.packages.runner import Outcome, PackageRunner, State, package_logger
 from cluster.paths import HostPaths
 from cluster.pb.v1 import common_pb2, package_pb2
-from cluster.resources import stopnow
+from cluster.resources import mmp, stopnow
 from cluster.resources.base import Health, Resource
+from cluster.resources.fs import Filesystem
 
 log = logging.getLogger("cmcld.packages")
 
@@ -88,6 +89,7 @@ class LocalPackages:
         self.on_report: Callable[[], None] = lambda: None  # push our report (coordinator)
         self._tasks: dict[str, asyncio.Task[Outcome]] = {}
         self._stopping_now = False
+        self.mmp = mmp.History()
 
     # -- configuration -------------------------------------------------------------
 
@@ -124,6 +126,7 @@ class LocalPackages:
             on_change=self.publish_plan,
             on_failure=self._failed,
             may_run=self._may_run,
+            mmp=self.mmp,
         )
 
     def _fresh(self, name: str) -> None:
@@ -291,6 +294,38 @@ class LocalPackages:
                     resource, health = failed
                     self._package_failed(runner, f"{resource.label}: {health.reason}")
 
+    async def watch_mmp(self) -> None:
+        """While a package is not mounted here, sample the MMP block of each of its
+        filesystems (a quarter of the holder's update interval apart), so that taking
+        it over starts from what the holder did: most of the quiet window has passed
+        by the time the cluster lets the package move (see cluster.resources.mmp)."""
+        due: dict[str, float] = {}
+        while True:
+            await asyncio.sleep(MMP_TICK)
+            # Sampled: devices of packages not mounted here. Kept: what was seen of any
+            # device configured here (a takeover in progress reads it).
+            devices: set[str] = set()
+            known: set[str] = set()
+            for runner in self.runners.values():
+                idle = runner.state in (State.HALTED, State.FAILED)
+                idle = idle and not runner.active_resources()
+                for resource in runner.resources:
+                    if isinstance(resource, Filesystem) and resource.mmp_capable:
+                        known.add(resource.device)
+                        if idle:
+                            devices.add(resource.device)
+            self.mmp.forget(known)
+            for device in set(due) - devices:
+                del due[device]
+            now = time.monotonic()
+            todo = sorted(d for d in devices if due.get(d, 0.0) <= now)
+            if not todo:
+                continue
+            blocks = await asyncio.to_thread(_sample_mmp, todo)
+            for device, block in blocks.items():
+                self.mmp.record(device, block)
+                due[device] = now + (mmp.sample_period(block) if block else MMP_IDLE_PERIOD)
+
     async def _halt_failed(self, runner: PackageRunner) -> None:
         self.changed()
         await self._track(runner.name, runner.halt())
@@ -425,6 +460,22 @@ class LocalPackages:
         recorded = {f.package_name for f in flags.packages if self.node in f.failed_nodes}
         self.failed_here -= recorded
         return True
+
+
+MMP_TICK = 0.1  # seconds between looks at which MMP blocks are due for a sample
+MMP_IDLE_PERIOD = 5.0  # seconds between samples of a device without MMP or unreadable
+
+
+def _sample_mmp(devices: list[str]) -> dict[str, mmp.MmpBlock | None]:
+    """One round of MMP samples, in a worker thread (a slow disk must not hold up
+    the event loop); a device that cannot be read counts as one without MMP."""
+    blocks: dict[str, mmp.MmpBlock | None] = {}
+    for device in devices:
+        try:
+            blocks[device] = mmp.read_block_now(device)
+        except OSError:
+            blocks[device] = None
+    return blocks
 
 
 def package_env(package: Package, config: Config) -> dict[str, str]:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cluster.resources.base import Context, Health, Resource, ResourceError
+from cluster.resources.mmp import History
 from cluster.resources.service import Service
 from cluster.resources.stopnow import StopNowAction
 
@@ -69,6 +70,7 @@ class PackageRunner:
     on_change: Callable[[], None] = lambda: None  # stop-now actions changed: republish
     on_failure: Callable[[PackageRunner, Resource, Health], None] = lambda *_: None
     may_run: Callable[[], bool] = lambda: True
+    mmp: History | None = None  # the daemon's MMP samples, for takeovers
     state: State = State.HALTED
     last_error: str = ""
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -82,6 +84,7 @@ class PackageRunner:
             timeout=timeout,
             output=self.output,
             takeover=takeover,
+            mmp=self.mmp,
             on_change=self.on_change,
             on_failure=lambda res, health: self.on_failure(self, res, health),
             may_run=self.may_run,

@@ -26,7 +26,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+if TYPE_CHECKING:
+    from cluster.resources.mmp import History
 
 from cluster.errors import CmError
 from cluster.resources.stopnow import StopNowAction
@@ -81,6 +84,7 @@ class Context:
     timeout: float | None = None  # seconds for this step; None: no limit but the driver's
     output: Path | None = None  # children's stdout/stderr are appended here (package log)
     takeover: bool = False  # the previous owner's lease has surely ended: take its resources
+    mmp: "History | None" = None  # MMP blocks sampled while another host held them
     on_change: Callable[[], None] = _ignore  # stop_now_actions() changed (service restart)
     on_failure: Callable[["Resource", Health], None] = _ignore  # a running resource failed
     # Whether this node may run packages right now: it holds its lease (judged from the

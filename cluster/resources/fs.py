@@ -2,8 +2,9 @@
 
 Options follow Serviceguard's package variables: FS_MOUNT_OPT and FS_UMOUNT_OPT are
 command-line options of mount(8)/umount(8) ("-o rw,noatime"), FS_FSCK_OPT of fsck(8).
-fsck runs only when FS_FSCK_OPT is configured; an empty value means "-p" (repair
-what is safe without asking), since fsck cannot ask anyone here.
+fsck runs only when FS_FSCK_OPT is set (the package builder passes an empty one as
+None: a journaled filesystem needs no check at every failover); it never asks anyone,
+so "-p" (repair what is safe) or "-y" are the useful values.
 """
 
 import asyncio
@@ -47,6 +48,11 @@ class Filesystem(Resource):
         return f"fs {self.mount_point}"
 
     @property
+    def mmp_capable(self) -> bool:
+        """ext2/3/4 (or detected by mount): the kinds that may carry an MMP block."""
+        return self.fs_type in ("", "ext2", "ext3", "ext4")
+
+    @property
     def active(self) -> bool:
         return self._active
 
@@ -67,9 +73,9 @@ class Filesystem(Resource):
             raise ResourceError(
                 f"{self.mount_point} already has {current.source} mounted on it", Recovery.HARD
             )
-        if ctx.takeover and self.fs_type in ("", "ext3", "ext4"):
+        if ctx.takeover and self.mmp_capable:
             try:
-                taken = await mmp.take_over(self.device, ctx.child_env())
+                taken = await mmp.take_over(self.device, ctx.child_env(), ctx.mmp)
             except RuntimeError as exc:
                 raise ResourceError(f"{exc}; not mounting it", Recovery.HARD) from None
             if taken:

@@ -75,7 +75,11 @@ class LabCluster:
     # -- daemons ---------------------------------------------------------------------
 
     def start(self, node: str, *extra_args: str) -> Daemon:
-        """cmcld on the node (extra_args: cmcld's own options, such as --auto-start)."""
+        """cmcld on the node (extra_args: cmcld's own options, such as --auto-start).
+        LAB_LOG_LEVEL=debug in the test's environment starts every cmcld with it."""
+        level = os.environ.get("LAB_LOG_LEVEL")
+        if level:
+            extra_args = (*extra_args, "--log-level", level)
         daemon = self.lab.start_daemon(
             node, self.root(node), node, self.command, extra_args=extra_args
         )

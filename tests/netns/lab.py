@@ -67,8 +67,10 @@ NETWORKS = {"lan": 0, "hb": 1, "standby": 2}
 # 5 s floor takes over, so it halves a failover after a crash for one 4 KiB write per
 # second by the holder; the field counts whole seconds, and smaller gains nothing.
 # A mount alone would therefore add ~22 s to a failover after a host crash; cmcld
-# watches and resets a stale block itself at takeover (cluster/resources/mmp.py,
-# 2 x interval + 0.5 s = 2.5 s), and a switch after a clean halt costs nothing.
+# resets a stale block itself at takeover once it was quiet for the longest gap seen
+# between the holder's writes plus 0.5 s, about 1.7 s here (2 x interval + 0.5 s = 2.5 s
+# on a node that saw nothing of the holder; cluster/resources/mmp.py), most of which has
+# passed by the takeover, and a switch after a clean halt costs nothing.
 MMP_UPDATE_INTERVAL = 1
 
 
