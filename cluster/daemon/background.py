@@ -8,6 +8,7 @@ task carries on to the end and its lines go to the log.
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 from cluster.errors import CmError
 
@@ -58,3 +59,16 @@ class Background:
         """At shutdown: let running operations end (a change is never cut in half)."""
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=timeout)
+
+
+def report_end(task: "asyncio.Task[Any]") -> None:
+    """Done callback for a task that should live as long as cmcld (or its epoch): its
+    end is logged with the reason, since nothing else would ever say it stopped."""
+    if task.cancelled():
+        log.debug("task %s cancelled", task.get_name())
+        return
+    exc = task.exception()
+    if exc is not None:
+        log.error("task %s failed: %r", task.get_name(), exc, exc_info=exc)
+    else:
+        log.debug("task %s ended", task.get_name())

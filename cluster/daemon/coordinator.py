@@ -46,6 +46,7 @@ from cluster.core.policy_model import (
     RunRequest,
     Snapshot,
 )
+from cluster.daemon.background import report_end
 from cluster.daemon.distribute import node_addresses
 from cluster.daemon.packages import LocalPackages
 from cluster.errors import CmError
@@ -148,6 +149,7 @@ class Coordinator:
         self._task = asyncio.get_running_loop().create_task(
             self._run(membership), name=f"coordinator-{membership.epoch}"
         )
+        self._task.add_done_callback(report_end)
 
     def on_takeover(self, node: str, epoch: int, at: int) -> None:
         if self.membership is None or epoch != self.membership.epoch:
@@ -645,3 +647,4 @@ def _action_timeout(package: Package | None) -> float:
         total += (us or 0) / 1e6
     total += sum(s.halt_timeout_us for s in package.services) / 1e6
     return total
+

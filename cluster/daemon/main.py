@@ -11,7 +11,7 @@ import time
 from cluster.cli.args import CmArgumentParser
 from cluster.core.effects import HaltNode
 from cluster.core.timing import MIN_STOP_MARGIN
-from cluster.daemon.background import Background
+from cluster.daemon.background import Background, report_end
 from cluster.daemon.cluster_ops import ClusterCommands
 from cluster.daemon.config_ops import ConfigService
 from cluster.daemon.configstore import ConfigStore
@@ -183,6 +183,8 @@ async def _serve(
         asyncio.create_task(packages.watch_resources(), name="resource-monitor"),
         asyncio.create_task(packages.watch_mmp(), name="mmp-samples"),
     ]
+    for task in (running, catching_up, *watchers):
+        task.add_done_callback(report_end)
     sd_notify("READY=1", f"STATUS=serving on {host}:{server.port}", f"MAINPID={os.getpid()}")
     await stop.wait()
     sd_notify("STOPPING=1")

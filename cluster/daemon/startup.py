@@ -85,10 +85,27 @@ def daemon_process(
 
 
 def stop_event(log: logging.Logger) -> asyncio.Event:
-    """Set on SIGTERM or SIGINT; SIGHUP is logged (logs reopen by themselves)."""
+    """Set on SIGTERM or SIGINT; SIGHUP is logged (logs reopen by themselves); SIGUSR1
+    writes where every task of the daemon waits to the log (for a daemon that seems
+    stuck: thread dumps do not show coroutines)."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     loop.add_signal_handler(signal.SIGHUP, lambda: log.info("SIGHUP: nothing to reload"))
+    loop.add_signal_handler(signal.SIGUSR1, lambda: log_tasks(log))
     return stop
+
+
+def log_tasks(log: logging.Logger) -> None:
+    """Every asyncio task with the frames it waits in, innermost last."""
+    tasks = sorted(asyncio.all_tasks(), key=lambda t: t.get_name())
+    lines = [f"SIGUSR1: {len(tasks)} tasks"]
+    for task in tasks:
+        frames = task.get_stack(limit=12)
+        where = " <- ".join(
+            f"{f.f_code.co_name} ({Path(f.f_code.co_filename).name}:{f.f_lineno})"
+            for f in reversed(frames)
+        )
+        lines.append(f"  {task.get_name()}: {where or 'not started'}")
+    log.warning("\n".join(lines))

@@ -30,6 +30,20 @@ def _target(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+# A replaced channel is closed only this long after (seconds, beyond any call's
+# timeout): closing a channel cancels the calls in flight on it, and a caller awaiting
+# one would see CancelledError, which ends its whole task (seen: a coordinator that
+# silently stopped placing packages when a view's call replaced its channel).
+RETIRE_GRACE = 60.0
+
+
+def _cancelled_by_channel() -> bool:
+    """Whether a CancelledError just caught came from a closed channel, not from a
+    cancellation of the calling task itself."""
+    task = asyncio.current_task()
+    return task is None or task.cancelling() == 0
+
+
 class PeerDialer:
     """One channel per (address, node name), reused for every call to that peer."""
 
@@ -37,6 +51,7 @@ class PeerDialer:
         self._credentials = credentials
         self.port = port
         self._channels: dict[tuple[str, str], aio.Channel] = {}
+        self._retiring: set[aio.Channel] = set()
 
     def _channel(self, host: str, node: str) -> aio.Channel:
         key = (_target(host, self.port), node)
@@ -60,10 +75,19 @@ class PeerDialer:
         return services_pb2_grpc.NodeStub(channel), not connected
 
     def _drop(self, host: str, node: str) -> None:
+        """Use a new channel from now on; the old one closes after RETIRE_GRACE, when
+        the calls other tasks still have on it are over."""
         channel = self._channels.pop((_target(host, self.port), node), None)
-        if channel is not None:
-            task = asyncio.ensure_future(channel.close())
-            task.add_done_callback(_ignore_result)
+        if channel is None:
+            return
+        self._retiring.add(channel)
+
+        def retire() -> None:
+            if channel in self._retiring:
+                self._retiring.discard(channel)
+                asyncio.ensure_future(channel.close()).add_done_callback(_ignore_result)
+
+        asyncio.get_running_loop().call_later(RETIRE_GRACE, retire)
 
     async def call(
         self, node: str, addresses: Sequence[str], method: str, request: Any, timeout: float
@@ -82,6 +106,11 @@ class PeerDialer:
                 self._drop(host, node)
                 stub, _ = self._stub(host, node)
                 return await getattr(stub, method)(request, timeout=timeout)
+            except asyncio.CancelledError:
+                if not _cancelled_by_channel():
+                    raise
+                last = f"the channel to {_target(host, self.port)} was closed during the call"
+                continue
             except aio.AioRpcError as err:
                 code = err.code()
                 if code == grpc.StatusCode.UNAVAILABLE:
@@ -123,6 +152,11 @@ class PeerDialer:
                             return
                         yield False, True, item.line
                     return
+                except asyncio.CancelledError:
+                    if not _cancelled_by_channel():
+                        raise
+                    last = f"{host}: the channel was closed during the call"
+                    break
                 except aio.AioRpcError as err:
                     if err.code() != grpc.StatusCode.UNAVAILABLE:
                         raise CmError(f"{node}: {err.details()}") from None
@@ -134,6 +168,7 @@ class PeerDialer:
         raise Unreachable(f"node {node}: {last or 'no address'}")
 
     async def close(self) -> None:
-        channels, self._channels = list(self._channels.values()), {}
+        channels = [*self._channels.values(), *self._retiring]
+        self._channels, self._retiring = {}, set()
         for channel in channels:
             await channel.close()

@@ -25,6 +25,10 @@ class Peer(services_pb2_grpc.NodeServicer):
     async def GetNodeInfo(self, request: Any, context: Any) -> node_pb2.NodeInfo:
         return node_pb2.NodeInfo(node_name="b")
 
+    async def GetPackages(self, request: Any, context: Any) -> package_pb2.NodePackages:
+        await asyncio.sleep(0.5)  # slow enough for something to happen meanwhile
+        return package_pb2.NodePackages(node_name="b")
+
     async def PackageCommand(self, request: Any, context: Any) -> AsyncIterator[Any]:
         yield admin_pb2.CommandProgress(line="working")
         yield admin_pb2.CommandProgress(result=admin_pb2.CommandResult(ok=True, message="done"))
@@ -71,6 +75,42 @@ def test_peer_back_from_the_dead_is_reached_at_once(
             started = loop.time()
             assert await ask(dialer) == expected
             assert loop.time() - started < 0.9
+        finally:
+            await dialer.close()
+            await server.stop(0)
+
+    asyncio.run(scenario())
+
+
+def test_a_call_in_flight_survives_its_channel_being_replaced_or_closed(
+    cluster_ca: ClusterCA, tmp_path: Path
+) -> None:
+    """Another call that finds the channel broken replaces it while this one is on it
+    (PeerDialer._drop): this one still gets its answer. A channel closed under a call
+    makes it fail as unreachable, never with CancelledError, which would end the
+    caller's whole task (a coordinator that silently stopped placing packages)."""
+
+    async def slow(dialer: PeerDialer) -> str:
+        request = package_pb2.GetPackagesRequest(epoch=0)
+        reply = await dialer.call("b", ["127.0.0.1"], "GetPackages", request, 5)
+        return str(reply.node_name)
+
+    async def scenario() -> None:
+        server, port = await serve(cluster_ca, tmp_path, 0)
+        creds = load_credentials(cluster_ca.bundle(tmp_path / "a.pem", node="a"), None, None)
+        dialer = PeerDialer(creds, port)
+        try:
+            assert (await dialer.node_info("b", ["127.0.0.1"], timeout=5)).node_name == "b"
+            call = asyncio.create_task(slow(dialer))
+            await asyncio.sleep(0.2)
+            dialer._drop("127.0.0.1", "b")  # as a concurrent call's redial does
+            assert await call == "b"
+            call = asyncio.create_task(slow(dialer))
+            await asyncio.sleep(0.2)
+            for channel in list(dialer._channels.values()):
+                await channel.close()
+            with pytest.raises(Unreachable, match="closed during the call"):
+                await call
         finally:
             await dialer.close()
             await server.stop(0)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -197,7 +198,13 @@ class LabCluster:
 
     def print_log_tails(self, lines: int = 20) -> None:
         """The end of every node's cmcld.log, printed (so shown with a failed test's
-        output): a CI log is often all there is to tell why a cluster did not recover."""
+        output): a CI log is often all there is to tell why a cluster did not recover.
+        Each live cmcld first logs where its tasks wait (SIGUSR1)."""
+        for node in self.nodes:
+            daemon = self.daemons.get(node)
+            if daemon is not None and daemon.process.poll() is None:
+                daemon.process.send_signal(signal.SIGUSR1)
+        time.sleep(0.5)
         for node in self.nodes:
             tail = self.file_log(node, "cmcld.log").splitlines()[-lines:]
             print(f"--- {node} cmcld.log, last {len(tail)} lines ---")
