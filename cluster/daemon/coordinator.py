@@ -261,7 +261,11 @@ class Coordinator:
 
     async def _run(self, membership: Membership) -> None:
         began = time.monotonic()
-        await self._gather(membership)
+        try:
+            await self._gather(membership)
+        except asyncio.CancelledError:
+            log.debug("epoch %d: gathering cancelled", membership.epoch, exc_info=True)
+            raise
         self.ready = True
         log.info(
             "epoch %d: package reports of %d members gathered in %.0f ms",
@@ -647,4 +651,3 @@ def _action_timeout(package: Package | None) -> float:
         total += (us or 0) / 1e6
     total += sum(s.halt_timeout_us for s in package.services) / 1e6
     return total
-

@@ -47,7 +47,8 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         prog=prog,
         description="The cmcluster node daemon. Serves the node's gRPC services with "
         "mutual TLS on --listen and to root on this node through a local socket; logs "
-        "to $CMCLUSTER_ROOT/var/log/cmcluster/cmcld.log and syslog. Stops on SIGTERM.",
+        "to $CMCLUSTER_ROOT/var/log/cmcluster/cmcld.log and syslog. Stops on SIGTERM; "
+        "on SIGUSR1 logs where each of its tasks waits.",
     )
     parser.add_argument(
         "--listen",

@@ -1,7 +1,9 @@
 """cmcld as a process: readiness, clean shutdown, refusal to start in a bad state."""
 
 import datetime as dt
+import signal
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,18 @@ def test_sigterm_stops_cleanly(daemon: Daemon) -> None:
     result = run(["cmquerycl"], command_env(daemon.root, "node1"))
     assert result.status == 4
     assert result.err.strip().startswith("cmquerycl: cmcld is not running on this node")
+
+
+def test_sigusr1_logs_where_every_task_waits(daemon: Daemon) -> None:
+    daemon.process.send_signal(signal.SIGUSR1)
+    deadline = time.monotonic() + 10
+    while "SIGUSR1:" not in daemon.log() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    dump = daemon.log().split("SIGUSR1:", 1)[1]
+    for task in ("membership: ", "catch-up: ", "resource-monitor: ", "mmp-samples: "):
+        assert f"\n  {task}" in dump, dump
+    assert daemon.process.poll() is None  # still serving
+    assert run(["cmsetlog"], command_env(daemon.root, "node1")).status == 0
 
 
 def test_second_daemon_on_the_same_root_is_refused(daemon: Daemon) -> None:
