@@ -352,9 +352,14 @@ class MembershipDriver:
                 # Never early: a tick before the wake time would find nothing due.
                 timeout = max(0.0, (self._wake - time.monotonic_ns()) / 1e9) + WAKE_SLACK
             try:
-                event = await asyncio.wait_for(self._events.get(), timeout)
-            except TimeoutError:
-                event = Tick(time.monotonic_ns())
+                # Whatever already queued is taken at once: a wait_for per event costs a
+                # task and a timer, and a node of 16 takes ~300 events a second.
+                event = self._events.get_nowait()
+            except asyncio.QueueEmpty:
+                try:
+                    event = await asyncio.wait_for(self._events.get(), timeout)
+                except TimeoutError:
+                    event = Tick(time.monotonic_ns())
             if self.core is None:
                 continue
             wake_before = self._wake
