@@ -115,7 +115,7 @@ def conflict(packet: ArpPacket, address: bytes, own_mac: bytes) -> bool:
 
 
 def probe(
-    interface: str, address: str, *, count: int = 3, interval: float = 0.05, wait: float = 0.1
+    interface: str, address: str, *, count: int = 2, interval: float = 0.05, wait: float = 0.07
 ) -> str | None:
     """Send `count` probes `interval` apart and listen `wait` more after the last.
 

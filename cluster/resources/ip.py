@@ -67,9 +67,12 @@ class FloatingIP(Resource):
     kind = "ip"
     address: str
     subnet: str | None = None  # "198.18.0.0/24" or "198.18.0.0"; None: any that contains it
-    probe_count: int = 3
+    # Two probes, listening 120 ms in all: a host that holds the address answers in
+    # the kernel's ARP path within a millisecond or two, even when busy; a manual
+    # switch waits this long with the address down everywhere.
+    probe_count: int = 2
     probe_interval: float = 0.05  # seconds between probes
-    probe_wait: float = 0.1  # seconds to listen after the last probe
+    probe_wait: float = 0.07  # seconds to listen after the last probe
     arp_count: int = 3  # gratuitous ARPs sent after adding
     arp_interval: float = 0.2  # seconds between them
     _placement: Placement | None = field(default=None, init=False, repr=False)
