@@ -133,7 +133,7 @@ def measure(runs: int, mt: float) -> None:
     }
     for key, label in labels.items():
         if samples[key]:
-            print(f"{label:<40} {summary(samples[key], 's', 1.0)}")
+            print(f"{label:<40} {summary(samples[key])}")
         else:
             print(f"{label:<40} not measured")
 

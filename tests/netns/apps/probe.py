@@ -1,7 +1,12 @@
-"""A client's view of a floating address: connects to IP:PORT every INTERVAL (default
-10 ms) with a TIMEOUT (default 100 ms), reads the service's "<hostname> <pid>" line, and
-prints {"first": "<host> <pid>"} (one JSON line) at its first answer, so a caller knows
-it is probing, and a JSON summary line when DURATION ends or on SIGTERM/SIGINT:
+"""A client's view of a floating address: starts a connection to IP:PORT every INTERVAL
+(default 10 ms), each with a TIMEOUT (default 100 ms), whether or not earlier ones have
+finished, reads the service's "<hostname> <pid>" line, and prints {"first": "<host>
+<pid>"} (one JSON line) at its first answer, so a caller knows it is probing, and a JSON
+summary line when DURATION ends or on SIGTERM/SIGINT. Attempts are counted in the order
+they started, each at the time it finished: one that meets a vanished address and
+waits out its timeout does not hide the answers of the attempts started after it, so
+an outage is measured to about INTERVAL (a strictly sequential prober would read it up
+to TIMEOUT long).
 
   answered, failed       attempts that got an answer / did not
   servers                "<host> <pid>" in the order they answered (each change once)
@@ -17,11 +22,13 @@ Usage: python3 probe.py IP:PORT [--duration S] [--interval S] [--timeout S]
 """
 
 import argparse
+import asyncio
+import contextlib
 import json
 import signal
-import socket
 import sys
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,23 +84,52 @@ class Probe:
         }
 
 
-def ask(address: tuple[str, int], timeout: float) -> str | None:
+async def ask(host: str, port: int, timeout: float) -> str | None:
+    async def exchange() -> bytes:
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            return await reader.readline()
+        finally:
+            writer.close()
+
     try:
-        with socket.create_connection(address, timeout=timeout) as connection:
-            data = b""
-            while not data.endswith(b"\n"):
-                chunk = connection.recv(256)
-                if not chunk:
-                    break
-                data += chunk
-    except OSError:
+        data = await asyncio.wait_for(exchange(), timeout)
+    except (OSError, TimeoutError):
         return None
     text = data.decode(errors="replace").strip()
     return text if len(text.split(" ")) == 2 else None
 
 
-class Stop(Exception):
-    pass
+async def run(probe: Probe, host: str, port: int, args: argparse.Namespace) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    started: deque[asyncio.Task[tuple[str | None, float, float]]] = deque()
+
+    async def attempt() -> tuple[str | None, float, float]:
+        server = await ask(host, port, args.timeout)
+        return server, time.time(), time.monotonic()
+
+    def settle() -> None:
+        """Record the finished attempts at the head of the start order."""
+        while started and started[0].done():
+            server, wall, mono = started.popleft().result()
+            probe.record(server, wall, mono)
+            if server is not None and probe.answered == 1:
+                print(json.dumps({"first": server}), flush=True)
+
+    end = loop.time() + args.duration
+    due = loop.time()
+    while loop.time() < end and not stop.is_set():
+        started.append(asyncio.create_task(attempt()))
+        due += args.interval
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), max(0.0, due - loop.time()))
+        settle()
+    if started:
+        await asyncio.wait(list(started))
+    settle()
 
 
 def main(argv: list[str]) -> int:
@@ -105,23 +141,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     host, _, port = args.target.rpartition(":")
     probe = Probe()
-
-    def stop(*_: object) -> None:
-        raise Stop
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    end = time.monotonic() + args.duration
-    try:
-        while time.monotonic() < end:
-            started = time.monotonic()
-            server = ask((host, int(port)), args.timeout)
-            probe.record(server, time.time(), time.monotonic())
-            if server is not None and probe.answered == 1:
-                print(json.dumps({"first": server}), flush=True)
-            time.sleep(max(0.0, started + args.interval - time.monotonic()))
-    except Stop:
-        pass
+    asyncio.run(run(probe, host, int(port), args))
     print(json.dumps(probe.summary()), flush=True)
     return 0
 
