@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "cmsetlog": ("cluster.cli.cmsetlog", "show or change cmcld's log level"),
     "cmversion": ("cluster.cli.cmversion", "print the cmcluster version"),
     "cmlog": ("tools.cmlog", "read this node's cmcld or package log, filtered"),
+    "cmtakeover": ("tools.cmtakeover", "emergency: run a package here without the cluster"),
     "cmcheckconf": ("cluster.cli.cmcheckconf", "check cluster and package files"),
     "cmapplyconf": ("cluster.cli.cmapplyconf", "check and distribute the configuration"),
     "cmgetconf": ("cluster.cli.cmgetconf", "write the applied configuration as ASCII"),

@@ -18,16 +18,20 @@ class PidLock:
         self._fd: int | None = None
 
     def acquire(self, what: str) -> None:
+        """Take the lock as `what` (the program's name, kept in the file after the pid:
+        cmtakeover holds cmcld's lock while it runs a package without the cluster)."""
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+            pid, _, holder = os.read(fd, 64).decode(errors="replace").strip().partition(" ")
             os.close(fd)
-            raise CmError(f"{what} is running already (pid {holder}, lock {self.path})") from None
+            raise CmError(
+                f"{holder or what} is running already (pid {pid or 'unknown'}, lock {self.path})"
+            ) from None
         os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        os.write(fd, f"{os.getpid()} {what}\n".encode())
         self._fd = fd
 
     def release(self) -> None:

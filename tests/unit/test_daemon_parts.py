@@ -62,9 +62,12 @@ def test_sd_notify(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_pid_lock_refuses_second_holder(tmp_path: Path) -> None:
     first = PidLock(tmp_path / "run" / "x.pid")
     first.acquire("x")
-    assert (tmp_path / "run" / "x.pid").read_text() == f"{os.getpid()}\n"
+    assert (tmp_path / "run" / "x.pid").read_text() == f"{os.getpid()} x\n"
     with pytest.raises(CmError, match=f"x is running already \\(pid {os.getpid()}"):
         PidLock(tmp_path / "run" / "x.pid").acquire("x")
+    # The refusal names the holder, not the one refused (cmtakeover holds cmcld's lock).
+    with pytest.raises(CmError, match=f"^x is running already \\(pid {os.getpid()}"):
+        PidLock(tmp_path / "run" / "x.pid").acquire("y")
     first.release()
     second = PidLock(tmp_path / "run" / "x.pid")
     second.acquire("x")

@@ -124,7 +124,8 @@ def test_read_stat_handles_odd_command_names(tmp_path: Path) -> None:
     process = subprocess.Popen([str(odd), "30"], start_new_session=True)
     try:
         stat = procs.read_stat(process.pid)
-        assert stat is not None and stat.pgid == process.pid and stat.state in "RS"
+        # D: the new program may still be loading.
+        assert stat is not None and stat.pgid == process.pid and stat.state in "RSD"
         assert procs.group_is_ours(process.pid, stat.start_time)
         assert not procs.group_is_ours(process.pid, stat.start_time + 1)
     finally:
