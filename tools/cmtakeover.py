@@ -8,8 +8,9 @@ add its floating IPs, mount its filesystems, run its run script and start its
 services on this node, from the configuration applied here, with every check that the
 package's own start makes: the duplicate-address probe refuses an address another host
 answers for, the MMP check refuses a filesystem a live host has mounted. cmtakeover
-stays in the foreground and supervises the services as configured; Ctrl-C or SIGTERM
-halts the package in reverse order (the notes' recovery steps 1 to 3), after which
+stays in the foreground and supervises the services as configured (a service out of
+restarts halts the package: exit status 1); Ctrl-C or SIGTERM halts the package in
+reverse order (the notes' recovery steps 1 to 3), after which
 `cmruncl` starts the cluster as usual.
 
 Refused while cmcld runs on this node (the cluster manages the package: use cmrunpkg),
@@ -39,7 +40,7 @@ def main(argv: list[str], prog: str = "cmtakeover") -> int:
         description="Run a package on this node without the cluster (emergency takeover); "
         "stays in the foreground, Ctrl-C or SIGTERM halts it.",
     )
-    parser.add_argument("package", metavar="PKG")
+    parser.add_argument("package", metavar="PKG", help="the package to run on this node")
     parser.add_argument(
         "-f",
         dest="force",
@@ -139,6 +140,7 @@ async def _run(config: Config, package: Package, node: str, paths: HostPaths, ve
     from cluster.daemon.packages import package_env
     from cluster.packages.build import resources_for
     from cluster.packages.runner import PackageRunner, package_logger
+    from cluster.resources.base import Health, Resource
 
     log = package_logger(package.name, paths.log_dir)
     log.setLevel(logging.INFO)
@@ -146,6 +148,15 @@ async def _run(config: Config, package: Package, node: str, paths: HostPaths, ve
     console.setFormatter(logging.Formatter("cmtakeover: %(message)s"))
     console.setLevel(logging.INFO if verbose else logging.WARNING)
     log.addHandler(console)
+    stop = asyncio.Event()
+    failures: list[str] = []
+
+    def failed(_: PackageRunner, resource: Resource, health: Health) -> None:
+        # A service out of restarts: with no cluster to move the package, halt it.
+        failures.append(f"{resource.label}: {health.reason}")
+        log.error("%s failed: %s; halting %s", resource.label, health.reason, package.name)
+        stop.set()
+
     runner = PackageRunner(
         name=package.name,
         node=node,
@@ -153,6 +164,7 @@ async def _run(config: Config, package: Package, node: str, paths: HostPaths, ve
         log=log,
         output=paths.package_log(package.name),
         env=package_env(package, config),
+        on_failure=failed,
     )
     log.warning("emergency takeover of %s on %s, outside the cluster", package.name, node)
     outcome = await runner.start(takeover=True)
@@ -164,7 +176,6 @@ async def _run(config: Config, package: Package, node: str, paths: HostPaths, ve
         "halts it (then cmruncl starts the cluster)",
         flush=True,
     )
-    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
@@ -175,4 +186,4 @@ async def _run(config: Config, package: Package, node: str, paths: HostPaths, ve
         print(f"cmtakeover: halting {package.name}: {halted.detail}", file=sys.stderr)
         return 1
     print(f"cmtakeover: {package.name} halted on {node}", flush=True)
-    return 0
+    return 1 if failures else 0

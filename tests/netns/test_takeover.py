@@ -2,12 +2,13 @@
 package on one node by hand (its address, its filesystem, its service), refuse where
 that would be unsafe, halt it in reverse order, then start the cluster as usual."""
 
+import os
 import signal
 import time
 from pathlib import Path
 
 from tests.netns.cluster import wait_for
-from tests.netns.pkgsite import FLOATING, PKG, package_site
+from tests.netns.pkgsite import FLOATING, PKG, RESTARTS, package_site
 
 
 def test_emergency_takeover_runs_the_package_without_the_cluster(tmp_path: Path) -> None:
@@ -53,9 +54,35 @@ def test_emergency_takeover_runs_the_package_without_the_cluster(tmp_path: Path)
                 takeover.send_signal(signal.SIGTERM)
             status = takeover.wait(30)
         text = log.read_text()
-        print(text)
         assert status == 0, text
         assert f"{PKG} halted on n2" in text, text
+        assert site.holds("n2") == (False, False)
+
+        # Taken over again: a service out of restarts halts the package (no cluster
+        # to move it) and cmtakeover says so with its exit status.
+        log2 = tmp_path / "takeover2.log"
+        again = c.lab.start("n2", [*c.command, "cmtakeover", PKG], c.env("n2"), log2)
+        try:
+            wait_for(lambda: "outside the cluster;" in log2.read_text(), 30, "the takeover")
+            killed: list[str] = []
+            for _ in range(RESTARTS + 1):
+                seen = [""]
+
+                def restarted(seen: list[str] = seen) -> bool:
+                    seen[0] = site.wait_answer_from("n2", 10)
+                    return seen[0] not in killed
+
+                wait_for(restarted, 15, "the service (re)started")
+                killed.append(seen[0])
+                os.kill(int(seen[0].split(" ")[1]), signal.SIGKILL)  # the service's own PID
+            status = again.wait(30)
+        finally:
+            if again.poll() is None:
+                again.send_signal(signal.SIGTERM)
+                again.wait(30)
+        text = log2.read_text()
+        assert status == 1, text
+        assert "failed:" in text and f"halting {PKG}" in text, text
         assert site.holds("n2") == (False, False)
 
         # Afterwards the cluster starts as usual and runs the package on its first node.
