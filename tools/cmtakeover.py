@@ -137,17 +137,10 @@ def _state(item: object) -> str:
 
 
 async def _run(config: Config, package: Package, node: str, paths: HostPaths, verbose: bool) -> int:
-    from cluster.daemon.packages import package_env
-    from cluster.packages.build import resources_for
-    from cluster.packages.runner import PackageRunner, package_logger
+    from cluster.daemon.packages import package_runner
+    from cluster.packages.runner import PackageRunner
     from cluster.resources.base import Health, Resource
 
-    log = package_logger(package.name, paths.log_dir)
-    log.setLevel(logging.INFO)
-    console = logging.StreamHandler(sys.stdout)
-    console.setFormatter(logging.Formatter("cmtakeover: %(message)s"))
-    console.setLevel(logging.INFO if verbose else logging.WARNING)
-    log.addHandler(console)
     stop = asyncio.Event()
     failures: list[str] = []
 
@@ -157,15 +150,13 @@ async def _run(config: Config, package: Package, node: str, paths: HostPaths, ve
         log.error("%s failed: %s; halting %s", resource.label, health.reason, package.name)
         stop.set()
 
-    runner = PackageRunner(
-        name=package.name,
-        node=node,
-        resources=resources_for(package, config.cluster),
-        log=log,
-        output=paths.package_log(package.name),
-        env=package_env(package, config),
-        on_failure=failed,
-    )
+    runner = package_runner(package, config, node, paths, on_failure=failed)
+    log = runner.log
+    log.setLevel(logging.INFO)
+    console = logging.StreamHandler(sys.stdout)
+    console.setFormatter(logging.Formatter("cmtakeover: %(message)s"))
+    console.setLevel(logging.INFO if verbose else logging.WARNING)
+    log.addHandler(console)
     log.warning("emergency takeover of %s on %s, outside the cluster", package.name, node)
     outcome = await runner.start(takeover=True)
     if not outcome.ok:

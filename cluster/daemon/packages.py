@@ -116,13 +116,11 @@ class LocalPackages:
 
     def _runner(self, package: Package, config: Config | None) -> PackageRunner:
         assert config is not None
-        return PackageRunner(
-            name=package.name,
-            node=self.node,
-            resources=resources_for(package, config.cluster),
-            log=package_logger(package.name, self._paths.log_dir),
-            output=self._paths.package_log(package.name),
-            env=package_env(package, config),
+        return package_runner(
+            package,
+            config,
+            self.node,
+            self._paths,
             on_change=self.publish_plan,
             on_failure=self._failed,
             may_run=self._may_run,
@@ -476,6 +474,22 @@ def _sample_mmp(devices: list[str]) -> dict[str, mmp.MmpBlock | None]:
         except OSError:
             blocks[device] = None
     return blocks
+
+
+def package_runner(
+    package: Package, config: Config, node: str, paths: HostPaths, **hooks: Any
+) -> PackageRunner:
+    """The runner of `package` on `node`: its resources, its log, its environment;
+    `hooks` are PackageRunner's callbacks (cmcld's, or cmtakeover's without a cluster)."""
+    return PackageRunner(
+        name=package.name,
+        node=node,
+        resources=resources_for(package, config.cluster),
+        log=package_logger(package.name, paths.log_dir),
+        output=paths.package_log(package.name),
+        env=package_env(package, config),
+        **hooks,
+    )
 
 
 def package_env(package: Package, config: Config) -> dict[str, str]:
