@@ -54,13 +54,18 @@ def mac_text(mac: bytes) -> str:
 
 class ArpSocket:
     """A packet socket for ARP on one interface (SOCK_DGRAM: the kernel adds the
-    Ethernet header)."""
+    Ethernet header).
+
+    Opened with protocol 0 and given ETH_P_ARP only at bind: a packet socket created
+    with a protocol is already hooked to every interface, and binding it re-hooks it,
+    which waits for an RCU grace period (8-40 ms measured here). Closing always waits
+    for one, so callers that cannot wait close it off the event loop, and one socket
+    serves a probe and the announcements after it.
+    """
 
     def __init__(self, interface: str) -> None:
         self.interface = interface
-        self.sock = socket.socket(
-            socket.AF_PACKET, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC, socket.htons(ETH_P_ARP)
-        )
+        self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC, 0)
         try:
             self.sock.bind((interface, ETH_P_ARP))
             self.mac: bytes = self.sock.getsockname()[4][:6]
@@ -115,25 +120,25 @@ def conflict(packet: ArpPacket, address: bytes, own_mac: bytes) -> bool:
 
 
 def probe(
-    interface: str, address: str, *, count: int = 2, interval: float = 0.05, wait: float = 0.07
+    arp: ArpSocket, address: str, *, count: int = 2, interval: float = 0.05, wait: float = 0.07
 ) -> str | None:
-    """Send `count` probes `interval` apart and listen `wait` more after the last.
+    """Send `count` probes `interval` apart on `arp`'s interface and listen `wait` more
+    after the last (blocking).
 
     Returns the MAC address of a host that claims `address`, or None when nobody did.
     RFC 5227's 1-2 s spacing is for unmanaged networks; on a cluster LAN an answer
     comes within milliseconds, and a failover cannot wait seconds.
     """
     target = socket.inet_aton(address)
-    with ArpSocket(interface) as arp:
-        packet = arp.probe_packet(address)
-        for i in range(count):
-            arp.send(packet)
-            until = time.monotonic() + (interval if i < count - 1 else wait)
-            while (left := until - time.monotonic()) > 0:
-                got = arp.receive(left)
-                if got is None:
-                    continue
-                received, foreign = got
-                if foreign and conflict(received, target, arp.mac):
-                    return mac_text(received.sender_mac)
+    packet = arp.probe_packet(address)
+    for i in range(count):
+        arp.send(packet)
+        until = time.monotonic() + (interval if i < count - 1 else wait)
+        while (left := until - time.monotonic()) > 0:
+            got = arp.receive(left)
+            if got is None:
+                continue
+            received, foreign = got
+            if foreign and conflict(received, target, arp.mac):
+                return mac_text(received.sender_mac)
     return None

@@ -78,6 +78,7 @@ class FloatingIP(Resource):
     _placement: Placement | None = field(default=None, init=False, repr=False)
     _package: str = field(default="", init=False, repr=False)
     _announcer: "asyncio.Task[None] | None" = field(default=None, init=False, repr=False)
+    _sock: arp.ArpSocket | None = field(default=None, init=False, repr=False)
     announced_at: list[float] = field(default_factory=list, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -99,49 +100,66 @@ class FloatingIP(Resource):
     async def _start(self, ctx: Context) -> None:
         self._package = ctx.package
         placement = await asyncio.to_thread(find_placement, self.address, self.subnet)
-        if placement.present:
-            ctx.log.info("%s is already on %s", self.address, placement.interface)
-            self._set_placement(ctx, placement)
-        else:
-            holder = await asyncio.to_thread(
-                arp.probe,
-                placement.interface,
-                self.address,
-                count=self.probe_count,
-                interval=self.probe_interval,
-                wait=self.probe_wait,
-            )
-            if holder is not None:
-                raise ResourceError(
-                    f"{self.address} is already in use on the network: {holder} answered "
-                    f"the duplicate-address probe on {placement.interface}; not adding it"
-                )
-            self._set_placement(ctx, placement)  # stop-now deletes it from here on
-            try:
-                netlink.add_address(placement.index, self.address, placement.prefix_len)
-            except OSError as exc:
-                if exc.errno != errno.EEXIST:
-                    self._set_placement(ctx, None)
-                    raise ResourceError(
-                        f"cannot add {self.address}/{placement.prefix_len} to "
-                        f"{placement.interface}: {exc.strerror or exc}"
-                    ) from None
-            ctx.log.info(
-                "added %s/%d to %s", self.address, placement.prefix_len, placement.interface
-            )
-        self._announce_first(placement)
+        sock = self._open(placement)
+        try:
+            if placement.present:
+                ctx.log.info("%s is already on %s", self.address, placement.interface)
+                self._set_placement(ctx, placement)
+            else:
+                await self._probe_and_add(ctx, placement, sock)
+            self._announce_first(placement, sock)
+        except BaseException:
+            _close_later(sock)
+            raise
+        self._sock = sock
         if self.arp_count > 1:
-            self._announcer = asyncio.create_task(self._announce_rest(placement))
+            self._announcer = asyncio.create_task(self._announce_rest(sock))
+        else:
+            self._release_socket()
+
+    def _open(self, placement: Placement) -> arp.ArpSocket:
+        try:
+            return arp.ArpSocket(placement.interface)
+        except OSError as exc:
+            raise ResourceError(
+                f"cannot open an ARP socket on {placement.interface} for {self.address}: "
+                f"{exc.strerror or exc}"
+            ) from None
+
+    async def _probe_and_add(self, ctx: Context, placement: Placement, sock: arp.ArpSocket) -> None:
+        holder = await asyncio.to_thread(
+            arp.probe,
+            sock,
+            self.address,
+            count=self.probe_count,
+            interval=self.probe_interval,
+            wait=self.probe_wait,
+        )
+        if holder is not None:
+            raise ResourceError(
+                f"{self.address} is already in use on the network: {holder} answered "
+                f"the duplicate-address probe on {placement.interface}; not adding it"
+            )
+        self._set_placement(ctx, placement)  # stop-now deletes it from here on
+        try:
+            netlink.add_address(placement.index, self.address, placement.prefix_len)
+        except OSError as exc:
+            if exc.errno != errno.EEXIST:
+                self._set_placement(ctx, None)
+                raise ResourceError(
+                    f"cannot add {self.address}/{placement.prefix_len} to "
+                    f"{placement.interface}: {exc.strerror or exc}"
+                ) from None
+        ctx.log.info("added %s/%d to %s", self.address, placement.prefix_len, placement.interface)
 
     def _set_placement(self, ctx: Context, placement: Placement | None) -> None:
         self._placement = placement
         ctx.on_change()
 
-    def _announce_first(self, placement: Placement) -> None:
+    def _announce_first(self, placement: Placement, sock: arp.ArpSocket) -> None:
         self.announced_at = []
         try:
-            with arp.ArpSocket(placement.interface) as sock:
-                sock.send(sock.announce_packet(self.address))
+            sock.send(sock.announce_packet(self.address))
         except OSError as exc:
             raise ResourceError(
                 f"cannot send gratuitous ARP for {self.address} on {placement.interface}: "
@@ -149,16 +167,24 @@ class FloatingIP(Resource):
             ) from None
         self.announced_at.append(time.monotonic())
 
-    async def _announce_rest(self, placement: Placement) -> None:
-        """The remaining gratuitous ARPs, `arp_interval` apart counted from the first."""
+    async def _announce_rest(self, sock: arp.ArpSocket) -> None:
+        """The remaining gratuitous ARPs, `arp_interval` apart counted from the first;
+        the socket is closed afterwards (or on cancellation) off the event loop."""
         first = self.announced_at[0]
-        with arp.ArpSocket(placement.interface) as sock:
+        try:
             packet = sock.announce_packet(self.address)
             for i in range(1, self.arp_count):
                 await asyncio.sleep(max(0.0, first + i * self.arp_interval - time.monotonic()))
                 with contextlib.suppress(OSError):
                     sock.send(packet)
                     self.announced_at.append(time.monotonic())
+        finally:
+            self._release_socket()
+
+    def _release_socket(self) -> None:
+        if self._sock is not None:
+            _close_later(self._sock)
+            self._sock = None
 
     async def _stop(self, ctx: Context) -> None:
         if self._announcer is not None:
@@ -166,6 +192,7 @@ class FloatingIP(Resource):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._announcer
             self._announcer = None
+        self._release_socket()  # when the announcer was cancelled before it ran
         placement = self._placement
         if placement is None:
             placement = await asyncio.to_thread(find_placement, self.address, self.subnet)
@@ -213,3 +240,9 @@ class FloatingIP(Resource):
                 self._placement.prefix_len,
             )
         ]
+
+
+def _close_later(sock: arp.ArpSocket) -> None:
+    """Close a packet socket in a worker thread: the close waits for an RCU grace
+    period (tens of ms), which the event loop (leases, heartbeats) must not."""
+    asyncio.get_running_loop().run_in_executor(None, sock.close)
