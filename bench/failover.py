@@ -22,6 +22,11 @@ from another host. Each run measures, in turn:
                     package to the mount), then the crashed host is rebooted and
                     rejoins, and a manual switch brings the package home again
 
+Commands, cmcld and the lab's Python apps run with the interpreter `python3` resolves
+to (tests/support.host_python): on this machine `python3` on PATH is a pyenv shim that
+adds ~50 ms to every start, which a manual switch (two commands, a service) would
+count three times and a Debian host does not have.
+
 The probe cannot see less than its own period: outages are accurate to about 10 ms,
 and an attempt that meets an absent address costs its whole 100 ms timeout. All hosts
 share this machine's CPUs; when a step does not complete, the bench says so instead of

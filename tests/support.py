@@ -6,7 +6,9 @@ port it bound, with no sleeps and no port races.
 """
 
 import datetime as dt
+import functools
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -23,6 +25,36 @@ from cluster.security.identity import Identity, Kind, Role
 REPO = Path(__file__).resolve().parent.parent
 ZIPAPP = REPO / "dist" / "cmcluster.pyz"
 SOURCE_COMMAND = [sys.executable, "-m", "cluster"]
+ZIPAPP_FLAGS = ("-sES",)  # the zipapp's shebang: `#!/usr/bin/env -S python3 -sES`
+
+
+@functools.cache
+def host_python() -> str:
+    """The interpreter that `python3` on PATH runs, resolved once.
+
+    On this machine `python3` is a pyenv shim, a shell script that costs ~50 ms per
+    start; a Debian host runs /usr/bin/python3 directly. Lab hosts run the zipapp and
+    the lab's Python apps with the resolved interpreter, so a figure that includes a
+    command's or a service's start-up (a manual switch) does not carry the shim."""
+    found = shutil.which("python3")
+    if found is None:
+        return sys.executable
+    try:
+        result = subprocess.run(
+            [found, "-c", "import sys; print(sys.executable)"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return found
+    return result.stdout.strip() or found
+
+
+def zipapp_command() -> list[str]:
+    """The built zipapp as its shebang runs it, minus the PATH lookup (host_python)."""
+    return [host_python(), *ZIPAPP_FLAGS, str(ZIPAPP)]
 
 
 @dataclass

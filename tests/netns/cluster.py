@@ -22,7 +22,14 @@ from typing import Any
 import pytest
 
 from tests.netns.lab import Lab
-from tests.support import SOURCE_COMMAND, ZIPAPP, ClusterCA, Daemon, command_env
+from tests.support import (
+    SOURCE_COMMAND,
+    ZIPAPP,
+    ClusterCA,
+    Daemon,
+    command_env,
+    zipapp_command,
+)
 
 QS = "qs"
 QS_POLL = 10.0  # QS_POLLING_INTERVAL of lab clusters: its minimum (Serviceguard's is 300 s)
@@ -33,7 +40,7 @@ def cm_command() -> list[str]:
         return list(SOURCE_COMMAND)
     if not ZIPAPP.exists():
         pytest.fail(f"{ZIPAPP} is missing: run `make zipapp` (make test does)")
-    return [str(ZIPAPP)]
+    return zipapp_command()
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, what: str, step: float = 0.1) -> float:

@@ -4,7 +4,6 @@ with MMP, the TCP service (and optionally the writer), and a client that probes 
 floating address."""
 
 import json
-import shutil
 import signal
 import subprocess
 import threading
@@ -17,9 +16,10 @@ from typing import Any
 
 from tests.netns.cluster import LabCluster, lab_cluster, wait_for
 from tests.netns.lab import SharedDisk
+from tests.support import host_python
 
 APPS = Path(__file__).resolve().parent / "apps"
-PYTHON = shutil.which("python3") or "/usr/bin/python3"
+PYTHON = host_python()  # the lab apps run as a host would run them
 MT = 1.0
 PKG = "pkg1"
 FLOATING = "198.18.0.100"

@@ -3,7 +3,6 @@ its host and PID, the probe sees a floating address move, the writer's file chec
 tells one writer at a time from two at once."""
 
 import json
-import shutil
 import signal
 import time
 from collections.abc import Iterator
@@ -13,9 +12,10 @@ import pytest
 
 from tests.netns.apps import writer
 from tests.netns.lab import Lab
+from tests.support import host_python
 
 APPS = Path(__file__).resolve().parent / "apps"
-PYTHON = shutil.which("python3") or "/usr/bin/python3"
+PYTHON = host_python()  # the lab apps run as a host would run them
 FLOATING = "198.18.0.100"
 PORT = 8080
 
