@@ -484,7 +484,7 @@ def package_runner(
     return PackageRunner(
         name=package.name,
         node=node,
-        resources=resources_for(package, config.cluster),
+        resources=resources_for(package, config.cluster, node),
         log=package_logger(package.name, paths.log_dir),
         output=paths.package_log(package.name),
         env=package_env(package, config),

@@ -1,11 +1,13 @@
 """A minimal rtnetlink client: dump links and addresses, add and delete addresses.
 
 Reading interfaces through netlink needs no subprocess and no third-party library,
-and the same socket family later serves the link monitor (RTMGRP_LINK events).
+and the same socket family serves the LAN monitor's wake-ups (`ChangeEvents`: link and
+address changes as the kernel announces them).
 Adding and deleting floating IPs here (not with `ip`) keeps the stop-now path free of
 fork/exec. Only what cmcluster uses is decoded; see rtnetlink(7) for the formats.
 """
 
+import errno
 import os
 import socket
 import struct
@@ -23,6 +25,7 @@ IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_MASTER, IFLA_OPERSTATE = 1, 3, 4, 10, 
 IFA_ADDRESS, IFA_LOCAL, IFA_LABEL, IFA_BROADCAST, IFA_FLAGS = 1, 2, 3, 4, 8
 IFF_UP, IFF_LOOPBACK, IFF_LOWER_UP = 0x1, 0x8, 0x10000
 IFA_F_SECONDARY = 0x01
+RTMGRP_LINK, RTMGRP_IPV4_IFADDR = 0x1, 0x10
 
 _NLMSGHDR = struct.Struct("=IHHII")
 _IFINFOMSG = struct.Struct("=BxHiII")
@@ -100,6 +103,46 @@ def _dump(message_type: int, payload: bytes) -> Iterator[tuple[int, bytes]]:
                         raise NetlinkError(-code, os.strerror(-code))
                     continue
                 yield kind, body
+
+
+class ChangeEvents:
+    """A netlink socket subscribed to link and IPv4 address changes, non-blocking.
+
+    Used as a wake-up only: whoever reads it re-reads the state it cares about (a dump),
+    so a lost or coalesced message (ENOBUFS when the socket overflowed) costs nothing
+    but that re-read.
+    """
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(
+            socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_ROUTE
+        )
+        try:
+            self.sock.bind((0, RTMGRP_LINK | RTMGRP_IPV4_IFADDR))
+            self.sock.setblocking(False)
+        except BaseException:
+            self.sock.close()
+            raise
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def drain(self) -> bool:
+        """Read every pending message; whether there was any (or an overflow)."""
+        seen = False
+        while True:
+            try:
+                if not self.sock.recv(1 << 16):
+                    return seen
+            except BlockingIOError:
+                return seen
+            except OSError as exc:
+                if exc.errno != errno.ENOBUFS:
+                    raise
+            seen = True
+
+    def close(self) -> None:
+        self.sock.close()
 
 
 def dump_links() -> list[RawLink]:
@@ -218,3 +261,33 @@ def delete_address(index: int, address: str, prefix_len: int) -> None:
     """Remove `address/prefix_len` from interface `index` (EADDRNOTAVAIL if absent)."""
     _family, packed, header = _address_message(index, address, prefix_len)
     _request(RTM_DELADDR, 0, header + _attribute(IFA_LOCAL, packed))
+
+
+def carriers(address: str) -> list[RawAddress]:
+    """Every interface entry of `address` on this host (OSError if it is no address)."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    text = socket.inet_ntop(family, socket.inet_pton(family, address))
+    return [a for a in dump_addresses() if a.family == family and a.address == text]
+
+
+def interface_name(index: int) -> str:
+    """The name of interface `index`, or "#index" once it is gone."""
+    try:
+        return socket.if_indextoname(index)
+    except OSError:
+        return f"#{index}"
+
+
+def delete_everywhere(address: str) -> list[int]:
+    """Remove `address` from every interface that carries it, wherever local LAN
+    failover may have moved it; the indexes it was removed from."""
+    removed = []
+    for raw in carriers(address):
+        try:
+            delete_address(raw.index, raw.address, raw.prefix_len)
+        except OSError as exc:
+            if exc.errno != errno.EADDRNOTAVAIL:
+                raise
+        else:
+            removed.append(raw.index)
+    return removed

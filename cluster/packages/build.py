@@ -22,11 +22,17 @@ def _seconds(us: int | None) -> float | None:
     return None if us is None else us * US
 
 
-def resources_for(package: Package, cluster: Cluster) -> list[Resource]:
-    del cluster  # reserved: per-node interface mapping for local LAN failover
+def resources_for(package: Package, cluster: Cluster, node: str) -> list[Resource]:
     resources: list[Resource] = [VolumeGroup(name=vg) for vg in package.volume_groups]
+    # Without LOCAL_LAN_FAILOVER_ALLOWED the package's addresses never go on a standby
+    # interface of `node`: when their interface fails, the package moves to another node.
+    avoid: frozenset[str] = frozenset()
+    if not package.local_lan_failover and (here := cluster.node(node)) is not None:
+        avoid = frozenset(i.name for i in here.interfaces if i.standby)
     for subnet in package.ip_subnets:
-        resources += [FloatingIP(address=a, subnet=subnet.subnet) for a in subnet.addresses]
+        resources += [
+            FloatingIP(address=a, subnet=subnet.subnet, avoid=avoid) for a in subnet.addresses
+        ]
     resources += [
         Filesystem(
             device=fs.device,

@@ -29,17 +29,20 @@ class Placement:
     present: bool  # the floating address is already on this interface
 
 
-def find_placement(address: str, subnet: str | None) -> Placement:
+def find_placement(
+    address: str, subnet: str | None, avoid: frozenset[str] = frozenset()
+) -> Placement:
     """Where `address` belongs on this host: the interface with a stationary address
     of its subnet (or of `subnet`, when configured: "198.18.0.0/24", or as Serviceguard
-    writes IP_SUBNET, "198.18.0.0" with the mask the interface has). Raises
-    ResourceError if there is none."""
+    writes IP_SUBNET, "198.18.0.0" with the mask the interface has), but none in
+    `avoid`. Raises ResourceError if there is none."""
     ip = ipaddress.IPv4Address(address)
     wanted = ipaddress.ip_network(subnet, strict=False) if subnet else None
     by_address = subnet is not None and "/" not in subnet
     links = {link.index: link for link in netlink.dump_links()}
     addresses = [a for a in netlink.dump_addresses() if a.family == socket.AF_INET]
     present = {a.index for a in addresses if a.address == address}
+    avoided = ""
     for raw in addresses:
         if raw.flags & netlink.IFA_F_SECONDARY or raw.address == address:
             continue
@@ -53,8 +56,17 @@ def find_placement(address: str, subnet: str | None) -> Placement:
         link = links.get(raw.index)
         if link is None or link.flags & netlink.IFF_LOOPBACK:
             continue
+        if link.name in avoid:
+            avoided = link.name
+            continue
         return Placement(link.name, raw.index, raw.prefix_len, raw.index in present)
     where = f"subnet {subnet}" if subnet else f"a subnet containing {address}"
+    if avoided:
+        raise ResourceError(
+            f"{where} is carried by the standby interface {avoided} here (its primary "
+            "failed) and the package does not allow LOCAL_LAN_FAILOVER",
+            Recovery.HARD,
+        )
     raise ResourceError(
         f"no interface of this node has a stationary address in {where}", Recovery.HARD
     )
@@ -75,6 +87,9 @@ class FloatingIP(Resource):
     probe_wait: float = 0.07  # seconds to listen after the last probe
     arp_count: int = 3  # gratuitous ARPs sent after adding
     arp_interval: float = 0.2  # seconds between them
+    # Standby interfaces of this node, when the package does not allow local LAN
+    # failover: the address is never put there.
+    avoid: frozenset[str] = frozenset()
     _placement: Placement | None = field(default=None, init=False, repr=False)
     _package: str = field(default="", init=False, repr=False)
     _announcer: "asyncio.Task[None] | None" = field(default=None, init=False, repr=False)
@@ -99,14 +114,14 @@ class FloatingIP(Resource):
 
     async def _start(self, ctx: Context) -> None:
         self._package = ctx.package
-        placement = await asyncio.to_thread(find_placement, self.address, self.subnet)
+        placement = await asyncio.to_thread(self._find)
         sock = self._open(placement)
         try:
             if placement.present:
                 ctx.log.info("%s is already on %s", self.address, placement.interface)
                 self._set_placement(ctx, placement)
             else:
-                await self._probe_and_add(ctx, placement, sock)
+                sock = await self._probe_and_add(ctx, placement, sock)
             self._announce_first(placement, sock)
         except BaseException:
             _close_later(sock)
@@ -117,6 +132,9 @@ class FloatingIP(Resource):
         else:
             self._release_socket()
 
+    def _find(self) -> Placement:
+        return find_placement(self.address, self.subnet, self.avoid)
+
     def _open(self, placement: Placement) -> arp.ArpSocket:
         try:
             return arp.ArpSocket(placement.interface)
@@ -126,7 +144,10 @@ class FloatingIP(Resource):
                 f"{exc.strerror or exc}"
             ) from None
 
-    async def _probe_and_add(self, ctx: Context, placement: Placement, sock: arp.ArpSocket) -> None:
+    async def _probe_and_add(
+        self, ctx: Context, placement: Placement, sock: arp.ArpSocket
+    ) -> arp.ArpSocket:
+        """Probe, then add where the subnet is now; the socket to announce with."""
         holder = await asyncio.to_thread(
             arp.probe,
             sock,
@@ -140,6 +161,19 @@ class FloatingIP(Resource):
                 f"{self.address} is already in use on the network: {holder} answered "
                 f"the duplicate-address probe on {placement.interface}; not adding it"
             )
+        # Looked up again with no await before the add: local LAN failover (on this
+        # loop) may have moved the subnet to another interface during the probe.
+        now = self._find()
+        if now.index != placement.index:
+            ctx.log.info(
+                "%s: subnet moved from %s to %s during the probe",
+                self.address,
+                placement.interface,
+                now.interface,
+            )
+            _close_later(sock)
+            sock = self._open(now)
+            placement = now
         self._set_placement(ctx, placement)  # stop-now deletes it from here on
         try:
             netlink.add_address(placement.index, self.address, placement.prefix_len)
@@ -151,6 +185,7 @@ class FloatingIP(Resource):
                     f"{placement.interface}: {exc.strerror or exc}"
                 ) from None
         ctx.log.info("added %s/%d to %s", self.address, placement.prefix_len, placement.interface)
+        return sock
 
     def _set_placement(self, ctx: Context, placement: Placement | None) -> None:
         self._placement = placement
@@ -193,39 +228,40 @@ class FloatingIP(Resource):
                 await self._announcer
             self._announcer = None
         self._release_socket()  # when the announcer was cancelled before it ran
-        placement = self._placement
-        if placement is None:
-            placement = await asyncio.to_thread(find_placement, self.address, self.subnet)
         try:
-            netlink.delete_address(placement.index, self.address, placement.prefix_len)
+            removed = netlink.delete_everywhere(self.address)
         except OSError as exc:
-            if exc.errno != errno.EADDRNOTAVAIL:
-                raise ResourceError(
-                    f"cannot remove {self.address} from {placement.interface}: "
-                    f"{exc.strerror or exc}"
-                ) from None
-            ctx.log.info("%s was not on %s", self.address, placement.interface)
+            raise ResourceError(f"cannot remove {self.address}: {exc.strerror or exc}") from None
+        if removed:
+            names = ", ".join(netlink.interface_name(i) for i in removed)
+            ctx.log.info("removed %s from %s", self.address, names)
         else:
-            ctx.log.info("removed %s from %s", self.address, placement.interface)
+            ctx.log.info("%s was on no interface", self.address)
         self._set_placement(ctx, None)
 
     async def monitor(self, ctx: Context) -> Health:
         if self._placement is None:
             return Health.failed(f"{self.address} is not started")
-        interface = self._placement.interface
         links = {link.index: link for link in await asyncio.to_thread(netlink.dump_links)}
-        link = links.get(self._placement.index)
+        found = await asyncio.to_thread(netlink.carriers, self.address)
+        if not found:
+            return Health.failed(
+                f"{self.address} is no longer on {self._placement.interface} nor elsewhere"
+            )
+        link = links.get(found[0].index)
         if link is None:
-            return Health.failed(f"interface {interface} of {self.address} is gone")
-        here = [
-            a
-            for a in await asyncio.to_thread(netlink.dump_addresses)
-            if a.index == link.index and a.address == self.address
-        ]
-        if not here:
-            return Health.failed(f"{self.address} is no longer on {interface}")
-        if not link.flags & netlink.IFF_LOWER_UP:
-            return Health.failed(f"{self.address}: link {interface} is down")
+            return Health.failed(f"interface of {self.address} is gone")
+        if link.index != self._placement.index:
+            # Moved by local LAN failover: it is followed, not lost.
+            self._placement = Placement(link.name, link.index, found[0].prefix_len, True)
+            ctx.on_change()
+        if link.name in self.avoid:
+            return Health.failed(
+                f"{self.address} is on the standby interface {link.name}, and the package "
+                "does not allow LOCAL_LAN_FAILOVER"
+            )
+        if not link.flags & netlink.IFF_LOWER_UP or not link.flags & netlink.IFF_UP:
+            return Health.failed(f"{self.address}: link {link.name} is down")
         return Health.healthy()
 
     def stop_now_actions(self) -> list[StopNowAction]:

@@ -21,7 +21,6 @@ import errno
 import json
 import os
 import signal
-import socket
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -55,7 +54,8 @@ class KillGroup:
 
 @dataclass(frozen=True)
 class DeleteAddress:
-    """Remove a floating IP from its interface."""
+    """Remove a floating IP from whichever interfaces carry it: local LAN failover may
+    have moved it since the plan was written (`interface` is where it was put)."""
 
     kind: ClassVar[str] = "delete_address"
     phase: ClassVar[int] = 1
@@ -242,17 +242,10 @@ def _kill_group(action: KillGroup) -> tuple[bool, str]:
 
 
 def _delete_address(action: DeleteAddress) -> tuple[bool, str]:
-    try:
-        index = socket.if_nametoindex(action.interface)
-    except OSError:
-        return True, f"interface {action.interface} is gone"
-    try:
-        netlink.delete_address(index, action.address, action.prefix_len)
-    except OSError as exc:
-        if exc.errno == errno.EADDRNOTAVAIL:
-            return True, "not present"
-        raise
-    return True, "deleted"
+    removed = netlink.delete_everywhere(action.address)
+    if not removed:
+        return True, "not present"
+    return True, "deleted from " + ", ".join(netlink.interface_name(i) for i in removed)
 
 
 _libc = ctypes.CDLL(None, use_errno=True)

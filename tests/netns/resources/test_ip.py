@@ -65,7 +65,7 @@ def test_placement_monitor_and_stop(lab: Lab) -> None:
     result = in_host(lab, "a", code)
     assert result["actions"] == ["eth1", "eth0"]
     assert result["healthy"] == [True, True]
-    assert result["after_del"] == "198.18.1.100 is no longer on eth1"
+    assert result["after_del"] == "198.18.1.100 is no longer on eth1 nor elsewhere"
     assert result["link_down"] == "198.18.0.100: link eth0 is down"
     assert result["stopped"] == ["198.18.1.100 is not started", "198.18.0.100 is not started"]
     assert result["nowhere"] == [
@@ -172,14 +172,81 @@ def test_stop_now_removes_the_address(lab: Lab) -> None:
     report = stopnow.execute(plan)
     result["first"] = [report.clean, report.outcomes[0].detail, report.elapsed_ns]
     result["again"] = stopnow.execute(plan).outcomes[0].detail
-    gone = stopnow.DeleteAddress("p", "x", "eth9", ARGS["vip"], 24)
-    result["no_iface"] = stopnow.execute(stopnow.build_plan("a", [gone])).outcomes[0].detail
     """
     t0 = time.monotonic()
     result = in_host(lab, "a", code, vip=VIP)
     assert time.monotonic() - t0 < 10
     clean, detail, elapsed_ns = result["first"]
-    assert clean and detail == "deleted" and elapsed_ns < 50e6
+    assert clean and detail == "deleted from eth0" and elapsed_ns < 50e6
     assert result["again"] == "not present"
-    assert result["no_iface"] == "interface eth9 is gone"
+    assert has_address(lab, "a", VIP) is None
+
+
+def test_follows_its_address_to_another_interface(lab: Lab) -> None:
+    """Local LAN failover moves a floating IP with its subnet to a standby interface:
+    the resource keeps monitoring it there, and stop and stop-now remove it there
+    (the plan still names the interface it was put on)."""
+    code = """
+    import subprocess
+    from cluster.resources import stopnow
+    from cluster.resources.ip import FloatingIP
+    def move(to, away):
+        subprocess.run(["ip", "addr", "add", ARGS["vip"] + "/24", "dev", to], check=True)
+        subprocess.run(["ip", "addr", "del", ARGS["vip"] + "/24", "dev", away], check=True)
+    async def main():
+        ctx = context()
+        ip = FloatingIP(ARGS["vip"], arp_count=1)
+        await ip.start(ctx)
+        plan = stopnow.build_plan("a", ip.stop_now_actions())
+        move("eth1", "eth0")
+        result["moved"] = [(await ip.monitor(ctx)).ok, ip.stop_now_actions()[0].interface]
+        subprocess.run(["ip", "link", "set", "eth1", "down"], check=True)
+        result["down"] = (await ip.monitor(ctx)).reason
+        subprocess.run(["ip", "link", "set", "eth1", "up"], check=True)
+        result["plan"] = [a.interface for a in plan.actions]
+        result["stop_now"] = stopnow.execute(plan).outcomes[0].detail
+        await ip.start(ctx)
+        move("eth1", "eth0")
+        await ip.stop(ctx)
+    asyncio.run(main())
+    """
+    before = host_addresses(lab, "a")
+    result = in_host(lab, "a", code, vip=VIP)
+    assert result["moved"] == [True, "eth1"]
+    assert result["down"] == f"{VIP}: link eth1 is down"
+    assert result["plan"] == ["eth0"]
+    assert result["stop_now"] == "deleted from eth1"
+    assert host_addresses(lab, "a") == before
+
+
+def test_a_package_without_local_lan_failover_avoids_standbys(lab: Lab) -> None:
+    """`avoid` (the node's standby interfaces, for a package that does not allow local
+    LAN failover): a subnet found only there is refused, and an address moved there
+    is a failure."""
+    code = """
+    import subprocess
+    from cluster.resources.ip import FloatingIP
+    async def main():
+        ctx = context()
+        try:
+            await FloatingIP(ARGS["vip"], avoid=frozenset({"eth0"})).start(ctx)
+        except ResourceError as exc:
+            result["refused"] = [str(exc), exc.recovery.value]
+        ip = FloatingIP(ARGS["vip"], arp_count=1, avoid=frozenset({"eth1"}))
+        await ip.start(ctx)
+        subprocess.run(["ip", "addr", "add", ARGS["vip"] + "/24", "dev", "eth1"], check=True)
+        subprocess.run(["ip", "addr", "del", ARGS["vip"] + "/24", "dev", "eth0"], check=True)
+        result["moved"] = (await ip.monitor(ctx)).reason
+        await ip.stop(ctx)
+    asyncio.run(main())
+    """
+    result = in_host(lab, "a", code, vip=VIP)
+    assert result["refused"] == [
+        f"a subnet containing {VIP} is carried by the standby interface eth0 here (its "
+        "primary failed) and the package does not allow LOCAL_LAN_FAILOVER",
+        "hard",
+    ]
+    assert result["moved"] == (
+        f"{VIP} is on the standby interface eth1, and the package does not allow LOCAL_LAN_FAILOVER"
+    )
     assert has_address(lab, "a", VIP) is None
