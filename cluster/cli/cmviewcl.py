@@ -3,10 +3,11 @@
   cmviewcl [-v] [-f table|line|json] [-l node|package] [-n NODE ... | -p PKG ...]
 
 Each node is followed by the packages it runs; packages running nowhere come last,
-under UNOWNED_PACKAGES. -v adds the quorum server, this node's heartbeat paths, each
-package's policies, services, subnets and node switching, the membership epoch and
-coordinator, the lease and the last decision. -n shows only those nodes and their
-packages, -p only those packages.
+under UNOWNED_PACKAGES. -v adds the quorum server, this node's network interfaces
+(primary or standby, link status, where local LAN failover put their addresses) and
+heartbeat paths, each package's policies, services, subnets and node switching, the
+membership epoch and coordinator, the lease and the last decision. -n shows only those
+nodes and their packages, -p only those packages.
 """
 
 import dataclasses
@@ -101,6 +102,7 @@ def table(view: ClusterView, verbose: bool, level: str | None, filtered: bool = 
                 f"  {node.name:<14} {node.status:<12} {node.state}",
             ]
             if verbose and node.name == view.reporting_node:
+                out += _interfaces(node)
                 out += _paths(view, node)
             if level != "node":
                 packages = viewpackages.on_node(view, node.name)
@@ -130,6 +132,21 @@ def table(view: ClusterView, verbose: bool, level: str | None, filtered: bool = 
     return "\n".join(out)
 
 
+def _interfaces(node: NodeView) -> list[str]:
+    """Serviceguard's Network_Parameters, with where local LAN failover put addresses."""
+    if not node.interfaces:
+        return []
+    rows = ["", "    Network_Parameters:", "    INTERFACE    STATUS       NAME       ADDRESSES"]
+    for i in node.interfaces:
+        kind = "STANDBY" if i.standby else "PRIMARY"
+        if i.standby:
+            where = f"those of {i.carrying}" if i.carrying else "none"
+        else:
+            where = f"moved to {i.carrying}" if i.carrying else "here"
+        rows.append(f"    {kind:<12} {'up' if i.up else 'down':<12} {i.name:<10} {where}")
+    return rows
+
+
 def _paths(view: ClusterView, node: NodeView) -> list[str]:
     if not node.paths:
         return []
@@ -156,6 +173,15 @@ def lines(view: ClusterView) -> list[str]:
     ]
     for node in view.nodes:
         out += [f"node:{node.name}|status={node.status}", f"node:{node.name}|state={node.state}"]
+        for i in node.interfaces:
+            where = f"node:{node.name}|interface:{i.name}"
+            out += [
+                f"{where}|type={'standby' if i.standby else 'primary'}",
+                f"{where}|status={'up' if i.up else 'down'}",
+            ]
+            if i.carrying:
+                key = "carrying" if i.standby else "moved_to"
+                out.append(f"{where}|{key}={i.carrying}")
         for p in node.paths:
             state = "up" if p.up else "down"
             out.append(f"node:{node.name}|heartbeat_path:{p.peer}:{p.network}|status={state}")

@@ -67,11 +67,22 @@ class PathView:
 
 
 @dataclass(frozen=True)
+class InterfaceView:
+    """A NETWORK_INTERFACE of the reporting node, for local LAN failover."""
+
+    name: str
+    standby: bool
+    up: bool
+    carrying: str = ""  # a standby: whose addresses it has; a primary: where its are
+
+
+@dataclass(frozen=True)
 class NodeView:
     name: str
     status: str  # Serviceguard's STATUS: up, down
     state: str  # running, halted, failed, starting, halting, unknown
     paths: tuple[PathView, ...] = ()
+    interfaces: tuple[InterfaceView, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from cluster.daemon.config_ops import ConfigService
 from cluster.daemon.configstore import ConfigStore
 from cluster.daemon.coordinator import Coordinator
 from cluster.daemon.distribute import Distributor
+from cluster.daemon.lan import LanFailover
 from cluster.daemon.logs import LEVELS, parse_level
 from cluster.daemon.membership import GuardLink, MembershipDriver
 from cluster.daemon.node import LocalNode
@@ -135,6 +136,7 @@ async def _serve(
     packages, coordinator, package_ops = _packages(
         node=node, paths=paths, store=store, membership=membership, guard=guard, dialer=dialer
     )
+    lan = _lan(node, store, packages)
     config = ConfigService(node, store, dialer, background, running=membership.cluster_running)
     catch_up.distributor = config.distributor
     store.listeners.append(membership.reconfigure)
@@ -153,6 +155,7 @@ async def _serve(
         commands=commands,
         background=background,
         packages=package_ops,
+        lan=lan,
     )
     server = await start_node_server(
         listen=listen,
@@ -183,6 +186,7 @@ async def _serve(
         asyncio.create_task(packages.watch_subnets(), name="monitored-subnets"),
         asyncio.create_task(packages.watch_resources(), name="resource-monitor"),
         asyncio.create_task(packages.watch_mmp(), name="mmp-samples"),
+        asyncio.create_task(lan.run(packages.poll_interval), name="local-lan-failover"),
     ]
     for task in (running, catching_up, *watchers):
         task.add_done_callback(report_end)
@@ -248,6 +252,20 @@ def _packages(
     membership.on_lease_lost = packages.stop_now
     membership.running_packages = package_ops.running_packages
     return packages, coordinator, package_ops
+
+
+def _lan(node: str, store: ConfigStore, packages: LocalPackages) -> LanFailover:
+    """Local LAN failover, told which floating IPs may follow their interface."""
+    lan = LanFailover(
+        node,
+        config=lambda: store.config,
+        floating=packages.floating_addresses,
+        may_run=packages.may_run,
+        on_stranded=packages.address_stranded,
+    )
+    packages.settle = lan.settle
+    store.listeners.append(lan.settle)  # a new layout: measure its standbys soon
+    return lan
 
 
 async def _leave(

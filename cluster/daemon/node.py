@@ -12,12 +12,13 @@ from collections.abc import AsyncIterator, Sequence
 
 from cluster.config.files import FileStatus
 from cluster.config.problems import Problem
-from cluster.core.model import ClusterView, NodeInfo, NodeQuery
+from cluster.core.model import ClusterView, InterfaceView, NodeInfo, NodeQuery
 from cluster.daemon.background import Background
 from cluster.daemon.cluster_ops import ClusterCommands
 from cluster.daemon.config_ops import ConfigService
 from cluster.daemon.configstore import ConfigStore
 from cluster.daemon.distribute import node_addresses
+from cluster.daemon.lan import LanFailover
 from cluster.daemon.logs import level_name, parse_level
 from cluster.daemon.membership import MembershipDriver
 from cluster.daemon.package_ops import PackageOps
@@ -48,6 +49,7 @@ class LocalNode:
         commands: ClusterCommands,
         background: Background,
         packages: PackageOps,
+        lan: LanFailover | None = None,
     ) -> None:
         self._name = name
         self._dialer = dialer
@@ -58,6 +60,7 @@ class LocalNode:
         self._commands = commands
         self._background = background
         self._packages = packages
+        self._lan = lan
         self._started = time.monotonic()
 
     @property
@@ -192,7 +195,17 @@ class LocalNode:
 
     async def view(self) -> ClusterView:
         base = cluster_view(self._membership, self._store.generation)
-        return dataclasses.replace(base, packages=await self._packages.views())
+        nodes = base.nodes
+        if self._lan is not None:
+            interfaces = tuple(
+                InterfaceView(i.name, i.standby, i.up, i.carrying)
+                for i in await asyncio.to_thread(self._lan.status)
+            )
+            nodes = tuple(
+                dataclasses.replace(n, interfaces=interfaces) if n.name == self._name else n
+                for n in nodes
+            )
+        return dataclasses.replace(base, nodes=nodes, packages=await self._packages.views())
 
     # Packages: see PackageOps, coordinator.py and packages.py.
 

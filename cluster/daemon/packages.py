@@ -33,6 +33,7 @@ from cluster.pb.v1 import common_pb2, package_pb2
 from cluster.resources import mmp, stopnow
 from cluster.resources.base import Health, Resource
 from cluster.resources.fs import Filesystem
+from cluster.resources.ip import FloatingIP
 
 log = logging.getLogger("cmcld.packages")
 
@@ -87,6 +88,9 @@ class LocalPackages:
         self.boot = time.time_ns()
         self.seq = 0
         self.on_report: Callable[[], None] = lambda: None  # push our report (coordinator)
+        # Local LAN failover puts addresses where they belong now (daemon/lan.py): run
+        # before a link is judged, so a failed link with a standby fails no package.
+        self.settle: Callable[[], None] = lambda: None
         self._tasks: dict[str, asyncio.Task[Outcome]] = {}
         self._stopping_now = False
         self.mmp = mmp.History()
@@ -238,11 +242,37 @@ class LocalPackages:
             return
         asyncio.get_running_loop().create_task(self._halt_failed(runner))
 
-    async def _poll_wait(self) -> None:
-        """Sleep one NETWORK_POLLING_INTERVAL (2 s without a configuration)."""
+    # -- local LAN failover ------------------------------------------------------------
+
+    def floating_addresses(self) -> dict[str, tuple[str, bool]]:
+        """Floating IPs up or being added here: address -> (package, whether it
+        allows LOCAL_LAN_FAILOVER)."""
+        found: dict[str, tuple[str, bool]] = {}
+        for name, runner in self.runners.items():
+            spec = self._specs.get(name)
+            for resource in runner.resources:
+                if isinstance(resource, FloatingIP) and resource.active:
+                    found[resource.address] = (name, spec is not None and spec.local_lan_failover)
+        return found
+
+    def address_stranded(self, name: str, why: str) -> None:
+        """Its interface failed and the address may not follow local LAN failover."""
+        runner = self.runners.get(name)
+        if runner is not None and runner.state is State.RUNNING:
+            self._package_failed(runner, why)
+
+    def may_run(self) -> bool:
+        """This node holds its lease and its guard listens."""
+        return self._may_run()
+
+    def poll_interval(self) -> float:
+        """NETWORK_POLLING_INTERVAL in seconds (2 s without a configuration)."""
         config = self._store.config
         interval = config.cluster.network_polling_interval_us / 1e6 if config else 2.0
-        await asyncio.sleep(max(interval, 0.2))
+        return max(interval, 0.2)
+
+    async def _poll_wait(self) -> None:
+        await asyncio.sleep(self.poll_interval())
 
     async def watch_subnets(self) -> None:
         """MONITORED_SUBNET: a running package whose subnet has no interface with its
@@ -261,6 +291,7 @@ class LocalPackages:
                 del self.subnets_down[name]
             if not watched:
                 continue
+            self.settle()
             interfaces = await asyncio.to_thread(read_interfaces)
             up = {
                 a.subnet.split("/")[0]
@@ -288,6 +319,9 @@ class LocalPackages:
                 if runner.state is not State.RUNNING or self._stopping_now:
                     continue
                 failed = await runner.check()
+                if failed is not None and isinstance(failed[0], FloatingIP):
+                    self.settle()  # a link that just failed: its standby may take over
+                    failed = await runner.check()
                 if failed is not None and self.runners.get(runner.name) is runner:
                     resource, health = failed
                     self._package_failed(runner, f"{resource.label}: {health.reason}")

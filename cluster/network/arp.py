@@ -129,8 +129,25 @@ def probe(
     RFC 5227's 1-2 s spacing is for unmanaged networks; on a cluster LAN an answer
     comes within milliseconds, and a failover cannot wait seconds.
     """
+    found = _probe(arp, address, count=count, interval=interval, wait=wait, first=True)
+    return found[0] if found else None
+
+
+def holders(
+    arp: ArpSocket, address: str, *, count: int = 2, interval: float = 0.02, wait: float = 0.05
+) -> set[str]:
+    """Every MAC address that claimed `address` while probing as `probe` does. More than
+    one may answer for one host: Linux answers ARP for any of its addresses on every
+    interface (arp_ignore=0), so a host's other interfaces may claim it too."""
+    return set(_probe(arp, address, count=count, interval=interval, wait=wait, first=False))
+
+
+def _probe(
+    arp: ArpSocket, address: str, *, count: int, interval: float, wait: float, first: bool
+) -> list[str]:
     target = socket.inet_aton(address)
     packet = arp.probe_packet(address)
+    found: list[str] = []
     for i in range(count):
         arp.send(packet)
         until = time.monotonic() + (interval if i < count - 1 else wait)
@@ -140,5 +157,9 @@ def probe(
                 continue
             received, foreign = got
             if foreign and conflict(received, target, arp.mac):
-                return mac_text(received.sender_mac)
-    return None
+                mac = mac_text(received.sender_mac)
+                if mac not in found:
+                    found.append(mac)
+                if first:
+                    return found
+    return found

@@ -4,6 +4,7 @@ from cluster.core.model import (
     Address,
     ClusterView,
     Interface,
+    InterfaceView,
     NodeInfo,
     NodeView,
     PackageNodeView,
@@ -208,6 +209,12 @@ def view_to_pb(view: ClusterView) -> view_pb2.ClusterView:
                     )
                     for p in n.paths
                 ],
+                interfaces=[
+                    view_pb2.NetworkInterfaceView(
+                        name=i.name, standby=i.standby, up=i.up, carrying=i.carrying
+                    )
+                    for i in n.interfaces
+                ],
             )
             for n in view.nodes
         ],
@@ -244,6 +251,7 @@ def view_from_pb(msg: view_pb2.ClusterView) -> ClusterView:
                 _STATUS_BACK.get(n.status, "unknown"),
                 _STATE_BACK.get(n.state, "unknown"),
                 tuple(PathView(p.peer, p.network, p.peer_address, p.up) for p in n.heartbeat_paths),
+                tuple(InterfaceView(i.name, i.standby, i.up, i.carrying) for i in n.interfaces),
             )
             for n in msg.nodes
         ),

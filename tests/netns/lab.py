@@ -2,8 +2,13 @@
 
     switch namespace   <prefix>-sw       one bridge per network (br-lan, br-hb, ...)
     host namespaces    <prefix>-<name>   eth0 on "lan" 198.18.0.<10+i>/24,
-                                         eth1 on "hb"  198.18.1.<10+i>/24, ...
+                                         eth1 on "hb"  198.18.1.<10+i>/24,
+                                         eth2 on "standby", no address
     client namespace   <prefix>-client   eth0 on "lan" 198.18.0.250/24
+
+The "standby" network's bridge is joined to the lan's, as the reference notes' two hubs
+are cabled together: a host's standby interface reaches the lan (local LAN failover
+moves the lan addresses there), not the "hb" network.
 
 Veths are created inside the switch namespace so nothing appears in the machine's own
 namespace (NOTES.md). Each host also has a persistent mount namespace (so what its
@@ -250,6 +255,10 @@ class Lab:
         for net in self.networks:
             ip("-n", self.switch, "link", "add", f"br-{net}", "type", "bridge")
             ip("-n", self.switch, "link", "set", f"br-{net}", "up")
+        if "standby" in self.networks:
+            ip("-n", self.switch, "link", "add", "hub-lan", "type", "veth", "peer", "hub-standby")
+            for net in ("lan", "standby"):
+                ip("-n", self.switch, "link", "set", f"hub-{net}", "master", f"br-{net}", "up")
         members = [(name, 10 + i, self.networks) for i, name in enumerate(names)]
         if client:
             members.append(("client", 250, ("lan",)))
@@ -660,6 +669,17 @@ class Lab:
         h = self.host(host)
         ip("-n", h.namespace, "link", "set", h.interfaces[net], "up")
 
+    def pull_cable(self, host: str, net: str = "lan") -> None:
+        """The host's interface loses its carrier (its switch port goes down), as when
+        a cable is pulled or a NIC dies: the host sees NO-CARRIER, its link admin-up."""
+        ip("-n", self.switch, "link", "set", self._ports[(host, net)], "down")
+
+    def plug_cable(self, host: str, net: str = "lan") -> None:
+        """The carrier is back; returns once the bridge forwards on that port."""
+        port = self._ports[(host, net)]
+        ip("-n", self.switch, "link", "set", port, "up")
+        self._wait_forwarding(port)
+
     def detach(self, host: str, net: str = "lan") -> None:
         """Unplug the host's cable from the switch: its own link stays up."""
         ip("-n", self.switch, "link", "set", self._ports[(host, net)], "nomaster")
@@ -668,6 +688,9 @@ class Lab:
         """Plug the cable back in; returns once the bridge forwards on that port."""
         port = self._ports[(host, net)]
         ip("-n", self.switch, "link", "set", port, "master", f"br-{net}")
+        self._wait_forwarding(port)
+
+    def _wait_forwarding(self, port: str) -> None:
         deadline = time.monotonic() + 10
         while "state forwarding" not in ip("-n", self.switch, "-d", "link", "show", port):
             if time.monotonic() > deadline:

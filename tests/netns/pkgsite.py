@@ -171,6 +171,7 @@ def package_text(
         "service_restart": str(RESTARTS),
         "service_fail_fast_enabled": "no",
         "monitored_subnet": "",
+        "local_lan_failover_allowed": "",
         "writer": "",
     }
     values.update(options)
@@ -193,6 +194,8 @@ def package_text(
     ]
     if values["monitored_subnet"]:
         lines.append(f"monitored_subnet {values['monitored_subnet']}")
+    if values["local_lan_failover_allowed"]:
+        lines.append(f"local_lan_failover_allowed {values['local_lan_failover_allowed']}")
     if values["writer"]:
         lines += [
             "service_name pkg1_writer",

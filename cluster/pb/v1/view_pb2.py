@@ -26,7 +26,7 @@ from cluster.pb.v1 import common_pb2 as cluster_dot_pb_dot_v1_dot_common__pb2
 from cluster.pb.v1 import package_pb2 as cluster_dot_pb_dot_v1_dot_package__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x63luster/pb/v1/view.proto\x12\rcluster.pb.v1\x1a\x1a\x63luster/pb/v1/common.proto\x1a\x1b\x63luster/pb/v1/package.proto\"\x14\n\x12ViewClusterRequest\"g\n\rHeartbeatPath\x12\x0f\n\x07network\x18\x01 \x01(\t\x12\x15\n\rlocal_address\x18\x02 \x01(\t\x12\x14\n\x0cpeer_address\x18\x03 \x01(\t\x12\x0c\n\x04peer\x18\x04 \x01(\t\x12\n\n\x02up\x18\x05 \x01(\x08\"\xc3\x01\n\x08NodeView\x12\x11\n\tnode_name\x18\x01 \x01(\t\x12)\n\x06status\x18\x02 \x01(\x0e\x32\x19.cluster.pb.v1.NodeStatus\x12\'\n\x05state\x18\x03 \x01(\x0e\x32\x18.cluster.pb.v1.NodeState\x12\x35\n\x0fheartbeat_paths\x18\x04 \x03(\x0b\x32\x1c.cluster.pb.v1.HeartbeatPath\x12\x19\n\x11switching_enabled\x18\x05 \x01(\x08\"e\n\x0fPackageNodeView\x12\x11\n\tnode_name\x18\x01 \x01(\t\x12\x19\n\x11switching_enabled\x18\x02 \x01(\x08\x12\x13\n\x0b\x66\x61iled_here\x18\x03 \x01(\x08\x12\x0f\n\x07primary\x18\x04 \x01(\x08\"\xad\x03\n\x0bPackageView\x12\x14\n\x0cpackage_name\x18\x01 \x01(\t\x12,\n\x06status\x18\x02 \x01(\x0e\x32\x1c.cluster.pb.v1.PackageStatus\x12*\n\x05state\x18\x03 \x01(\x0e\x32\x1b.cluster.pb.v1.PackageState\x12\x10\n\x08\x61uto_run\x18\x04 \x01(\x08\x12\x11\n\tnode_name\x18\x05 \x01(\t\x12\x17\n\x0f\x66\x61ilover_policy\x18\x06 \x01(\t\x12\x17\n\x0f\x66\x61ilback_policy\x18\x07 \x01(\t\x12-\n\x05nodes\x18\x08 \x03(\x0b\x32\x1e.cluster.pb.v1.PackageNodeView\x12.\n\x08services\x18\t \x03(\x0b\x32\x1c.cluster.pb.v1.ServiceReport\x12\x19\n\x11monitored_subnets\x18\n \x03(\t\x12\x0c\n\x04type\x18\x0b \x01(\t\x12\x0e\n\x06reason\x18\x0c \x01(\t\x12\x12\n\nrunning_on\x18\r \x03(\t\x12\x14\n\x0csubnets_down\x18\x0e \x03(\t\x12\x15\n\rsubnets_known\x18\x0f \x01(\x08\"h\n\x10QuorumServerView\x12\x0c\n\x04host\x18\x01 \x01(\t\x12\x12\n\nconfigured\x18\x02 \x01(\x08\x12\x11\n\treachable\x18\x03 \x01(\x08\x12\x1f\n\x17last_answer_age_seconds\x18\x04 \x01(\x01\"\xed\x02\n\x0b\x43lusterView\x12\x14\n\x0c\x63luster_name\x18\x01 \x01(\t\x12\x0f\n\x07running\x18\x02 \x01(\x08\x12-\n\nmembership\x18\x03 \x01(\x0b\x32\x19.cluster.pb.v1.Membership\x12&\n\x05nodes\x18\x04 \x03(\x0b\x32\x17.cluster.pb.v1.NodeView\x12,\n\x08packages\x18\x05 \x03(\x0b\x32\x1a.cluster.pb.v1.PackageView\x12\x36\n\rquorum_server\x18\x06 \x01(\x0b\x32\x1f.cluster.pb.v1.QuorumServerView\x12\x16\n\x0ereporting_node\x18\x07 \x01(\t\x12\x12\n\nlast_event\x18\x08 \x01(\t\x12\x12\n\nlease_held\x18\t \x01(\x08\x12\x1f\n\x17lease_remaining_seconds\x18\n \x01(\x01\x12\x19\n\x11\x63onfig_generation\x18\x0b \x01(\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x63luster/pb/v1/view.proto\x12\rcluster.pb.v1\x1a\x1a\x63luster/pb/v1/common.proto\x1a\x1b\x63luster/pb/v1/package.proto\"\x14\n\x12ViewClusterRequest\"g\n\rHeartbeatPath\x12\x0f\n\x07network\x18\x01 \x01(\t\x12\x15\n\rlocal_address\x18\x02 \x01(\t\x12\x14\n\x0cpeer_address\x18\x03 \x01(\t\x12\x0c\n\x04peer\x18\x04 \x01(\t\x12\n\n\x02up\x18\x05 \x01(\x08\"S\n\x14NetworkInterfaceView\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07standby\x18\x02 \x01(\x08\x12\n\n\x02up\x18\x03 \x01(\x08\x12\x10\n\x08\x63\x61rrying\x18\x04 \x01(\t\"\xfc\x01\n\x08NodeView\x12\x11\n\tnode_name\x18\x01 \x01(\t\x12)\n\x06status\x18\x02 \x01(\x0e\x32\x19.cluster.pb.v1.NodeStatus\x12\'\n\x05state\x18\x03 \x01(\x0e\x32\x18.cluster.pb.v1.NodeState\x12\x35\n\x0fheartbeat_paths\x18\x04 \x03(\x0b\x32\x1c.cluster.pb.v1.HeartbeatPath\x12\x19\n\x11switching_enabled\x18\x05 \x01(\x08\x12\x37\n\ninterfaces\x18\x06 \x03(\x0b\x32#.cluster.pb.v1.NetworkInterfaceView\"e\n\x0fPackageNodeView\x12\x11\n\tnode_name\x18\x01 \x01(\t\x12\x19\n\x11switching_enabled\x18\x02 \x01(\x08\x12\x13\n\x0b\x66\x61iled_here\x18\x03 \x01(\x08\x12\x0f\n\x07primary\x18\x04 \x01(\x08\"\xad\x03\n\x0bPackageView\x12\x14\n\x0cpackage_name\x18\x01 \x01(\t\x12,\n\x06status\x18\x02 \x01(\x0e\x32\x1c.cluster.pb.v1.PackageStatus\x12*\n\x05state\x18\x03 \x01(\x0e\x32\x1b.cluster.pb.v1.PackageState\x12\x10\n\x08\x61uto_run\x18\x04 \x01(\x08\x12\x11\n\tnode_name\x18\x05 \x01(\t\x12\x17\n\x0f\x66\x61ilover_policy\x18\x06 \x01(\t\x12\x17\n\x0f\x66\x61ilback_policy\x18\x07 \x01(\t\x12-\n\x05nodes\x18\x08 \x03(\x0b\x32\x1e.cluster.pb.v1.PackageNodeView\x12.\n\x08services\x18\t \x03(\x0b\x32\x1c.cluster.pb.v1.ServiceReport\x12\x19\n\x11monitored_subnets\x18\n \x03(\t\x12\x0c\n\x04type\x18\x0b \x01(\t\x12\x0e\n\x06reason\x18\x0c \x01(\t\x12\x12\n\nrunning_on\x18\r \x03(\t\x12\x14\n\x0csubnets_down\x18\x0e \x03(\t\x12\x15\n\rsubnets_known\x18\x0f \x01(\x08\"h\n\x10QuorumServerView\x12\x0c\n\x04host\x18\x01 \x01(\t\x12\x12\n\nconfigured\x18\x02 \x01(\x08\x12\x11\n\treachable\x18\x03 \x01(\x08\x12\x1f\n\x17last_answer_age_seconds\x18\x04 \x01(\x01\"\xed\x02\n\x0b\x43lusterView\x12\x14\n\x0c\x63luster_name\x18\x01 \x01(\t\x12\x0f\n\x07running\x18\x02 \x01(\x08\x12-\n\nmembership\x18\x03 \x01(\x0b\x32\x19.cluster.pb.v1.Membership\x12&\n\x05nodes\x18\x04 \x03(\x0b\x32\x17.cluster.pb.v1.NodeView\x12,\n\x08packages\x18\x05 \x03(\x0b\x32\x1a.cluster.pb.v1.PackageView\x12\x36\n\rquorum_server\x18\x06 \x01(\x0b\x32\x1f.cluster.pb.v1.QuorumServerView\x12\x16\n\x0ereporting_node\x18\x07 \x01(\t\x12\x12\n\nlast_event\x18\x08 \x01(\t\x12\x12\n\nlease_held\x18\t \x01(\x08\x12\x1f\n\x17lease_remaining_seconds\x18\n \x01(\x01\x12\x19\n\x11\x63onfig_generation\x18\x0b \x01(\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,14 +37,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_VIEWCLUSTERREQUEST']._serialized_end=120
   _globals['_HEARTBEATPATH']._serialized_start=122
   _globals['_HEARTBEATPATH']._serialized_end=225
-  _globals['_NODEVIEW']._serialized_start=228
-  _globals['_NODEVIEW']._serialized_end=423
-  _globals['_PACKAGENODEVIEW']._serialized_start=425
-  _globals['_PACKAGENODEVIEW']._serialized_end=526
-  _globals['_PACKAGEVIEW']._serialized_start=529
-  _globals['_PACKAGEVIEW']._serialized_end=958
-  _globals['_QUORUMSERVERVIEW']._serialized_start=960
-  _globals['_QUORUMSERVERVIEW']._serialized_end=1064
-  _globals['_CLUSTERVIEW']._serialized_start=1067
-  _globals['_CLUSTERVIEW']._serialized_end=1432
+  _globals['_NETWORKINTERFACEVIEW']._serialized_start=227
+  _globals['_NETWORKINTERFACEVIEW']._serialized_end=310
+  _globals['_NODEVIEW']._serialized_start=313
+  _globals['_NODEVIEW']._serialized_end=565
+  _globals['_PACKAGENODEVIEW']._serialized_start=567
+  _globals['_PACKAGENODEVIEW']._serialized_end=668
+  _globals['_PACKAGEVIEW']._serialized_start=671
+  _globals['_PACKAGEVIEW']._serialized_end=1100
+  _globals['_QUORUMSERVERVIEW']._serialized_start=1102
+  _globals['_QUORUMSERVERVIEW']._serialized_end=1206
+  _globals['_CLUSTERVIEW']._serialized_start=1209
+  _globals['_CLUSTERVIEW']._serialized_end=1574
 # @@protoc_insertion_point(module_scope)

@@ -68,6 +68,39 @@ class HeartbeatPath(_message.Message):
 Global___HeartbeatPath: _TypeAlias = HeartbeatPath  # noqa: Y015
 
 @_typing.final
+class NetworkInterfaceView(_message.Message):
+    """A NETWORK_INTERFACE of the cluster file on the reporting node (local LAN failover)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    STANDBY_FIELD_NUMBER: _builtins.int
+    UP_FIELD_NUMBER: _builtins.int
+    CARRYING_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    standby: _builtins.bool
+    """no address of its own"""
+    up: _builtins.bool
+    """link up"""
+    carrying: _builtins.str
+    """a standby: the primary whose addresses it has;"""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        standby: _builtins.bool = ...,
+        up: _builtins.bool = ...,
+        carrying: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["carrying", b"carrying", "name", b"name", "standby", b"standby", "up", b"up"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___NetworkInterfaceView: _TypeAlias = NetworkInterfaceView  # noqa: Y015
+
+@_typing.final
 class NodeView(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -76,12 +109,15 @@ class NodeView(_message.Message):
     STATE_FIELD_NUMBER: _builtins.int
     HEARTBEAT_PATHS_FIELD_NUMBER: _builtins.int
     SWITCHING_ENABLED_FIELD_NUMBER: _builtins.int
+    INTERFACES_FIELD_NUMBER: _builtins.int
     node_name: _builtins.str
     status: _common_pb2.NodeStatus.ValueType
     state: _common_pb2.NodeState.ValueType
     switching_enabled: _builtins.bool
     @_builtins.property
     def heartbeat_paths(self) -> _containers.RepeatedCompositeFieldContainer[Global___HeartbeatPath]: ...
+    @_builtins.property
+    def interfaces(self) -> _containers.RepeatedCompositeFieldContainer[Global___NetworkInterfaceView]: ...
     def __init__(
         self,
         *,
@@ -90,10 +126,11 @@ class NodeView(_message.Message):
         state: _common_pb2.NodeState.ValueType = ...,
         heartbeat_paths: _abc.Iterable[Global___HeartbeatPath] | None = ...,
         switching_enabled: _builtins.bool = ...,
+        interfaces: _abc.Iterable[Global___NetworkInterfaceView] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["heartbeat_paths", b"heartbeat_paths", "node_name", b"node_name", "state", b"state", "status", b"status", "switching_enabled", b"switching_enabled"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["heartbeat_paths", b"heartbeat_paths", "interfaces", b"interfaces", "node_name", b"node_name", "state", b"state", "status", b"status", "switching_enabled", b"switching_enabled"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
