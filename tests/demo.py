@@ -5,8 +5,10 @@ network namespace (with its own mount table and host name) running the zipapp's 
 with its own CMCLUSTER_ROOT; a fourth host runs the quorum server, a fifth is a client.
 The operator's steps are the zipapp's own commands. A package with a floating IP, an
 ext4 filesystem on a shared disk (one image, one loop device per host, MMP on) and a
-small TCP service runs on node1; node1 then crashes and the client reaches the service
-on the adoptive node. Everything is removed at the end, also on failure.
+small TCP service runs on node1. node1's lan cable is pulled: its standby interface
+takes over the lan addresses (local LAN failover) and the package stays; then node1
+crashes and the client reaches the service on the adoptive node. Everything is removed
+at the end, also on failure.
 """
 
 import os
@@ -65,11 +67,11 @@ def main() -> int:
     try:
         with Lab() as lab:
             say("Four hosts in network namespaces: three nodes and a quorum server")
-            lab.build([*NODES, QS], networks=("lan", "hb"))
+            lab.build([*NODES, QS], networks=("lan", "hb", "standby"))
             for host in lab.hosts.values():
                 print(
-                    f"  {host.name:<6} {host.address:<14} and {host.addresses['hb']:<14}"
-                    f" namespace {host.namespace}"
+                    f"  {host.name:<6} eth0 {host.address:<14} eth1 {host.addresses['hb']:<14}"
+                    f" eth2 standby  namespace {host.namespace}"
                 )
             return run_demo(
                 LabCluster(lab, work, NODES, cm_command(), ClusterCA.create(work / "ca", "demo"))
@@ -156,6 +158,7 @@ def run_package(c: LabCluster) -> int:
     show(c, "node2", "cmviewcl", "-v")
     print(f"[client]$ connect to {FLOATING}:{PORT}")
     print(f"    {site.wait_answer_from('node1', 10)}   (host and PID of the service)")
+    run_lan_failover(site)
 
     say("node1 crashes: off the network, every process killed, its disk left as is")
     probe = site.start_probe()
@@ -178,6 +181,30 @@ def run_package(c: LabCluster) -> int:
     )
     show(c, adoptive, "cmviewcl", "-v")
     return 0
+
+
+def run_lan_failover(site: Site) -> None:
+    c = site.c
+    say("node1's lan cable is pulled: its standby eth2 takes over eth0's addresses")
+    probe = site.start_probe()
+    pulled = time.time()
+    c.lab.pull_cable("node1", "lan")
+    stamp, line = c.event("node1", r"local LAN failover: eth0 link down", pulled, wait=5)
+    print(f"  node1's log: {line.split('cmcld', 1)[-1].split(': ', 1)[-1]}")
+    print(f"  ({(stamp - pulled) * 1e3:.0f} ms after the cable was pulled)")
+    show(c, "node1", "cmviewcl", "-v", "-n", "node1")
+    answer = site.wait_answer_from("node1", 10)
+    c.lab.plug_cable("node1", "lan")
+    c.event("node1", r"eth0 link up again", pulled, wait=5)
+    summary = site.stop_probe(probe)
+    longest = max((o["seconds"] for o in summary["outages"]), default=0.0)
+    print(f"[client]$ connect to {FLOATING}:{PORT}")
+    print(f"    {answer}   (still node1, the package did not move)")
+    print(
+        "  The cable is back and so are the addresses on eth0. The client, probing every "
+        f"10 ms,\n  saw {len(summary['outages'])} outage(s), the longest "
+        f"{longest * 1e3:.0f} ms; the membership did not change."
+    )
 
 
 if __name__ == "__main__":

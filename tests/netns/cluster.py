@@ -226,17 +226,27 @@ class LabCluster:
         return self.event(node, pattern, after, log)[0]
 
     def event(
-        self, node: str, pattern: str, after: float = 0.0, log: str = "cmcld.log"
+        self,
+        node: str,
+        pattern: str,
+        after: float = 0.0,
+        log: str = "cmcld.log",
+        wait: float = 0.0,
     ) -> tuple[float, str]:
-        """(wall-clock time, line) of the first line like event_time's."""
+        """(wall-clock time, line) of the first line like event_time's, waiting up to
+        `wait` seconds for it to be written."""
         import datetime as dt
 
-        for line in self.file_log(node, log).splitlines():
-            if re.search(pattern, line):
-                stamp = dt.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S.%f").timestamp()
-                if stamp >= after:
-                    return stamp, line
-        raise AssertionError(f"no log line matching {pattern!r} on {node}")
+        deadline = time.monotonic() + wait
+        while True:
+            for line in self.file_log(node, log).splitlines():
+                if re.search(pattern, line):
+                    stamp = dt.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S.%f").timestamp()
+                    if stamp >= after:
+                        return stamp, line
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"no log line matching {pattern!r} on {node}")
+            time.sleep(0.05)
 
     def lease_deadline(self, node: str, after: float) -> float:
         """Wall-clock time at which the lease that `node` lost after `after` ended, from

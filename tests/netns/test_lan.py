@@ -55,7 +55,7 @@ def test_lan_interface_fails_over_to_the_standby_and_back(tmp_path: Path) -> Non
         took = wait_for(lambda: carried(c, "n1", "eth2", lan), 10, "lan addresses on eth2", 0.02)
         site.wait_answer_from("n1", 10)
         stamp, line = c.event(
-            "n1", r"local LAN failover: eth0 link down; .* moved from eth0 to eth2", pulled
+            "n1", r"local LAN failover: eth0 link down; .* moved from eth0 to eth2", pulled, wait=5
         )
         assert f"{n1.addresses['lan']}, {FLOATING} ({PKG})" in line, line
         verbose = c.ok("n1", "cmviewcl", "-v")
@@ -129,7 +129,7 @@ def test_a_package_without_local_lan_failover_moves_to_another_node(tmp_path: Pa
         assert n1_view["failed_here"], moved
         assert carried(c, "n1", "eth2", {n1.addresses["lan"]})
         assert FLOATING not in set().union(*addresses(c, "n1").values())
-        c.event("n1", r"LOCAL_LAN_FAILOVER", pulled)
+        c.event("n1", r"LOCAL_LAN_FAILOVER", pulled, wait=5)
         assert epochs(c) == {epoch}
         c.lab.plug_cable("n1", "lan")
         wait_for(lambda: carried(c, "n1", "eth0", {n1.addresses["lan"]}), 10, "back on eth0")
