@@ -44,6 +44,7 @@ def main(argv: list[str], prog: str = "cmviewcl") -> int:
     with admin_client(args) as client:
         view = client.view()
     level = args.level
+    whole = view
     if args.nodes:
         view = only_nodes(view, args.nodes)
     if args.packages and view.cluster_name:
@@ -53,7 +54,7 @@ def main(argv: list[str], prog: str = "cmviewcl") -> int:
     elif args.format == "line":
         print("\n".join(lines(view)))
     else:
-        print(table(view, args.verbose, level, filtered=bool(args.nodes)))
+        print(table(view, args.verbose, level, filtered=bool(args.nodes), whole=whole))
     return 0
 
 
@@ -80,7 +81,16 @@ def _status(view: ClusterView) -> str:
     return "up" if view.running else "down"
 
 
-def table(view: ClusterView, verbose: bool, level: str | None, filtered: bool = False) -> str:
+def table(
+    view: ClusterView,
+    verbose: bool,
+    level: str | None,
+    filtered: bool = False,
+    whole: ClusterView | None = None,
+) -> str:
+    """The table; `whole` is the view before -n filtered it (the node switching rows
+    show the status of nodes that are not shown)."""
+    whole = whole or view
     if not view.cluster_name:
         return "No cluster is configured on this node (cmapplyconf)."
     out: list[str] = []
@@ -106,12 +116,12 @@ def table(view: ClusterView, verbose: bool, level: str | None, filtered: bool = 
                 out += _paths(view, node)
             if level != "node":
                 packages = viewpackages.on_node(view, node.name)
-                out += viewpackages.package_rows(view, packages, node.name, verbose)
+                out += viewpackages.package_rows(whole, packages, node.name, verbose)
         if level != "node" and (unowned := viewpackages.unowned(view)):
             out += ["", "UNOWNED_PACKAGES"]
-            out += viewpackages.package_rows(view, unowned, viewpackages.UNOWNED, verbose)
+            out += viewpackages.package_rows(whole, unowned, viewpackages.UNOWNED, verbose)
     elif view.packages:
-        out += viewpackages.flat_rows(view, verbose)
+        out += viewpackages.flat_rows(view, verbose, whole)
     if level != "node" and not view.packages:
         none = (
             "(none of these nodes runs a package)" if filtered else "(no packages are configured)"

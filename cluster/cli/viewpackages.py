@@ -99,9 +99,10 @@ def details(view: ClusterView, package: PackageView) -> list[str]:
     return out
 
 
-def flat_rows(view: ClusterView, verbose: bool) -> list[str]:
-    """Every package of the view as one list (cmviewcl -l package, -p PKG)."""
-    return package_rows(view, view.packages, UNOWNED, verbose)
+def flat_rows(view: ClusterView, verbose: bool, whole: ClusterView | None = None) -> list[str]:
+    """Every package of the view as one list (cmviewcl -l package, -p PKG); `whole`
+    (the view before -n filtered it) gives the status of every node."""
+    return package_rows(whole or view, view.packages, UNOWNED, verbose)
 
 
 def unowned(view: ClusterView) -> list[PackageView]:

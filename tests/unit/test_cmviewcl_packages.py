@@ -203,6 +203,16 @@ def test_n_shows_that_node_and_its_packages(
     assert "pkg1" not in out and "UNOWNED_PACKAGES" not in out
 
 
+def test_n_v_shows_the_status_of_nodes_it_does_not_show(
+    served: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, _ = run(["cmviewcl", "-v", "-n", "node1"], capsys)
+    assert status == 0
+    assert "  node2          up" not in out  # node2's own section is not shown
+    assert "Alternate    up           disabled     node2" in out, out
+    assert "unknown" not in out
+
+
 def test_n_and_p_together_is_a_usage_error(
     served: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
