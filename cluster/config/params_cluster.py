@@ -197,8 +197,8 @@ CLUSTER_PARAMS: tuple[Param, ...] = (
     Param(
         "NETWORK_FAILURE_DETECTION",
         Choice(("INOUT", "INONLY_OR_INOUT")),
-        "an interface is down when it neither sends nor receives (INOUT), or when it only "
-        "stops receiving (INONLY_OR_INOUT)",
+        "Serviceguard's traffic-counting detection, accepted for its files: cmcluster "
+        "judges an interface by its link (carrier), whichever is set",
         default="INOUT",
     ),
     Param(
