@@ -21,6 +21,11 @@ from another host. Each run measures, in turn:
                     (cluster/resources/mmp.py; printed separately: from the start of the
                     package to the mount), then the crashed host is rebooted and
                     rejoins, and a manual switch brings the package home again
+  local LAN failover  the active host's lan cable is pulled (its switch port goes down)
+                    and its standby interface takes over the lan addresses, floating IP
+                    included; the longest outage the client saw (0 when none), and the
+                    time from the pull to cmcld's move; then the cable is plugged back
+                    and the addresses return (the longest outage then)
 
 Commands, cmcld and the lab's Python apps run with the interpreter `python3` resolves
 to (tests/support.host_python): on this machine `python3` on PATH is a pyenv shim that
@@ -46,7 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.stats import summary
 from tests.netns.cluster import wait_for
-from tests.netns.pkgsite import PKG, RESTARTS, Site, package_site
+from tests.netns.pkgsite import FLOATING, PKG, RESTARTS, Site, package_site
 
 MT = 1.0
 SETTLE = 4.0  # seconds a package runs before its host crashes
@@ -112,13 +117,55 @@ def host_crash(site: Site, home: str) -> tuple[float, float, str]:
     return outage, mmp, adoptive
 
 
+def longest_outage(probe: dict[str, Any]) -> float:
+    return max((float(o["seconds"]) for o in probe["outages"]), default=0.0)
+
+
+def lan_failover(site: Site, home: str) -> tuple[float, float, float]:
+    """(longest outage after the pull, pull -> moved, longest outage after the plug)."""
+    c = site.c
+    lan = {c.lab.host(home).addresses["lan"], FLOATING}
+
+    def on(interface: str) -> bool:
+        out = c.lab.run(home, ["ip", "-4", "-o", "addr", "show", "dev", interface]).stdout
+        return all(f" {a}/" in out for a in lan)
+
+    probe = site.start_probe("lan-out")
+    pulled = time.time()
+    c.lab.pull_cable(home, "lan")
+    wait_for(lambda: on("eth2"), 10, "lan addresses on the standby", 0.02)
+    moved, _ = c.event(home, r"local LAN failover: eth0 link down", pulled, wait=5)
+    site.wait_answer_from(home, 10)
+    time.sleep(1.0)
+    out = longest_outage(site.stop_probe(probe))
+    probe = site.start_probe("lan-back")
+    c.lab.plug_cable(home, "lan")
+    wait_for(lambda: on("eth0"), 10, "lan addresses back on eth0", 0.02)
+    time.sleep(1.0)
+    back = longest_outage(site.stop_probe(probe))
+    return out, moved - pulled, back
+
+
 def measure(runs: int, mt: float) -> None:
-    samples: dict[str, list[float]] = {"service": [], "switch": [], "crash": [], "mmp": []}
+    samples: dict[str, list[float]] = {
+        "service": [],
+        "switch": [],
+        "crash": [],
+        "mmp": [],
+        "lan": [],
+        "lan_move": [],
+        "lan_back": [],
+    }
+    networks = ("lan", "hb", "standby")
     with tempfile.TemporaryDirectory(prefix="cmbench-") as scratch:
         try:
-            with package_site(Path(scratch), member_timeout=mt) as site:
+            with package_site(Path(scratch), member_timeout=mt, networks=networks) as site:
                 home = site.nodes[0]
                 for run in range(1, runs + 1):
+                    out, move, back = lan_failover(site, home)
+                    samples["lan"].append(out)
+                    samples["lan_move"].append(move)
+                    samples["lan_back"].append(back)
                     seconds, moved_to = service_failure(site, home)
                     samples["service"].append(seconds)
                     samples["switch"].append(manual_switch(site, moved_to, home))
@@ -135,6 +182,9 @@ def measure(runs: int, mt: float) -> None:
         "switch": "manual switch (cmhaltpkg; cmrunpkg -n)",
         "crash": "active host crash",
         "mmp": "  of which start -> mounted (MMP)",
+        "lan": "local LAN failover (cable pulled)",
+        "lan_move": "  cable pulled -> addresses moved",
+        "lan_back": "  cable plugged back",
     }
     for key, label in labels.items():
         if samples[key]:
