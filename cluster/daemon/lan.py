@@ -123,15 +123,15 @@ class LanFailover:
     may_run: Callable[[], bool] = lambda: True  # floating IPs move only with the lease
     # A package whose floating IP must stay on a failed interface: it fails here.
     on_stranded: Callable[[str, str], None] = lambda _package, _why: None
-    bridged: dict[str, dict[str, bool]] = field(default_factory=dict)  # standby -> primary ->
+    # standby -> primary -> whether the standby reaches that primary's network (measured)
+    bridged: dict[str, dict[str, bool]] = field(default_factory=dict)
     # primary -> the MACs that answered probes for its peers from it, when last up
     answerers: dict[str, set[str]] = field(default_factory=dict)
-    moves: int = 0
     _warned: set[tuple[str, str]] = field(default_factory=set)
     _scheduled: bool = False
     _measure_soon: asyncio.Event = field(default_factory=asyncio.Event)
     _standbys_up: frozenset[str] = frozenset()
-    _announcers: set["asyncio.Task[None]"] = field(default_factory=set)
+    _announcers: dict["asyncio.Task[None]", frozenset[str]] = field(default_factory=dict)
 
     def layout(self) -> Layout | None:
         return layout_of(self.config(), self.node)
@@ -171,6 +171,8 @@ class LanFailover:
             self.reconcile()
         except OSError as exc:
             log.error("local LAN failover: cannot read or change interfaces: %s", exc)
+        except Exception:  # the watcher must outlive a bug: say it, carry on
+            log.exception("local LAN failover: reconciliation failed")
 
     def _move(self, move: lanswitch.Move, layout: Layout, snap: Snapshot) -> bool:
         source, target = snap.links.get(move.source), snap.links.get(move.target)
@@ -204,6 +206,8 @@ class LanFailover:
         added: list[netlink.RawAddress] = []
         try:
             for a in group:
+                if a.address in floating and not self.may_run():
+                    continue  # the lease ended in the meantime (a frozen cmcld): not again
                 try:
                     netlink.add_address(target.index, a.address, a.prefix_len)
                 except OSError as exc:
@@ -227,7 +231,6 @@ class LanFailover:
             with contextlib.suppress(OSError):
                 netlink.delete_address(source.index, a.address, a.prefix_len)
         elapsed = (time.monotonic() - t0) * 1e3
-        self.moves += 1
         names = [a.address for a in configured] + [f"{a.address} ({p})" for a, p in movable]
         log.warning(
             "local LAN failover: %s; %s moved from %s to %s in %.1f ms",
@@ -257,11 +260,15 @@ class LanFailover:
         except OSError as exc:
             log.error("cannot announce %s on %s: %s", ", ".join(addresses), interface, exc)
             return
+        moved = frozenset(addresses)
+        for task, announced in list(self._announcers.items()):
+            if announced & moved:
+                task.cancel()  # from where they were: no longer true
         packets = [sock.announce_packet(a) for a in addresses]
         _send(sock, packets)
         task = asyncio.get_running_loop().create_task(_announce_rest(sock, packets))
-        self._announcers.add(task)
-        task.add_done_callback(self._announcers.discard)
+        self._announcers[task] = moved
+        task.add_done_callback(lambda t: self._announcers.pop(t, None))
 
     # -- status -----------------------------------------------------------------------
 
@@ -328,6 +335,8 @@ class LanFailover:
                 await self.measure()
             except OSError as exc:
                 log.error("local LAN failover: cannot probe the standbys' networks: %s", exc)
+            except Exception:
+                log.exception("local LAN failover: measuring the standbys' networks failed")
 
     async def measure(self) -> None:
         """Find which primaries' networks each standby reaches (see the docstring)."""
