@@ -34,15 +34,15 @@ def find_placement(
 ) -> Placement:
     """Where `address` belongs on this host: the interface with a stationary address
     of its subnet (or of `subnet`, when configured: "198.18.0.0/24", or as Serviceguard
-    writes IP_SUBNET, "198.18.0.0" with the mask the interface has), but none in
-    `avoid`. Raises ResourceError if there is none."""
+    writes IP_SUBNET, "198.18.0.0" with the mask the interface has), whose link is up,
+    and none in `avoid`. Raises ResourceError if there is none."""
     ip = ipaddress.IPv4Address(address)
     wanted = ipaddress.ip_network(subnet, strict=False) if subnet else None
     by_address = subnet is not None and "/" not in subnet
     links = {link.index: link for link in netlink.dump_links()}
     addresses = [a for a in netlink.dump_addresses() if a.family == socket.AF_INET]
     present = {a.index for a in addresses if a.address == address}
-    avoided = ""
+    avoided = down = ""
     for raw in addresses:
         if raw.flags & netlink.IFA_F_SECONDARY or raw.address == address:
             continue
@@ -59,8 +59,17 @@ def find_placement(
         if link.name in avoid:
             avoided = link.name
             continue
+        if not link.flags & netlink.IFF_UP or not link.flags & netlink.IFF_LOWER_UP:
+            down = link.name
+            continue
         return Placement(link.name, raw.index, raw.prefix_len, raw.index in present)
     where = f"subnet {subnet}" if subnet else f"a subnet containing {address}"
+    if down:
+        raise ResourceError(
+            f"{where} is on {down} here, whose link is down (and no standby interface "
+            "took it over)",
+            Recovery.HARD,
+        )
     if avoided:
         raise ResourceError(
             f"{where} is carried by the standby interface {avoided} here (its primary "

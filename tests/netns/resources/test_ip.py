@@ -51,6 +51,10 @@ def test_placement_monitor_and_stop(lab: Lab) -> None:
         result["after_del"] = (await hb.monitor(ctx)).reason
         subprocess.run(["ip", "link", "set", "eth0", "down"], check=True)
         result["link_down"] = (await lan.monitor(ctx)).reason
+        try:
+            await FloatingIP("198.18.0.101", arp_count=1).start(ctx)
+        except ResourceError as exc:
+            result["start_link_down"] = [str(exc), exc.recovery.value]
         subprocess.run(["ip", "link", "set", "eth0", "up"], check=True)
         await hb.stop(ctx)
         await lan.stop(ctx)
@@ -67,6 +71,11 @@ def test_placement_monitor_and_stop(lab: Lab) -> None:
     assert result["healthy"] == [True, True]
     assert result["after_del"] == "198.18.1.100 is no longer on eth1 nor elsewhere"
     assert result["link_down"] == "198.18.0.100: link eth0 is down"
+    assert result["start_link_down"] == [
+        "a subnet containing 198.18.0.101 is on eth0 here, whose link is down (and no "
+        "standby interface took it over)",
+        "hard",
+    ]
     assert result["stopped"] == ["198.18.1.100 is not started", "198.18.0.100 is not started"]
     assert result["nowhere"] == [
         "no interface of this node has a stationary address in a subnet containing 198.18.7.1",
