@@ -203,19 +203,29 @@ class LabCluster:
     def log(self, node: str) -> str:
         return self.daemons[node].log()
 
-    def print_log_tails(self, lines: int = 20) -> None:
-        """The end of every node's cmcld.log, printed (so shown with a failed test's
-        output): a CI log is often all there is to tell why a cluster did not recover.
-        Each live cmcld first logs where its tasks wait (SIGUSR1)."""
+    def print_log_tails(self, lines: int = 30) -> None:
+        """The end of every node's cmcld.log and package logs, printed (so shown with a
+        failed test's output): a CI log is often all there is to tell why a cluster did
+        not recover. Each live cmcld then logs where its tasks wait (SIGUSR1), printed
+        after what it logged before."""
+        before = {node: self.file_log(node, "cmcld.log").splitlines() for node in self.nodes}
         for node in self.nodes:
             daemon = self.daemons.get(node)
             if daemon is not None and daemon.process.poll() is None:
                 daemon.process.send_signal(signal.SIGUSR1)
         time.sleep(0.5)
         for node in self.nodes:
-            tail = self.file_log(node, "cmcld.log").splitlines()[-lines:]
+            tail = before[node][-lines:]
             print(f"--- {node} cmcld.log, last {len(tail)} lines ---")
             print("\n".join(tail))
+            for path in sorted((self.root(node) / "var/log/cmcluster").glob("*.log")):
+                if path.name not in ("cmcld.log", "cmguard.log"):
+                    last = path.read_text(errors="replace").splitlines()[-lines // 2 :]
+                    print(f"--- {node} {path.name}, last {len(last)} lines ---")
+                    print("\n".join(last))
+            waits = self.file_log(node, "cmcld.log").splitlines()[len(before[node]) :]
+            print(f"--- {node} cmcld tasks (SIGUSR1) ---")
+            print("\n".join(waits))
 
     def event_time(
         self, node: str, pattern: str, after: float = 0.0, log: str = "cmcld.log"

@@ -110,6 +110,18 @@ class Site:
         return f" {FLOATING}/" in addrs, str(self.mount_point) in mounts.split()
 
 
+def split_outages(summary: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(moves, blips) of a probe summary's outages: after a move another host answers;
+    a blip has the same host before and after. A probe attempt that misses its 100 ms
+    timeout on a loaded 2-core machine makes a blip; only the moves are the cluster's."""
+    moves: list[dict[str, Any]] = []
+    blips: list[dict[str, Any]] = []
+    for outage in summary["outages"]:
+        before, after = (outage[k].split(" ", 1)[0] for k in ("before", "after"))
+        (moves if before != after else blips).append(outage)
+    return moves, blips
+
+
 @dataclass
 class Watch:
     """Polls, in a thread, which host has the floating address and the filesystem, and
