@@ -2,9 +2,10 @@
 
   cmcheckconf [-v] [-C CLUSTER.ascii] [-P PKG.conf ...]
 
-The files are checked together with the applied configuration they would join, and
-every node that may run a package is asked whether its scripts are there. Exit status
-0 only when the configuration is valid.
+The files are checked together with the applied configuration they would join; every
+node that may run a package is asked whether its scripts are there and, with -C, every
+node whether it has the NETWORK_INTERFACEs and addresses the cluster file gives it.
+Exit status 0 only when the configuration is valid.
 """
 
 from cluster.cli.args import CmArgumentParser, add_connection_options

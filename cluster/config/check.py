@@ -13,6 +13,7 @@ from cluster.config.build import build_cluster, build_package
 from cluster.config.documents import cluster_document, package_document
 from cluster.config.files import FileChecker, check_needed_files, needed_files
 from cluster.config.model import Cluster, Config, Package
+from cluster.config.networks import NetworkChecker, check_node_networks
 from cluster.config.problems import ConfigError, Problem, Problems
 from cluster.config.source import PackageSource, Source
 from cluster.config.validate import validate
@@ -50,8 +51,11 @@ def check_config(
     file_checker: FileChecker | None = None,
     applied: Config | None = None,
     deleted_packages: Sequence[str] = (),
+    *,
+    network_checker: NetworkChecker | None = None,
 ) -> CheckResult:
-    """Parse, validate and (with a checker) look for the scripts on the nodes.
+    """Parse, validate and (with checkers) look for the scripts on the nodes and, when
+    a cluster file is given, for its interfaces and addresses.
 
     `cluster` None keeps the applied cluster file; `deleted_packages` are left out of
     the result (cmdeleteconf -p). Nothing is compiled or written.
@@ -74,6 +78,8 @@ def check_config(
     validate(config, problems)
     if file_checker is not None and not problems.has_errors():
         check_needed_files(needed_files(config), file_checker, problems)
+    if network_checker is not None and cluster is not None and not problems.has_errors():
+        check_node_networks(parsed_cluster, network_checker, problems)
     if any(p is None for p in parsed):
         return _result(problems, None)
     return _result(problems, config)

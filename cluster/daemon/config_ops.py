@@ -12,10 +12,12 @@ from cluster.config.model import Config
 from cluster.config.online import Running, online_refusals
 from cluster.config.problems import ConfigError, Problem
 from cluster.config.source import cluster_from_pb, package_from_pb
+from cluster.core.model import Interface
 from cluster.daemon.background import Background
 from cluster.daemon.configstore import ConfigStore, is_tombstone
 from cluster.daemon.distribute import Distributor, node_addresses
 from cluster.errors import CmError, NotAuthorized
+from cluster.network.interfaces import read_interfaces
 from cluster.pb.v1 import config_pb2 as pb
 from cluster.security.identity import Identity
 from cluster.transport.peers import PeerDialer
@@ -25,9 +27,10 @@ log = logging.getLogger("cmcld.config")
 CHECK_FILES_TIMEOUT = 10.0
 
 
-class PeerFileChecker:
-    """Asks each node's cmcld whether scripts exist there (called from a worker thread
-    by the synchronous checker, so it hops onto the daemon's loop for the RPCs)."""
+class PeerChecker:
+    """Asks each node's cmcld whether scripts exist there (CheckFiles) and which
+    interfaces it has (GetNodeInfo). Called from a worker thread by the synchronous
+    checks, so it hops onto the daemon's loop for the RPCs."""
 
     def __init__(
         self,
@@ -37,6 +40,25 @@ class PeerFileChecker:
         configs: Sequence[Config | None],
     ) -> None:
         self._node, self._peers, self._loop, self._configs = node, peers, loop, configs
+
+    def interfaces(self, nodes: Sequence[str]) -> Mapping[str, Sequence[Interface] | str]:
+        future = asyncio.run_coroutine_threadsafe(self._interfaces_of(nodes), self._loop)
+        return future.result(timeout=CHECK_FILES_TIMEOUT + 5)
+
+    async def _interfaces_of(self, nodes: Sequence[str]) -> dict[str, Sequence[Interface] | str]:
+        answers = await asyncio.gather(*(self._interfaces(n) for n in nodes))
+        return dict(zip(nodes, answers, strict=True))
+
+    async def _interfaces(self, node: str) -> Sequence[Interface] | str:
+        if node == self._node:
+            return await asyncio.to_thread(read_interfaces)
+        try:
+            info = await self._peers.node_info(
+                node, node_addresses(node, *self._configs), CHECK_FILES_TIMEOUT
+            )
+        except CmError as exc:
+            return str(exc)
+        return info.interfaces
 
     def check(self, wanted: Mapping[str, Sequence[str]]) -> Mapping[str, NodeFiles]:
         future = asyncio.run_coroutine_threadsafe(self._ask_all(wanted), self._loop)
@@ -141,17 +163,20 @@ class ConfigService:
         self, request: pb.CheckConfigRequest, deleted: Sequence[str] = ()
     ) -> tuple[list[Problem], Config | None]:
         """Check twice when the files parse: the second pass asks the nodes, found at the
-        addresses of the configuration being checked, for the scripts it names."""
+        addresses of the configuration being checked, for the scripts it names and, with
+        a cluster file, for its interfaces and addresses."""
         cluster = cluster_from_pb(request.cluster) if request.HasField("cluster") else None
         packages = [package_from_pb(p) for p in request.packages]
         applied = self._store.config
         first = await asyncio.to_thread(check_config, cluster, packages, None, applied, deleted)
         if not first.ok:
             return list(first.problems), None
-        checker = PeerFileChecker(
+        checker = PeerChecker(
             self._node, self._peers, asyncio.get_running_loop(), (first.config, applied)
         )
-        result = await asyncio.to_thread(check_config, cluster, packages, checker, applied, deleted)
+        result = await asyncio.to_thread(
+            check_config, cluster, packages, checker, applied, deleted, network_checker=checker
+        )
         return list(result.problems), result.config
 
     async def check_config(self, request: pb.CheckConfigRequest) -> list[Problem]:

@@ -109,6 +109,31 @@ def test_apply_everywhere_then_get_round_trips(site: Site) -> None:
     assert '"cluster_name": "lab"' in info and '"config_generation": 1' in info
 
 
+def test_interfaces_and_addresses_are_checked_on_their_nodes(site: Site) -> None:
+    """cmcheckconf -C asks each node for its interfaces: a misspelt NETWORK_INTERFACE
+    or an address the node does not have is an error naming the file and line."""
+    start_all(site)
+    text = site.cluster_file().read_text()
+    found = re.search(r"(?m)^NODE_NAME\s+n2\s*$", text)
+    assert found, text
+    n2 = found.start()
+    wrong = text[:n2] + text[n2:].replace("eth0", "eht0", 1)
+    wrong = wrong.replace("198.18.0.12/24", "198.18.0.99/24")
+    bad = site.work / "bad.ascii"
+    bad.write_text(wrong)
+    lines = wrong.splitlines()
+    result = site.cm("n1", "cmcheckconf", "-C", str(bad))
+    out = result.stdout + result.stderr
+    assert result.returncode == 1, out
+    line = next(i for i, x in enumerate(lines, 1) if "eht0" in x)
+    assert f"{bad}:{line}: NETWORK_INTERFACE eht0: node n2 has no such interface" in out, out
+    line = next(i for i, x in enumerate(lines, 1) if "198.18.0.99" in x)
+    assert f"{bad}:{line}: HEARTBEAT_IP 198.18.0.99/24: not an address of node n3" in out, out
+    assert "Traceback" not in out
+    assert site.cm("n1", "cmapplyconf", "-f", "-C", str(bad)).returncode == 1
+    assert site.view("n1")[0] == 0  # nothing applied
+
+
 def test_refused_when_a_node_is_down_and_nothing_changes(site: Site) -> None:
     start_all(site)
     cluster = site.cluster_file()
