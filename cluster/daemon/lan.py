@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 from cluster.config.model import Config
 from cluster.core import lanswitch
+from cluster.core.model import InterfaceView
 from cluster.network import arp, netlink
 
 log = logging.getLogger("cmcld.lan")
@@ -69,16 +70,6 @@ def layout_of(config: Config | None, node: str) -> Layout | None:
             ip.split("/")[0] for n in config.cluster.nodes if n.name != node for ip in n.ips
         ),
     )
-
-
-@dataclass(frozen=True)
-class InterfaceStatus:
-    """One configured interface as cmviewcl shows it."""
-
-    name: str
-    standby: bool
-    up: bool
-    carrying: str = ""  # a standby: the primary whose addresses it has; a primary: where its are
 
 
 @dataclass
@@ -272,7 +263,7 @@ class LanFailover:
 
     # -- status -----------------------------------------------------------------------
 
-    def status(self) -> list[InterfaceStatus]:
+    def status(self) -> list[InterfaceView]:
         layout = self.layout()
         config = self.config()
         me = config.cluster.node(self.node) if config is not None else None
@@ -283,7 +274,7 @@ class LanFailover:
         carrying = snap.carrying(layout) if layout is not None else {}
         at = {p: s for s, p in carrying.items()}
         return [
-            InterfaceStatus(
+            InterfaceView(
                 i.name,
                 i.standby,
                 up.get(i.name, False),

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Sequence
 
 from cluster.config.files import FileStatus
 from cluster.config.problems import Problem
-from cluster.core.model import ClusterView, InterfaceView, NodeInfo, NodeQuery
+from cluster.core.model import ClusterView, NodeInfo, NodeQuery
 from cluster.daemon.background import Background
 from cluster.daemon.cluster_ops import ClusterCommands
 from cluster.daemon.config_ops import ConfigService
@@ -197,10 +197,7 @@ class LocalNode:
         base = cluster_view(self._membership, self._store.generation)
         nodes = base.nodes
         if self._lan is not None:
-            interfaces = tuple(
-                InterfaceView(i.name, i.standby, i.up, i.carrying)
-                for i in await asyncio.to_thread(self._lan.status)
-            )
+            interfaces = tuple(await asyncio.to_thread(self._lan.status))
             nodes = tuple(
                 dataclasses.replace(n, interfaces=interfaces) if n.name == self._name else n
                 for n in nodes
