@@ -84,7 +84,7 @@ class Snapshot:
         return cls({link.name: link for link in netlink.dump_links()}, netlink.dump_addresses())
 
     def up(self) -> dict[str, bool]:
-        return {name: link_up(link) for name, link in self.links.items()}
+        return {name: link.up for name, link in self.links.items()}
 
     def on(self, name: str) -> list[netlink.RawAddress]:
         link = self.links.get(name)
@@ -98,10 +98,6 @@ class Snapshot:
                 if a.address in owner:
                     found[standby] = owner[a.address]
         return found
-
-
-def link_up(link: netlink.RawLink) -> bool:
-    return bool(link.flags & netlink.IFF_UP and link.flags & netlink.IFF_LOWER_UP)
 
 
 @dataclass

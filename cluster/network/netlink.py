@@ -53,6 +53,11 @@ class RawLink:
     master: int = 0
     oper_state: str = "unknown"
 
+    @property
+    def up(self) -> bool:
+        """Administratively up and with a carrier: it can carry traffic."""
+        return bool(self.flags & IFF_UP and self.flags & IFF_LOWER_UP)
+
 
 @dataclass
 class RawAddress:

@@ -59,7 +59,7 @@ def find_placement(
         if link.name in avoid:
             avoided = link.name
             continue
-        if not link.flags & netlink.IFF_UP or not link.flags & netlink.IFF_LOWER_UP:
+        if not link.up:
             down = link.name
             continue
         return Placement(link.name, raw.index, raw.prefix_len, raw.index in present)
@@ -269,7 +269,7 @@ class FloatingIP(Resource):
                 f"{self.address} is on the standby interface {link.name}, and the package "
                 "does not allow LOCAL_LAN_FAILOVER"
             )
-        if not link.flags & netlink.IFF_LOWER_UP or not link.flags & netlink.IFF_UP:
+        if not link.up:
             return Health.failed(f"{self.address}: link {link.name} is down")
         return Health.healthy()
 
