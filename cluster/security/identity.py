@@ -15,6 +15,13 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from cluster.names import (
+    node_name_problem,
+    quorum_server_name_problem,
+    shown,
+    user_name_problem,
+)
+
 URN_PREFIX = "urn:cmcluster:"
 
 
@@ -82,37 +89,64 @@ def role_uri(role: Role) -> str:
     return f"{URN_PREFIX}role:{role.label}"
 
 
+_KINDS = ("node", "qs", "user", "role")
+_MAX_URIS = 16  # a cmcluster certificate carries two; more is not ours to read
+
+
 def identity_from_uris(uris: Iterable[str]) -> Identity:
-    """The identity a certificate's URI SANs give; refuses anything ambiguous."""
-    nodes: list[str] = []
-    servers: list[str] = []
-    users: list[str] = []
-    roles: list[str] = []
-    for uri in uris:
+    """The identity a certificate's URI SANs give; refuses anything ambiguous, and any
+    name the validator refuses (a NUL, a newline, '..': it would reach logs and files).
+
+    Messages quote at most a short prefix of a name, however long the certificate's."""
+    found: dict[str, list[str]] = {kind: [] for kind in _KINDS}
+    for count, uri in enumerate(uris, 1):
+        if count > _MAX_URIS:
+            raise IdentityError(f"certificate has more than {_MAX_URIS} URI names")
         if not uri.startswith(URN_PREFIX):
             continue
-        kind, _, value = uri[len(URN_PREFIX) :].partition(":")
-        {"node": nodes, "qs": servers, "user": users, "role": roles}.get(kind, []).append(value)
+        kind, sep, value = uri[len(URN_PREFIX) :].partition(":")
+        if not sep or kind not in found:
+            raise IdentityError(f"unknown cmcluster name {shown(uri)} in certificate")
+        found[kind].append(value)
+    nodes, servers, users, roles = (found[kind] for kind in _KINDS)
     if len(nodes) + len(servers) + len(users) != 1:
         raise IdentityError(
             "certificate must name exactly one cmcluster node, quorum server or user "
-            f"(found nodes={nodes}, quorum servers={servers}, users={users})"
+            f"(found nodes={_listed(nodes)}, quorum servers={_listed(servers)}, "
+            f"users={_listed(users)})"
         )
     if servers:
+        _check_name(quorum_server_name_problem(servers[0]))
         if roles:
-            raise IdentityError(f"quorum server certificate {servers[0]!r} must not carry a role")
+            raise IdentityError(
+                f"quorum server certificate {shown(servers[0])} must not carry a role"
+            )
         return Identity(Kind.QUORUM_SERVER, servers[0])
     if nodes:
+        _check_name(node_name_problem(nodes[0]))
         if roles:
-            raise IdentityError(f"node certificate {nodes[0]!r} must not carry a role")
+            raise IdentityError(f"node certificate {shown(nodes[0])} must not carry a role")
         return Identity(Kind.NODE, nodes[0])
+    _check_name(user_name_problem(users[0]))
     if len(roles) != 1:
-        raise IdentityError(f"user certificate {users[0]!r} must carry exactly one role")
-    try:
-        role = Role.parse(roles[0])
-    except ValueError as exc:
-        raise IdentityError(str(exc)) from None
+        raise IdentityError(f"user certificate {shown(users[0])} must carry exactly one role")
+    # Exactly as the CA writes it: Role.parse forgives case and blanks, a certificate must not.
+    role = next((r for r in Role if r.label == roles[0]), None)
+    if role is None:
+        names = ", ".join(r.label for r in Role)
+        raise IdentityError(f"unknown role {shown(roles[0])} (choose from {names})")
     return Identity(Kind.USER, users[0], role)
+
+
+def _check_name(problem: str | None) -> None:
+    if problem:
+        raise IdentityError(f"certificate names an {problem}")
+
+
+def _listed(names: list[str]) -> str:
+    return (
+        "[" + ", ".join(shown(name) for name in names[:3]) + (", ...]" if len(names) > 3 else "]")
+    )
 
 
 def local_root(node: str) -> Identity:
