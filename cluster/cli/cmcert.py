@@ -5,10 +5,15 @@
   cmcert issue --quorum-server NAME [--dir DIR] [-o FILE] [--days N] [--force]
   cmcert issue --user NAME --role ROLE [--dir DIR] [-o FILE] [--days N] [--force]
   cmcert install BUNDLE [--node NAME] [--force]
-  cmcert show FILE
+  cmcert show FILE [--crl CRL [--ca CA_FILE]]
+  cmcert list [--dir DIR]
+  cmcert revoke FILE... | --serial HEX... | --node NAME | --user NAME | --quorum-server NAME
+                [--reason REASON] [--dir DIR]
 
 Certificates replace rcp and .rhosts trust: every node and operator proves who it is
-with a certificate from the cluster CA.
+with a certificate from the cluster CA. The CA directory keeps every certificate it
+issued (issued/SERIAL.pem), so one can be revoked by the name it was issued to; a
+revocation rewrites the CA's CRL (ca.crl), which cmapplyconf --crl distributes.
 """
 
 import argparse
@@ -16,10 +21,53 @@ from pathlib import Path
 
 from cluster.cli.args import CmArgumentParser
 from cluster.errors import UsageError
-from cluster.names import cluster_name_problem, node_name_problem, user_name_problem
+from cluster.names import (
+    cluster_name_problem,
+    node_name_problem,
+    quorum_server_name_problem,
+    shown,
+    user_name_problem,
+)
 from cluster.paths import HostPaths, local_node_name
 
 ROLES = ("monitor", "package_admin", "full_admin")
+MAX_DAYS = 36500  # as ca.MAX_DAYS; repeated so parsing needs no cryptography
+REASONS = (
+    "unspecified",
+    "key_compromise",
+    "superseded",
+    "cessation_of_operation",
+    "affiliation_changed",
+)
+
+
+def _days(text: str) -> int:
+    """--days as a bounded number: a huge one overflowed a date deep in the CA."""
+    digits = text.strip().lstrip("+-")
+    try:
+        # int() refuses more than 4300 digits; such a number is merely out of range.
+        days = int(text) if len(digits) <= 9 or not digits.isdigit() else MAX_DAYS + 1
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of days: {shown(text)}") from None
+    if not 1 <= days <= MAX_DAYS:
+        raise argparse.ArgumentTypeError(f"must be 1 to {MAX_DAYS} days, not {shown(text)}")
+    return days
+
+
+def _serial(text: str) -> int:
+    """A serial as cmcert list/show print it (0x1f2e...), or as openssl does (1F:2E:...)."""
+    digits = text.strip().lower().removeprefix("0x").replace(":", "")
+    try:
+        if not 0 < len(digits) <= 40:
+            raise ValueError
+        serial = int(digits, 16)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a certificate serial in hex: {shown(text)}"
+        ) from None
+    if serial == 0:
+        raise argparse.ArgumentTypeError("a certificate serial is never 0")
+    return serial
 
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
@@ -35,7 +83,9 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         "--dir", type=Path, default=paths.ca_dir, help=f"CA directory (default {paths.ca_dir})"
     )
     init.add_argument("--cluster", default="cluster", help="cluster name in the CA's subject")
-    init.add_argument("--days", type=int, default=3650, help="validity (default 3650)")
+    init.add_argument(
+        "--days", type=_days, default=3650, help=f"validity, 1 to {MAX_DAYS} (default 3650)"
+    )
     init.add_argument("--force", action="store_true", help="replace an existing CA")
 
     issue = sub.add_parser("issue", help="issue a node or user certificate as one bundle file")
@@ -48,7 +98,9 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         "--dir", type=Path, default=paths.ca_dir, help=f"CA directory (default {paths.ca_dir})"
     )
     issue.add_argument("-o", "--out", type=Path, help="bundle file (default ./NAME.pem)")
-    issue.add_argument("--days", type=int, default=730, help="validity (default 730)")
+    issue.add_argument(
+        "--days", type=_days, default=730, help=f"validity, 1 to {MAX_DAYS} (default 730)"
+    )
     issue.add_argument("--force", action="store_true", help="replace an existing bundle file")
 
     install = sub.add_parser("install", help="install a node bundle into this host's tls/")
@@ -58,6 +110,34 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
     show = sub.add_parser("show", help="describe the certificates and key in a PEM file")
     show.add_argument("file", type=Path, metavar="FILE")
+    show.add_argument("--crl", type=Path, help="also say which certificates this CRL revokes")
+    show.add_argument(
+        "--ca", type=Path, metavar="CA_FILE", help="the CA that signed the CRL, if not in FILE"
+    )
+
+    listing = sub.add_parser("list", help="every certificate the CA issued, and its state")
+    listing.add_argument(
+        "--dir", type=Path, default=paths.ca_dir, help=f"CA directory (default {paths.ca_dir})"
+    )
+
+    revoke = sub.add_parser(
+        "revoke", help="revoke certificates: rewrites the CA's CRL (ca.crl in the CA directory)"
+    )
+    revoke.add_argument(
+        "files", type=Path, nargs="*", metavar="FILE", help="certificate or bundle files"
+    )
+    revoke.add_argument(
+        "--serial", type=_serial, action="append", default=[], metavar="HEX", help="a serial"
+    )
+    revoke.add_argument("--node", metavar="NAME", help="every certificate of this node")
+    revoke.add_argument("--user", metavar="NAME", help="every certificate of this user")
+    revoke.add_argument(
+        "--quorum-server", metavar="NAME", help="every certificate of this quorum server"
+    )
+    revoke.add_argument("--reason", choices=REASONS, help="recorded in the CRL")
+    revoke.add_argument(
+        "--dir", type=Path, default=paths.ca_dir, help=f"CA directory (default {paths.ca_dir})"
+    )
     return parser
 
 
@@ -83,23 +163,48 @@ def main(argv: list[str], prog: str = "cmcert") -> int:
         node = local_node_name(args.node)
         name = install_node_bundle(paths, args.bundle, node, args.force)
         print(f"installed credentials of {name} in {paths.tls_dir}")
+    elif args.action == "revoke":
+        from cluster.cli.certrevoke import revoke_main
+
+        revoke_main(args)
+    elif args.action == "list":
+        from cluster.cli.certrevoke import list_main
+
+        list_main(args)
     else:
-        for line in ca.describe(_read(args.file), str(args.file)):
-            print(line)
+        _show(args)
     return 0
+
+
+def _show(args: argparse.Namespace) -> None:
+    from cluster.security import ca
+
+    data = _read(args.file)
+    note = None
+    if args.crl is not None:
+        from cluster.cli.certrevoke import revocation_note
+
+        note = revocation_note(args.crl, data, str(args.file), args.ca)
+    elif args.ca is not None:
+        raise UsageError("--ca names the CA of a CRL: give --crl too")
+    for line in ca.describe(data, str(args.file), note):
+        print(line)
 
 
 def _issue(args: argparse.Namespace) -> None:
     from cluster.security import ca
     from cluster.security.identity import Identity, Kind
+    from cluster.security.issued import record_issued
 
     if args.node is not None or args.quorum_server is not None:
         if args.role:
             raise UsageError("--role applies to --user; node and server certificates carry no role")
-        kind = Kind.NODE if args.node is not None else Kind.QUORUM_SERVER
-        name = args.node if args.node is not None else args.quorum_server
-        _check(node_name_problem(name))
-        identity = Identity(kind, name)
+        if args.node is not None:
+            _check(node_name_problem(args.node))
+            identity = Identity(Kind.NODE, args.node)
+        else:
+            _check(quorum_server_name_problem(args.quorum_server))
+            identity = Identity(Kind.QUORUM_SERVER, args.quorum_server)
     else:
         _check(user_name_problem(args.user))
         if not args.role:
@@ -108,6 +213,8 @@ def _issue(args: argparse.Namespace) -> None:
     authority = ca.load_ca(args.dir)
     issued = ca.issue(authority, identity, days=args.days)
     out: Path = args.out or Path(f"{identity.name}.pem")
+    # Indexed before the bundle exists: no certificate leaves that revoke --node misses.
+    record_issued(authority, issued.certificate)
     ca.write_private(out, ca.bundle_bytes(issued, authority), args.force)
     until = f"{issued.certificate.not_valid_after_utc:%Y-%m-%d}"
     if identity.kind in (Kind.NODE, Kind.QUORUM_SERVER):

@@ -8,7 +8,7 @@ certificate it issued would stop working.
 
 import datetime as dt
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +21,12 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from cluster.atomicfile import save_file
 from cluster.errors import UsageError
+from cluster.names import (
+    node_name_problem,
+    quorum_server_name_problem,
+    shown,
+    user_name_problem,
+)
 from cluster.security.identity import (
     Identity,
     IdentityError,
@@ -38,6 +44,7 @@ CA_CERT = "ca.crt"
 CA_KEY = "ca.key"
 DEFAULT_CA_DAYS = 3650
 DEFAULT_LEAF_DAYS = 730
+MAX_DAYS = 36500  # a hundred years: beyond that a date overflows, and no key lasts that long
 ORGANIZATION = "cmcluster"
 _CLOCK_SKEW = dt.timedelta(minutes=5)  # back-date not-before for hosts slightly behind
 
@@ -94,8 +101,7 @@ def init_ca(
             f"{directory}: a CA exists already ({', '.join(existing)}); replacing it breaks "
             "every certificate it issued: use --force if you mean it"
         )
-    if days < 1:
-        raise UsageError(f"--days must be at least 1, not {days}")
+    _check_days(days)
     key = _new_key()
     now = _now()
     name = x509.Name(
@@ -131,10 +137,24 @@ def init_ca(
         .add_extension(ski, critical=False)
         .sign(key, hashes.SHA256())
     )
+    _set_aside_records(directory, now)
     # Key first: a CA certificate without its key would be useless, the reverse is not.
     save_file(key_path, _key_pem(key), 0o600)
     save_file(cert_path, _cert_pem(cert), 0o644)
     return CertificateAuthority(cert, key, directory)
+
+
+def _set_aside_records(directory: Path, now: dt.datetime) -> None:
+    """Move the replaced CA's CRL and index of issued certificates (crl.py, issued.py)
+    out of the way: the new CA could not verify that CRL, and would revoke nothing by
+    those serials. Renamed, not deleted: they still describe the old certificates."""
+    for name in ("ca.crl", "issued"):
+        path = directory / name
+        try:
+            if path.exists():
+                path.rename(directory / f"{name}.before-{now:%Y%m%dT%H%M%S}")
+        except OSError as exc:
+            raise UsageError(f"{path}: cannot move aside: {exc.strerror}") from None
 
 
 def load_ca(directory: Path) -> CertificateAuthority:
@@ -173,8 +193,14 @@ def issue(
     """Issue a certificate for a node or a user; `not_before` back-dates it (tests)."""
     if identity.kind is Kind.LOCAL_ROOT:
         raise UsageError("root on a node needs no certificate")
-    if days < 1:
-        raise UsageError(f"--days must be at least 1, not {days}")
+    problem = {
+        Kind.NODE: node_name_problem,
+        Kind.QUORUM_SERVER: quorum_server_name_problem,
+        Kind.USER: user_name_problem,
+    }[identity.kind](identity.name)
+    if problem:
+        raise UsageError(problem)
+    _check_days(days)
     start = not_before or (_now() - _CLOCK_SKEW)
     end = min(start + dt.timedelta(days=days), ca.certificate.not_valid_after_utc)
     key = _new_key()
@@ -232,6 +258,11 @@ def issue(
         .sign(ca.key, hashes.SHA256())
     )
     return Issued(cert, key, identity)
+
+
+def _check_days(days: int) -> None:
+    if not 1 <= days <= MAX_DAYS:
+        raise UsageError(f"--days must be 1 to {MAX_DAYS}, not {days}")
 
 
 def bundle_bytes(issued: Issued, ca: CertificateAuthority) -> bytes:
@@ -308,8 +339,13 @@ def fingerprint(cert: x509.Certificate) -> str:
     return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
 
 
-def describe(data: bytes, origin: str) -> list[str]:
-    """Human-readable lines about every certificate and key in a PEM file (cmcert show)."""
+Note = Callable[[x509.Certificate], str | None]
+
+
+def describe(data: bytes, origin: str, note: Note | None = None) -> list[str]:
+    """Human-readable lines about every certificate and key in a PEM file (cmcert show).
+
+    `note` may add a word about a certificate's state (cmcert show --crl: revoked)."""
     blocks = split_pem(data)
     if not blocks.certificates and not blocks.keys:
         raise UsageError(f"{origin}: no PEM certificate or key in it")
@@ -321,7 +357,7 @@ def describe(data: bytes, origin: str) -> list[str]:
             raise UsageError(f"{origin}: certificate {i} is corrupt ({exc})") from None
     lines: list[str] = []
     for i, cert in enumerate(certs, 1):
-        lines.extend(_describe_certificate(i, cert, certs))
+        lines.extend(_describe_certificate(i, cert, certs, note))
     for key_pem in blocks.keys:
         owner = next((i for i, c in enumerate(certs, 1) if key_matches(c, key_pem)), None)
         match = f"matches certificate {owner}" if owner else "matches no certificate in this file"
@@ -330,10 +366,10 @@ def describe(data: bytes, origin: str) -> list[str]:
 
 
 def _describe_certificate(
-    index: int, cert: x509.Certificate, others: Sequence[x509.Certificate]
+    index: int, cert: x509.Certificate, others: Sequence[x509.Certificate], note: Note | None
 ) -> list[str]:
-    is_ca = _is_ca(cert)
-    if is_ca:
+    authority = is_ca(cert)
+    if authority:
         what = "cluster CA"
     else:
         try:
@@ -343,13 +379,16 @@ def _describe_certificate(
     problem = validity_problem(cert)
     left = (cert.not_valid_after_utc - _now()).days
     state = f"INVALID: {problem}" if problem else f"valid, {left} days left"
+    extra = note(cert) if note else None
+    if extra:
+        state = f"{extra}; {state}"
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         names = ", ".join(_general_name(n) for n in san)
     except x509.ExtensionNotFound:
         names = "(none)"
     issuers = [i for i, o in enumerate(others, 1) if o is not cert and signed_by(cert, o)]
-    if is_ca and signed_by(cert, cert):
+    if authority and signed_by(cert, cert):
         signed = "self-signed"
     elif issuers:
         signed = f"signed by certificate {issuers[0]} of this file"
@@ -367,7 +406,7 @@ def _describe_certificate(
     ]
 
 
-def _is_ca(cert: x509.Certificate) -> bool:
+def is_ca(cert: x509.Certificate) -> bool:
     try:
         return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
     except x509.ExtensionNotFound:
@@ -375,11 +414,15 @@ def _is_ca(cert: x509.Certificate) -> bool:
 
 
 def _general_name(name: x509.GeneralName) -> str:
+    """One name as `cmcert show` prints it: a NUL or a newline is quoted, never printed."""
+    value = str(name.value)
+    if not value.isprintable() or len(value) > 80:
+        value = shown(value)
     if isinstance(name, x509.DNSName):
-        return f"DNS:{name.value}"
+        return f"DNS:{value}"
     if isinstance(name, x509.UniformResourceIdentifier):
-        return f"URI:{name.value}"
-    return str(name.value)
+        return f"URI:{value}"
+    return value
 
 
 def role_of(text: str) -> Role:

@@ -151,3 +151,54 @@ class TestInstall:
         with pytest.raises(UsageError, match="installed already"):
             install_node_bundle(paths, bundle, "n1", force=False)
         install_node_bundle(paths, bundle, "n1", force=True)
+
+
+@pytest.mark.parametrize(
+    "identity",
+    [
+        Identity(Kind.NODE, "n1\n"),
+        Identity(Kind.NODE, "n1\x00.evil"),
+        Identity(Kind.QUORUM_SERVER, "../qs"),
+        Identity(Kind.USER, "", Role.MONITOR),
+    ],
+)
+def test_the_ca_never_signs_an_invalid_name(cluster_ca: ClusterCA, identity: Identity) -> None:
+    with pytest.raises(UsageError, match="invalid"):
+        ca.issue(cluster_ca.authority, identity)
+
+
+@pytest.mark.parametrize("days", [0, 36501, 99_999_999])
+def test_days_are_bounded(tmp_path: Path, cluster_ca: ClusterCA, days: int) -> None:
+    with pytest.raises(UsageError, match=f"--days must be 1 to 36500, not {days}"):
+        ca.init_ca(tmp_path / "new", "prod", days=days)
+    with pytest.raises(UsageError, match="--days must be 1 to 36500"):
+        ca.issue(cluster_ca.authority, Identity(Kind.NODE, "n1"), days=days)
+
+
+def test_show_quotes_hostile_names(tmp_path: Path, cluster_ca: ClusterCA) -> None:
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "x")]))
+        .issuer_name(cluster_ca.authority.certificate.subject)
+        .public_key(key.public_key())
+        .serial_number(7)
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.UniformResourceIdentifier("urn:cmcluster:node:n1\n\x00.evil")]
+            ),
+            critical=False,
+        )
+        .sign(cluster_ca.authority.key, hashes.SHA256())
+    )
+    lines = ca.describe(cert.public_bytes(serialization.Encoding.PEM), "x.pem")
+    assert lines[0].startswith("certificate 1: not a cmcluster identity: certificate names an")
+    assert "URI:'urn:cmcluster:node:n1\\n\\x00.evil'" in "\n".join(lines)
+    assert all("\x00" not in line for line in lines)
