@@ -193,11 +193,14 @@ def issue(
     """Issue a certificate for a node or a user; `not_before` back-dates it (tests)."""
     if identity.kind is Kind.LOCAL_ROOT:
         raise UsageError("root on a node needs no certificate")
-    problem = {
+    name_problem = {
         Kind.NODE: node_name_problem,
         Kind.QUORUM_SERVER: quorum_server_name_problem,
         Kind.USER: user_name_problem,
-    }[identity.kind](identity.name)
+    }.get(identity.kind)
+    if name_problem is None:
+        raise UsageError(f"a {identity.kind.value} needs no certificate")
+    problem = name_problem(identity.name)
     if problem:
         raise UsageError(problem)
     _check_days(days)
