@@ -121,13 +121,24 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     )
 
     revoke = sub.add_parser(
-        "revoke", help="revoke certificates: rewrites the CA's CRL (ca.crl in the CA directory)"
+        "revoke",
+        help="revoke certificates: rewrites the CA's CRL (ca.crl in the CA directory)",
+        description="Revoke certificates, named one way: by file, by serial, or every "
+        "certificate of a node, user or quorum server (from the CA's index, issued/). "
+        "Rewrites CA_DIR/ca.crl, signed by the CA, with the next CRL number and every "
+        "earlier entry. Then distribute it: cmapplyconf --crl CA_DIR/ca.crl (for a quorum "
+        "server: put it in its tls/ca.crl).",
     )
     revoke.add_argument(
         "files", type=Path, nargs="*", metavar="FILE", help="certificate or bundle files"
     )
     revoke.add_argument(
-        "--serial", type=_serial, action="append", default=[], metavar="HEX", help="a serial"
+        "--serial",
+        type=_serial,
+        action="append",
+        default=[],
+        metavar="HEX",
+        help="a serial as cmcert list or show print it (may be repeated)",
     )
     revoke.add_argument("--node", metavar="NAME", help="every certificate of this node")
     revoke.add_argument("--user", metavar="NAME", help="every certificate of this user")
