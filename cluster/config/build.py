@@ -158,6 +158,7 @@ def build_package(document: Document) -> Package:
         filesystems=tuple(_filesystem(f) for f in top.blocks("FS_NAME")),
         ocf_resources=tuple(_ocf(o) for o in top.blocks("OCF_RESOURCE_NAME")),
         services=tuple(_service(s) for s in top.blocks("SERVICE_NAME")),
+        access_policies=tuple(_policy(u) for u in top.blocks("USER_NAME")),
         origin=top.origin(),
         document=document,
     )

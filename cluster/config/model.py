@@ -221,6 +221,7 @@ class Package:
     filesystems: tuple[Filesystem, ...] = ()
     ocf_resources: tuple[OcfResource, ...] = ()
     services: tuple[Service, ...] = ()
+    access_policies: tuple[AccessPolicy, ...] = ()
     origin: Origin = field(default_factory=_origin, compare=False, repr=False)
     document: Document = field(default_factory=_doc, compare=False, repr=False)
 

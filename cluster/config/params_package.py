@@ -10,6 +10,7 @@ file systems, RUN_SCRIPT, OCF resources, services; halting is the exact reverse.
 
 import re
 
+from cluster.config.params_cluster import UserHost, UserNames
 from cluster.config.schema import Param, Schema, ignored, unsupported
 from cluster.config.types import (
     AbsPath,
@@ -437,6 +438,33 @@ OPTIONAL: tuple[Param, ...] = (
             ),
         ),
     ),
+    Param(
+        "USER_NAME",
+        UserNames(),
+        "an access-control policy of this package: who (ANY_USER or user names) may "
+        "run, halt and modify it; USER_HOST and USER_ROLE follow",
+        repeatable=True,
+        unique=False,
+        module="acp",
+        example="john fred",
+        children=(
+            Param(
+                "USER_HOST",
+                UserHost(),
+                "where the user may connect from (with its certificate)",
+                default="ANY_SERVICEGUARD_NODE",
+                module="acp",
+            ),
+            Param(
+                "USER_ROLE",
+                Choice(("PACKAGE_ADMIN",)),
+                "PACKAGE_ADMIN, the only role a package grants (as in Serviceguard)",
+                required=True,
+                module="acp",
+                example="PACKAGE_ADMIN",
+            ),
+        ),
+    ),
 )
 
 _EMS = (
@@ -481,18 +509,6 @@ PACKAGE_UNSUPPORTED: tuple[Param, ...] = (
     unsupported("IP_SUBNET_NODE", "cross-subnet packages are not supported"),
     unsupported("MONITORED_SUBNET_ACCESS", "cross-subnet packages are not supported"),
     unsupported("CLUSTER_INTERCONNECT_SUBNET", "cluster interconnect subnets are not supported"),
-    unsupported(
-        "USER_NAME",
-        "package access-control policies are not supported: set them in the cluster file",
-    ),
-    unsupported(
-        "USER_HOST",
-        "package access-control policies are not supported: set them in the cluster file",
-    ),
-    unsupported(
-        "USER_ROLE",
-        "package access-control policies are not supported: set them in the cluster file",
-    ),
     ignored("MODULE_NAME", "cmmakepkg bookkeeping", quiet=True),
     ignored("MODULE_VERSION", "cmmakepkg bookkeeping", quiet=True),
     ignored("OPERATION_SEQUENCE", "fixed start order in cmcluster", quiet=True),

@@ -27,6 +27,7 @@ MODULES: dict[str, str] = {
     "filesystem": "file systems to check and mount (fs_name, fs_directory, ...)",
     "service": "monitored processes (service_name, service_cmd, ...)",
     "ocf": "OCF resource agents (ocf_resource_name, ocf_agent, ...)",
+    "acp": "access-control policies of the package (user_name, user_host, user_role)",
     "all": "every module (the default)",
 }
 ALIASES = {"basic": "failover", "default": "all", "multi_node_all": "all"}

@@ -5,8 +5,11 @@ compared. Serviceguard's rules are followed where cmcluster has the same feature
 the reasons are written next to each rule.
 """
 
-from cluster.config.model import Cluster, IPNetwork, address_of, network_of
-from cluster.config.params_cluster import ANY_USER, MAX_NODES
+import ipaddress
+from collections.abc import Sequence
+
+from cluster.config.model import AccessPolicy, Cluster, IPNetwork, address_of, network_of
+from cluster.config.params_cluster import ANY_USER, MAX_NODES, USER_HOST_WORDS
 from cluster.config.problems import Problems
 from cluster.config.units import SECOND, human_duration
 
@@ -141,10 +144,29 @@ def _timing(cluster: Cluster, problems: Problems) -> None:
 
 
 def _access(cluster: Cluster, problems: Problems) -> None:
-    """Policies must be neither conflicting nor redundant (as in Serviceguard)."""
+    validate_policies(cluster.access_policies, cluster, problems)
+
+
+def validate_policies(
+    policies: Sequence[AccessPolicy], cluster: Cluster, problems: Problems
+) -> None:
+    """Policies (of the cluster file, or of one package) must be neither conflicting
+    nor redundant (as in Serviceguard), and USER_HOST must be something cmcld can tell
+    at every call without asking a resolver: a node of the cluster or an IP address."""
     seen: dict[tuple[str, str], tuple[str, int]] = {}
-    for policy in cluster.access_policies:
+    nodes = set(cluster.node_names)
+    for policy in policies:
         path, line = policy.origin.where()
+        if policy.host not in USER_HOST_WORDS and policy.host not in nodes:
+            try:
+                ipaddress.ip_address(policy.host)
+            except ValueError:
+                problems.error(
+                    *policy.origin.where("USER_HOST"),
+                    f"USER_HOST {policy.host} is neither a node of this cluster nor an IP "
+                    f"address (nor {' nor '.join(USER_HOST_WORDS)}): cmcld matches the "
+                    "caller's address at every call and never asks a resolver",
+                )
         for user in policy.users:
             key = (user, policy.host)
             if key in seen:

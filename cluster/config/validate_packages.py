@@ -17,6 +17,7 @@ from cluster.config.params_package import PACKAGE_SCHEMA
 from cluster.config.problems import Problems
 from cluster.config.tree import walk
 from cluster.config.units import human_duration
+from cluster.config.validate_cluster import validate_policies
 from cluster.config.validate_deps import validate_dependencies
 
 
@@ -75,6 +76,7 @@ def validate_packages(config: Config, problems: Problems) -> None:
         _monitored_subnets(package, cluster, problems)
         _storage(package, cluster, owners, problems)
         _ocf(package, problems)
+        validate_policies(package.access_policies, cluster, problems)
     _nested_mounts(config, problems)
     validate_dependencies(config, problems)
 
