@@ -17,10 +17,14 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cluster.paths import HostPaths
 from cluster.security import ca
 from cluster.security.identity import Identity, Kind, Role
+
+if TYPE_CHECKING:
+    from cluster.transport.auth import FixedAuthority
 
 REPO = Path(__file__).resolve().parent.parent
 ZIPAPP = REPO / "dist" / "cmcluster.pyz"
@@ -228,3 +232,12 @@ def run(
         check=False,
     )
     return Result(done.returncode, done.stdout, done.stderr)
+
+
+def members(*nodes: str) -> "FixedAuthority":
+    """An authority for in-process servers: a configured cluster of `nodes`, with no
+    running membership and no access-control policy."""
+    from cluster.security.authorization import Standing
+    from cluster.transport.auth import FixedAuthority
+
+    return FixedAuthority(Standing(frozenset(nodes), generation=1))

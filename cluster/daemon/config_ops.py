@@ -6,8 +6,8 @@ import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 
 from cluster.config.check import check_config
-from cluster.config.compile import decode_config
-from cluster.config.files import FileStatus, NodeFiles, local_status
+from cluster.config.compile import compile_config, config_from_pb, decode_config
+from cluster.config.files import FileStatus, NodeFiles, local_status, needed_files
 from cluster.config.model import Config
 from cluster.config.online import Running, online_refusals
 from cluster.config.problems import ConfigError, Problem
@@ -16,7 +16,7 @@ from cluster.core.model import Interface
 from cluster.daemon.background import Background
 from cluster.daemon.configstore import ConfigStore, is_tombstone
 from cluster.daemon.distribute import Distributor, node_addresses
-from cluster.errors import CmError, NotAuthorized
+from cluster.errors import CmError, FieldError, NotAuthorized
 from cluster.network.interfaces import read_interfaces
 from cluster.pb.v1 import config_pb2 as pb
 from cluster.security.identity import Identity
@@ -72,12 +72,15 @@ class PeerChecker:
     async def _ask(self, node: str, paths: Sequence[str]) -> NodeFiles:
         if node == self._node:
             return NodeFiles({p: local_status(p) for p in paths})
+        candidate = self._configs[0]
+        if candidate is None:
+            return NodeFiles(error="no configuration to ask about")
         try:
             reply = await self._peers.call(
                 node,
                 node_addresses(node, *self._configs),
                 "CheckFiles",
-                pb.CheckFilesRequest(paths=list(paths)),
+                pb.CheckFilesRequest(candidate=compile_config(candidate)),
                 CHECK_FILES_TIMEOUT,
             )
         except CmError as exc:
@@ -104,18 +107,22 @@ class ConfigService:
     # -- between nodes -----------------------------------------------------------------
 
     def stage_config(self, caller: str, request: pb.StageConfigRequest) -> int:
+        """Phase 1 of a change coordinated by `caller`. A configured node takes it only
+        from a node of its applied configuration (the transport checked that already);
+        a node with no configuration only a candidate naming both it and the caller."""
         if caller != request.coordinator:
             raise NotAuthorized(f"node {caller} may only stage changes it coordinates")
-        allowed = set(self._store.config.cluster.node_names) if self._store.config else set()
-        if not is_tombstone(request.blob):
+        if self._store.config is not None:
+            if caller not in self._store.config.cluster.node_names:
+                raise NotAuthorized(f"node {caller} is not a node of this configuration")
+        elif is_tombstone(request.blob):
+            raise NotAuthorized(f"this node has no configuration for {caller} to delete")
+        else:
             try:
-                allowed |= set(
-                    decode_config(request.blob, "staged configuration").cluster.node_names
-                )
+                candidate = decode_config(request.blob, "staged configuration")
             except ConfigError as exc:
-                raise CmError(str(exc)) from None
-        if caller not in allowed:
-            raise NotAuthorized(f"node {caller} is not in the old or the new configuration")
+                raise FieldError("blob", str(exc)) from None
+            self._invited(caller, candidate, "stage a configuration")
         self._store.stage(request.transaction, caller, request.expected_generation, request.blob)
         log.info(
             "staged configuration generation %d from %s (transaction %s)",
@@ -124,6 +131,17 @@ class ConfigService:
             request.transaction,
         )
         return self._store.generation
+
+    def _invited(self, caller: str, candidate: Config, what: str) -> None:
+        """The newcomer's exception (DESIGN.md §4): with no configuration of its own,
+        this node lets a node prepare it only for a configuration naming both."""
+        names = candidate.cluster.node_names
+        missing = [n for n in (caller, self._node) if n not in names]
+        if missing:
+            raise NotAuthorized(
+                f"node {caller} may not {what} here: this node has no configuration, and "
+                f"the candidate configuration does not name {' or '.join(missing)}"
+            )
 
     def commit_config(self, caller: str, request: pb.CommitConfigRequest) -> int:
         staged = self._store.staged
@@ -154,7 +172,17 @@ class ConfigService:
         blob = self._store.blob
         return blob if blob is not None and blob.generation > newer_than else None
 
-    def check_files(self, paths: Sequence[str]) -> list[tuple[str, FileStatus]]:
+    def check_files(self, caller: str, candidate: pb.ClusterConfig) -> list[tuple[str, FileStatus]]:
+        """The status of the files `candidate` needs on this node, and of no other:
+        a caller learns nothing about paths the configuration under check does not
+        name for this node."""
+        try:
+            config = config_from_pb(candidate, "candidate configuration")
+        except ConfigError as exc:
+            raise FieldError("candidate", str(exc)) from None
+        if self._store.config is None:
+            self._invited(caller, config, "ask about files")
+        paths = dict.fromkeys(f.path for f in needed_files(config) if self._node in f.nodes)
         return [(p, local_status(p)) for p in paths]
 
     # -- for operators -----------------------------------------------------------------

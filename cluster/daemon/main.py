@@ -11,6 +11,7 @@ import time
 from cluster.cli.args import CmArgumentParser
 from cluster.core.effects import HaltNode
 from cluster.core.timing import MIN_STOP_MARGIN
+from cluster.daemon.authority import NodeAuthority
 from cluster.daemon.background import Background, report_end
 from cluster.daemon.cluster_ops import ClusterCommands
 from cluster.daemon.config_ops import ConfigService
@@ -31,6 +32,7 @@ from cluster.names import node_name_problem
 from cluster.paths import DEFAULT_PORT, HostPaths, local_node_name
 from cluster.security.identity import Kind
 from cluster.security.pem import Credentials
+from cluster.transport.localsocket import admin_group_id
 from cluster.transport.peers import PeerDialer
 from cluster.transport.server import split_listen, start_node_server
 from cluster.transport.stats import TransportStats
@@ -64,6 +66,13 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     )
     parser.add_argument("--no-syslog", action="store_true", help="log to the file only")
     parser.add_argument(
+        "--admin-group",
+        metavar="GROUP",
+        help="a Unix group whose members may also use the admin socket (default: root "
+        "only); they get what the access-control policies (USER_NAME, USER_HOST this "
+        "node or CLUSTER_MEMBER_NODE, USER_ROLE) grant their user name, monitor without any",
+    )
+    parser.add_argument(
         "--auto-start",
         action="store_true",
         help="join the cluster at start (AUTO_START): join a running cluster, or wait "
@@ -80,6 +89,7 @@ def main(argv: list[str], prog: str = "cmcld") -> int:
     if problem:
         raise UsageError(f"{problem} (set --node or CMCLUSTER_NODE)")
     split_listen(args.listen)
+    admin_gid = admin_group_id(args.admin_group) if args.admin_group else None
     credentials = own_credentials(paths, node, Kind.NODE)
     with daemon_process(
         program="cmcld",
@@ -98,6 +108,7 @@ def main(argv: list[str], prog: str = "cmcld") -> int:
                 stats=process.stats,
                 log=process.log,
                 auto_start=args.auto_start,
+                admin_gid=admin_gid,
             )
         )
     return 0
@@ -112,6 +123,7 @@ async def _serve(
     stats: TransportStats,
     log: logging.Logger,
     auto_start: bool,
+    admin_gid: int | None,
 ) -> None:
     stop = stop_event(log)
     host, port = split_listen(listen)
@@ -145,6 +157,7 @@ async def _serve(
         store.listeners.append(lambda: refit(_watchdog_device(store)))
         refit(_watchdog_device(store))
     commands = ClusterCommands(membership, dialer)
+    authority = NodeAuthority(node, store, membership.decided)
     backend = LocalNode(
         name=node,
         dialer=dialer,
@@ -164,6 +177,8 @@ async def _serve(
         backend=backend,
         links=membership.links,
         stats=stats,
+        authority=authority,
+        admin_gid=admin_gid,
     )
     # Peers listen on the cluster port, as this node does.
     dialer.port = membership.links.port = server.port

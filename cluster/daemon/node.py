@@ -127,8 +127,8 @@ class LocalNode:
     def fetch_config(self, newer_than: int) -> pb.ConfigBlob | None:
         return self._config.fetch_config(newer_than)
 
-    def check_files(self, paths: Sequence[str]) -> list[tuple[str, FileStatus]]:
-        return self._config.check_files(paths)
+    def check_files(self, caller: str, candidate: pb.ClusterConfig) -> list[tuple[str, FileStatus]]:
+        return self._config.check_files(caller, candidate)
 
     async def check_config(self, request: pb.CheckConfigRequest) -> list[Problem]:
         return await self._config.check_config(request)
@@ -244,8 +244,8 @@ class LocalNode:
     def package_report(self, epoch: int) -> package_pb2.NodePackages:
         return self._packages.report_for(epoch)
 
-    def set_package_flags(self, flags: package_pb2.PackageFlags) -> None:
-        self._packages.set_flags(flags)
+    def set_package_flags(self, caller: str, flags: package_pb2.PackageFlags) -> None:
+        self._packages.set_flags(caller, flags)
 
     def package_command(
         self, request: package_pb2.PackageCommandRequest, caller: str

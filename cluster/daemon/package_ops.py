@@ -15,7 +15,7 @@ from cluster.daemon.coordinator import Coordinator, instance_of
 from cluster.daemon.distribute import node_addresses
 from cluster.daemon.membership import MembershipDriver
 from cluster.daemon.packages import Epoch, LocalPackages
-from cluster.errors import CmError
+from cluster.errors import CmError, FieldError
 from cluster.pb.v1 import common_pb2, package_pb2
 from cluster.transport.peers import PeerDialer
 
@@ -102,7 +102,16 @@ class PackageOps:
     def take_report(self, report: package_pb2.NodePackages) -> None:
         self._coordinator.take_report(report)
 
-    def set_flags(self, flags: package_pb2.PackageFlags) -> None:
+    def set_flags(self, caller: str, flags: package_pb2.PackageFlags) -> None:
+        """SetPackageFlags from `caller`, the coordinator of our current epoch (the
+        transport checked): its flags must be of that epoch."""
+        current = current_epoch(self._membership)
+        if flags.epoch != current.number:
+            raise FieldError(
+                "epoch",
+                f"flags of epoch {flags.epoch} from {caller}: {self.node} is in epoch "
+                f"{current.number}",
+            )
         self._packages.set_flags(flags)
 
     async def execute(self, action: package_pb2.PackageAction) -> package_pb2.PackageReport:

@@ -485,7 +485,20 @@ class LocalPackages:
     def set_flags(self, flags: package_pb2.PackageFlags) -> bool:
         """Adopt newer replicated flags (ignored when not newer); forget failures the
         history now holds."""
-        if (flags.epoch, flags.seq) <= (self.flags.epoch, self.flags.seq):
+        current = self._epoch().number
+        if flags.epoch > current or flags.seq > MAX_FLAG_SEQ:
+            # No member can have made these: flags are versioned by the epoch of the
+            # coordinator that set them, and one coordinator changes them a few times.
+            log.warning(
+                "ignored package flags of epoch %d seq %d: this node is in epoch %d",
+                flags.epoch,
+                flags.seq,
+                current,
+            )
+            return False
+        # Flags kept from a future epoch (written before this check existed) are stale.
+        kept_sane = self.flags.epoch <= current and self.flags.seq <= MAX_FLAG_SEQ
+        if kept_sane and (flags.epoch, flags.seq) <= (self.flags.epoch, self.flags.seq):
             return False
         self.flags = flags
         save_flags(self._paths, flags)
@@ -494,6 +507,7 @@ class LocalPackages:
         return True
 
 
+MAX_FLAG_SEQ = 1 << 32  # far beyond what one coordinator's changes in one epoch reach
 MMP_TICK = 0.1  # seconds between looks at which MMP blocks are due for a sample
 MMP_IDLE_PERIOD = 5.0  # seconds between samples of a device without MMP or unreadable
 

@@ -50,6 +50,7 @@ class Kind(enum.Enum):
     QUORUM_SERVER = "quorum server"
     USER = "user"
     LOCAL_ROOT = "local root"
+    LOCAL_USER = "local user"  # a member of cmcld's admin group, on the local socket
 
 
 @dataclass(frozen=True)

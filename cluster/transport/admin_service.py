@@ -1,13 +1,13 @@
 """The Admin service: operator commands, for root on a node and for user certificates."""
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from typing import Any
 
 from grpc import aio
 
 from cluster.config.problems import Problem
-from cluster.errors import CmError, FieldError
-from cluster.names import node_name_problem, object_name_problem
+from cluster.errors import CmError
+from cluster.names import object_name_problem
 from cluster.pb.v1 import (
     admin_pb2,
     config_pb2,
@@ -19,6 +19,12 @@ from cluster.pb.v1 import (
 from cluster.transport.auth import current_identity
 from cluster.transport.backend import NodeBackend
 from cluster.transport.convert import node_info_to_pb, view_to_pb
+from cluster.transport.fields import (
+    check_name,
+    check_nodes,
+    check_package_fields,
+    check_sources,
+)
 from cluster.transport.replies import abort_for, progress
 
 Context = aio.ServicerContext[Any, Any]
@@ -28,19 +34,6 @@ def _problem_pb(problem: Problem) -> config_pb2.ConfigProblem:
     return config_pb2.ConfigProblem(
         path=problem.path, line=problem.line, message=problem.message, warning=problem.warning
     )
-
-
-def check_package_fields(package: str, nodes: Sequence[str], node_field: str) -> None:
-    """Refuse a package command whose names are bad, naming the field (nothing is done)."""
-    if not package:
-        raise FieldError("package_name", "missing: name the package")
-    problem = object_name_problem(package)
-    if problem:
-        raise FieldError("package_name", problem)
-    for node in nodes:
-        problem = node_name_problem(node)
-        if problem:
-            raise FieldError(node_field, problem)
 
 
 class AdminServicer(services_pb2_grpc.AdminServicer):
@@ -55,7 +48,8 @@ class AdminServicer(services_pb2_grpc.AdminServicer):
     async def QueryNodes(
         self, request: node_pb2.QueryNodesRequest, context: Context
     ) -> node_pb2.QueryNodesResponse:
-        names = list(request.node_names) or [self._backend.node_name]
+        check_nodes("node_names", request.node_names)
+        names = list(dict.fromkeys(request.node_names)) or [self._backend.node_name]
         try:
             results = await self._backend.query_nodes(names)
         except CmError as exc:
@@ -85,6 +79,7 @@ class AdminServicer(services_pb2_grpc.AdminServicer):
     async def CheckConfig(
         self, request: config_pb2.CheckConfigRequest, context: Context
     ) -> config_pb2.CheckConfigReply:
+        check_sources(request)
         try:
             problems = await self._backend.check_config(request)
         except CmError as exc:
@@ -94,6 +89,7 @@ class AdminServicer(services_pb2_grpc.AdminServicer):
     async def ApplyConfig(
         self, request: config_pb2.ApplyConfigRequest, context: Context
     ) -> AsyncIterator[admin_pb2.CommandProgress]:
+        check_sources(request.sources)
         lines = self._backend.apply_config(request, current_identity.get())
         async for item in progress(lines, "configuration applied"):
             yield item
@@ -101,6 +97,8 @@ class AdminServicer(services_pb2_grpc.AdminServicer):
     async def DeleteConfig(
         self, request: config_pb2.DeleteConfigRequest, context: Context
     ) -> AsyncIterator[admin_pb2.CommandProgress]:
+        if request.package_name:
+            check_name("package_name", request.package_name, object_name_problem)
         lines = self._backend.delete_config(request.package_name, current_identity.get())
         async for item in progress(lines, "configuration deleted"):
             yield item
@@ -108,6 +106,7 @@ class AdminServicer(services_pb2_grpc.AdminServicer):
     async def RunCluster(
         self, request: admin_pb2.RunClusterRequest, context: Context
     ) -> AsyncIterator[admin_pb2.CommandProgress]:
+        check_nodes("node_names", request.node_names)
         lines = self._backend.run_cluster(list(request.node_names), str(current_identity.get()))
         async for item in progress(lines, "cluster running"):
             yield item

@@ -1,125 +1,221 @@
 """Authorization of every RPC from the peer's certificate, never from message content.
 
-Each RPC declares in the proto who may call it (`caller`) and which operator role it
-needs (`required_role`). The server wraps every method handler so the check runs at
-call time: aio interceptors cannot read the TLS auth context, the handler's context
-can. The caller's identity is then available to the servicer as `current_identity`.
+Each RPC declares in the proto who may call it (`caller`, a class of callers), which
+operator role it needs (`required_role`), the largest request it takes
+(`max_request_kib`) and, for package commands, which field names the package
+(`package_field`). `rules()` reads those declarations once; the `Authorizer` wraps
+every method handler so the check runs at call time (aio interceptors cannot read the
+TLS auth context, the handler's context can):
+
+1. who: root or an admin-group user on the local socket (as the socket's front door
+   recorded it), or the identity of the peer's certificate, verified again here;
+2. the request, refused before it is parsed when larger than declared, and as
+   INVALID_ARGUMENT when it does not parse;
+3. whether that identity may make this call, now (cluster/security/authorization.py),
+   with the role the access-control policies give an operator (security/access.py).
+
+Then the servicer runs with the caller's identity in `current_identity`. Whatever it
+raises ends as a status code with a short message: a CmError as its status, anything
+else as INTERNAL with one line in the log, never as UNKNOWN or a traceback.
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass
-from typing import Any, TypeAlias
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeAlias
 
 import grpc
 from grpc import aio
 
+from cluster.errors import CmError
 from cluster.pb.v1 import auth_pb2, common_pb2, services_pb2
-from cluster.security.identity import (
-    Identity,
-    IdentityError,
-    Kind,
-    Role,
-    identity_from_uris,
-    local_root,
+from cluster.security.access import AccessRules, Where, peer_address
+from cluster.security.authorization import (
+    DEFAULT_MAX_REQUEST,
+    CallerClass,
+    Refused,
+    Rule,
+    Standing,
+    Verdict,
+    admit,
 )
-from cluster.transport.stats import CALLS_REFUSED, TransportStats
+from cluster.security.identity import Identity, IdentityError, Role, identity_from_uris
+from cluster.transport.replies import short, status_for
+from cluster.transport.stats import CALLS_FAILED, CALLS_REFUSED, TransportStats
 
 log = logging.getLogger("cmcld.auth")
 
 current_identity: ContextVar[Identity] = ContextVar("current_identity")
 
 _ROLES = {
-    common_pb2.ROLE_MONITOR: Role.MONITOR,
-    common_pb2.ROLE_PACKAGE_ADMIN: Role.PACKAGE_ADMIN,
-    common_pb2.ROLE_FULL_ADMIN: Role.FULL_ADMIN,
+    common_pb2.ROLE_MONITOR: "MONITOR",
+    common_pb2.ROLE_PACKAGE_ADMIN: "PACKAGE_ADMIN",
+    common_pb2.ROLE_FULL_ADMIN: "FULL_ADMIN",
+}
+_CLASSES = {
+    auth_pb2.CALLER_MEMBER: CallerClass.MEMBER,
+    auth_pb2.CALLER_OPERATOR: CallerClass.OPERATOR,
+    auth_pb2.CALLER_COORDINATOR: CallerClass.COORDINATOR,
+    auth_pb2.CALLER_INVITER: CallerClass.INVITER,
+    auth_pb2.CALLER_QUORUM_CLIENT: CallerClass.QUORUM_CLIENT,
+}
+_CODES = {
+    Verdict.UNAUTHENTICATED: grpc.StatusCode.UNAUTHENTICATED,
+    Verdict.DENIED: grpc.StatusCode.PERMISSION_DENIED,
+    Verdict.NOT_NOW: grpc.StatusCode.FAILED_PRECONDITION,
 }
 
 
-@dataclass(frozen=True)
-class MethodPolicy:
-    method: str  # "Admin/SetLogLevel", for messages
-    caller: int  # auth_pb2.Caller
-    role: Role | None
-
-
-def method_policies() -> dict[str, MethodPolicy]:
-    """The policy of every RPC, keyed by its full path ("/cluster.pb.v1.Admin/...")."""
-    policies: dict[str, MethodPolicy] = {}
+def rules() -> dict[str, Rule]:
+    """The rule of every RPC, keyed by its full path ("/cluster.pb.v1.Admin/...")."""
+    table: dict[str, Rule] = {}
     for service in services_pb2.DESCRIPTOR.services_by_name.values():
         for method in service.methods:
             options = method.GetOptions()
-            caller = options.Extensions[auth_pb2.caller]
-            role = _ROLES.get(options.Extensions[auth_pb2.required_role])
-            path = f"/{service.full_name}/{method.name}"
-            policies[path] = MethodPolicy(f"{service.name}/{method.name}", caller, role)
-    return policies
+            role_name = _ROLES.get(options.Extensions[auth_pb2.required_role])
+            kib = options.Extensions[auth_pb2.max_request_kib]
+            table[f"/{service.full_name}/{method.name}"] = Rule(
+                method=f"{service.name}/{method.name}",
+                caller=_CLASSES.get(options.Extensions[auth_pb2.caller]),
+                role=Role[role_name] if role_name else None,
+                max_request_bytes=kib << 10 if kib else DEFAULT_MAX_REQUEST,
+                package_field=options.Extensions[auth_pb2.package_field],
+            )
+    return table
 
 
-class Refusal(Exception):
-    def __init__(self, code: grpc.StatusCode, message: str) -> None:
-        super().__init__(message)
-        self.code = code
+def largest_request() -> int:
+    """The largest request any RPC declares (the server's receive limit)."""
+    return max(rule.max_request_bytes for rule in rules().values())
 
 
-def identify(auth_context: Mapping[str, Iterable[bytes]], local_node: str) -> Identity:
-    """Who is calling: root through the local socket, or a certificate's identity."""
+class Authority(Protocol):
+    """What the receiving daemon knows that decides a call: its standing and the
+    access-control policies of its applied configuration."""
+
+    def standing(self) -> Standing: ...
+
+    def access(self) -> AccessRules: ...
+
+
+@dataclass
+class FixedAuthority:
+    """An authority that never changes: cmqsd (no configuration), and tests."""
+
+    fixed_standing: Standing = field(default_factory=lambda: Standing(None))
+    rules: AccessRules = field(default_factory=lambda: AccessRules(""))
+
+    def standing(self) -> Standing:
+        return self.fixed_standing
+
+    def access(self) -> AccessRules:
+        return self.rules
+
+
+class CertificateCheck(Protocol):
+    """Turns the peer's leaf certificate (PEM, as the handshake verified it) into an
+    identity, checking it again: chain, revocation, names. Raises IdentityError."""
+
+    def identity(self, leaf_pem: bytes) -> Identity: ...
+
+
+class LocalPeers(Protocol):
+    """Who is behind a connection to the local admin socket, as its front door found
+    with SO_PEERCRED; None for a connection it did not make."""
+
+    def identity(self, peer: str) -> Identity | None: ...
+
+
+def identify(
+    auth_context: Mapping[str, Iterable[bytes]],
+    peer: str,
+    certificates: CertificateCheck | None,
+    local: LocalPeers | None,
+) -> Identity:
+    """Who is calling; raises Refused(UNAUTHENTICATED)."""
     security = next(iter(auth_context.get("transport_security_type", ())), b"")
     if security == b"local":
-        # Only root can reach the admin socket (its directory is 0700 root).
-        return local_root(local_node)
+        identity = local.identity(peer) if local is not None else None
+        if identity is None:
+            raise Refused(
+                Verdict.UNAUTHENTICATED,
+                "local connection that did not come through the admin socket",
+            )
+        return identity
     if security != b"ssl":
-        raise Refusal(grpc.StatusCode.UNAUTHENTICATED, "connection is not mutually authenticated")
-    uris = [uri.decode(errors="replace") for uri in auth_context.get("peer_uri", [])]
+        raise Refused(Verdict.UNAUTHENTICATED, "connection is not mutually authenticated")
     try:
+        if certificates is not None:
+            leaf = next(iter(auth_context.get("x509_pem_cert", ())), b"")
+            return certificates.identity(leaf)
+        uris = [uri.decode(errors="replace") for uri in auth_context.get("peer_uri", [])]
         return identity_from_uris(uris)
     except IdentityError as exc:
-        raise Refusal(grpc.StatusCode.UNAUTHENTICATED, str(exc)) from None
+        raise Refused(Verdict.UNAUTHENTICATED, str(exc)) from None
 
 
-def check(policy: MethodPolicy | None, identity: Identity, method: str) -> None:
-    """Raise Refusal unless `identity` may call the method."""
-    if policy is None or policy.caller == auth_pb2.CALLER_UNSPECIFIED:
-        raise Refusal(grpc.StatusCode.PERMISSION_DENIED, f"{method} declares no callers")
-    if policy.caller == auth_pb2.CALLER_NODE:
-        if identity.kind is not Kind.NODE:
-            raise Refusal(
-                grpc.StatusCode.PERMISSION_DENIED,
-                f"{identity} may not call {policy.method}: only nodes of the cluster may",
-            )
-        return
-    if identity.kind is Kind.NODE:
-        raise Refusal(
-            grpc.StatusCode.PERMISSION_DENIED,
-            f"node certificate {identity.name!r} may not call {policy.method}: operator "
-            "commands need root on a node or a user certificate",
-        )
-    needed = policy.role or Role.FULL_ADMIN
-    if not identity.may_operate(needed):
-        role = identity.role.label if identity.role else "no role"
-        raise Refusal(
-            grpc.StatusCode.PERMISSION_DENIED,
-            f"{identity.kind.value} {identity.name} has role {role}; "
-            f"{policy.method} needs {needed.label}",
-        )
+@dataclass(frozen=True)
+class _Raw:
+    """A request not parsed yet: it is parsed only once the caller is known and the
+    size is within what the RPC declares."""
+
+    data: bytes
+
+
+class _RefusalLog:
+    """Refusals are logged one per line, but at most `burst` per `period` seconds: a
+    flood of refused calls must not flood the log (they are all counted)."""
+
+    def __init__(self, burst: int = 20, period: float = 10.0) -> None:
+        self._burst, self._period = burst, period
+        self._window = 0.0
+        self._logged = 0
+        self._quiet = 0
+
+    def __call__(self, text: str, *args: object) -> None:
+        now = time.monotonic()
+        if now - self._window >= self._period:
+            if self._quiet:
+                log.warning("%d more calls refused in the last %.0f s", self._quiet, self._period)
+            self._window, self._logged, self._quiet = now, 0, 0
+        if self._logged < self._burst:
+            self._logged += 1
+            log.warning(text, *args)
+        else:
+            self._quiet += 1
 
 
 Behavior = Callable[..., Any]
 # Generic only in the type stubs, so the alias must stay a string at run time.
 Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
+Context: TypeAlias = "aio.ServicerContext[Any, Any]"
 
 
 class Authorizer(aio.ServerInterceptor):
-    """Wraps every method handler with the identity and policy check."""
+    """Wraps every method handler with the identity, request and policy checks."""
 
-    def __init__(self, local_node: str, stats: TransportStats) -> None:
+    def __init__(
+        self,
+        local_node: str,
+        stats: TransportStats,
+        authority: Authority | None = None,
+        *,
+        certificates: CertificateCheck | None = None,
+        local_peers: LocalPeers | None = None,
+    ) -> None:
         self._node = local_node
         self._stats = stats
-        self._policies = method_policies()
+        self._authority = authority or FixedAuthority()
+        self._certificates = certificates
+        self._local = local_peers
+        self._rules = rules()
+        self._log_refusal = _RefusalLog()
 
     async def intercept_service(
         self,
@@ -130,84 +226,172 @@ class Authorizer(aio.ServerInterceptor):
         if handler is None:
             return handler
         method: str = details.method
-        return _wrap(handler, lambda ctx: self._admit(ctx, method))
+        rule = self._rules.get(method) or Rule(method, None)
+        return _Gate(self, rule, method).wrap(handler)
 
-    async def _admit(self, context: aio.ServicerContext[Any, Any], method: str) -> Identity:
+    async def refuse(self, context: Context, method: str, refusal: Refused) -> None:
+        count = self._stats.add(CALLS_REFUSED)
+        self._log_refusal("refused %s (%d refused since start): %s", method, count, refusal)
+        await context.abort(_CODES[refusal.verdict], short(str(refusal)))
+
+    def who(self, context: Context) -> Identity:
+        return identify(context.auth_context(), context.peer(), self._certificates, self._local)
+
+    def operator_role(self, identity: Identity, context: Context, package: str) -> Role | None:
+        peer = context.peer()
+        address = None if peer.startswith("unix:") else peer_address(peer)
+        return self._authority.access().role(identity, Where(address), package)
+
+    def standing(self) -> Standing:
+        return self._authority.standing()
+
+    async def failed(self, context: Context, method: str, exc: Exception) -> None:
+        """A servicer raised: a CmError is the operator's answer; anything else is a bug
+        to report in one line (the traceback only at debug level)."""
+        if isinstance(exc, CmError):
+            await context.abort(status_for(exc), short(str(exc)))
+        count = self._stats.add(CALLS_FAILED)
+        log.error(
+            "%s failed (%d since start): %s: %s", method, count, type(exc).__name__, short(str(exc))
+        )
+        log.debug("%s failed", method, exc_info=exc)
+        await context.abort(
+            grpc.StatusCode.INTERNAL,
+            f"internal error in {method.rsplit('/', 1)[-1]} ({type(exc).__name__}); "
+            "the daemon's log has the details",
+        )
+
+
+class _Gate:
+    """The checks of one RPC around its behaviour."""
+
+    def __init__(self, authorizer: Authorizer, rule: Rule, method: str) -> None:
+        self._auth = authorizer
+        self._rule = rule
+        self._method = method
+        self._parse: Callable[[bytes], Any] = lambda data: data
+
+    async def enter(self, context: Context) -> Identity:
+        """Who calls, and whether that class of caller may call at all (before the
+        request is parsed; the operator's role comes with the request)."""
         try:
-            identity = identify(context.auth_context(), self._node)
-            check(self._policies.get(method), identity, method)
-        except Refusal as refusal:
-            count = self._stats.add(CALLS_REFUSED)
-            log.warning("refused %s (%d refused since start): %s", method, count, refusal)
-            await context.abort(refusal.code, str(refusal))
-            raise  # abort raises; this line is for type checkers
+            identity = self._auth.who(context)
+            if self._rule.caller is not CallerClass.OPERATOR:
+                admit(self._rule, identity, self._auth.standing())
+        except Refused as refusal:
+            await self._auth.refuse(context, self._method, refusal)
+            raise
         current_identity.set(identity)
         return identity
 
+    async def parse(self, context: Context, raw: Any, parse: Callable[[bytes], Any]) -> Any:
+        if not isinstance(raw, _Raw):
+            return raw
+        limit = self._rule.max_request_bytes
+        if len(raw.data) > limit:
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"request of {len(raw.data)} bytes: {self._rule.method} takes at most "
+                f"{limit >> 10} KiB",
+            )
+        try:
+            return parse(raw.data)
+        except Exception:  # protobuf's DecodeError, and whatever a bad buffer raises
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"request: not a valid {self._rule.method} request message",
+            )
 
-def _wrap(
-    handler: Handler,
-    admit: Callable[[aio.ServicerContext[Any, Any]], Awaitable[Identity]],
-) -> Handler:
-    deserialize, serialize = handler.request_deserializer, handler.response_serializer
-    if handler.unary_unary is not None:
-        inner_uu: Behavior = handler.unary_unary
+    async def authorize(self, context: Context, identity: Identity, request: Any) -> None:
+        """Operators: the role the policies give them for this call (and package)."""
+        if self._rule.caller is not CallerClass.OPERATOR:
+            return
+        package = ""
+        if self._rule.package_field and request is not None:
+            package = str(getattr(request, self._rule.package_field, ""))
+        try:
+            role = self._auth.operator_role(identity, context, package)
+            admit(self._rule, identity, self._auth.standing(), role)
+        except Refused as refusal:
+            await self._auth.refuse(context, self._method, refusal)
 
-        async def unary_unary(request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
-            await admit(context)
-            return await _call_unary(inner_uu, request, context)
+    async def requests(
+        self, context: Context, items: AsyncIterator[Any], parse: Callable[[bytes], Any]
+    ) -> AsyncIterator[Any]:
+        async for item in items:
+            yield await self.parse(context, item, parse)
 
-        return grpc.unary_unary_rpc_method_handler(unary_unary, deserialize, serialize)
-    if handler.unary_stream is not None:
-        inner_us: Behavior = handler.unary_stream
+    async def request(self, context: Context, raw: Any, streaming: bool) -> Any:
+        """The caller's request (or request stream), once the caller is admitted."""
+        identity = await self.enter(context)
+        if streaming:
+            await self.authorize(context, identity, None)
+            return self.requests(context, raw, self._parse)
+        request = await self.parse(context, raw, self._parse)
+        await self.authorize(context, identity, request)
+        return request
 
-        async def unary_stream(request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
-            await admit(context)
-            async for item in _call_stream(inner_us, request, context):
+    async def unary(self, behavior: Behavior, raw: Any, context: Context, streaming: bool) -> Any:
+        request = await self.request(context, raw, streaming)
+        try:
+            result = behavior(request, context)
+            return await result if inspect.isawaitable(result) else result
+        except NotImplementedError:
+            await _unimplemented(context)
+        except (aio.AbortError, asyncio.CancelledError):
+            raise
+        except Exception as exc:
+            await self._auth.failed(context, self._method, exc)
+
+    async def stream(
+        self, behavior: Behavior, raw: Any, context: Context, streaming: bool
+    ) -> AsyncIterator[Any]:
+        request = await self.request(context, raw, streaming)
+        try:
+            async for item in behavior(request, context):
+                yield item
+        except NotImplementedError:
+            await _unimplemented(context)
+        except (aio.AbortError, asyncio.CancelledError):
+            raise
+        except Exception as exc:
+            await self._auth.failed(context, self._method, exc)
+
+    def wrap(self, handler: Handler) -> Handler:
+        """The same handler, with requests kept unparsed (`_Raw`) until admitted."""
+        self._parse = handler.request_deserializer or (lambda data: data)
+        streaming = bool(handler.request_streaming)
+        serialize = handler.response_serializer
+        behavior: Behavior | None
+        if behavior := handler.unary_unary or handler.stream_unary:
+            inner = behavior
+
+            async def unary(raw: Any, context: Context) -> Any:
+                return await self.unary(inner, raw, context, streaming)
+
+            make = (
+                grpc.stream_unary_rpc_method_handler
+                if streaming
+                else grpc.unary_unary_rpc_method_handler
+            )
+            return make(unary, _Raw, serialize)
+        behavior = handler.unary_stream or handler.stream_stream
+        assert behavior is not None, "a method handler has one of the four behaviours"
+        outer = behavior
+
+        async def stream(raw: Any, context: Context) -> AsyncIterator[Any]:
+            async for item in self.stream(outer, raw, context, streaming):
                 yield item
 
-        return grpc.unary_stream_rpc_method_handler(unary_stream, deserialize, serialize)
-    if handler.stream_unary is not None:
-        inner_su: Behavior = handler.stream_unary
-
-        async def stream_unary(requests: Any, context: aio.ServicerContext[Any, Any]) -> Any:
-            await admit(context)
-            return await _call_unary(inner_su, requests, context)
-
-        return grpc.stream_unary_rpc_method_handler(stream_unary, deserialize, serialize)
-    inner_ss: Behavior | None = handler.stream_stream
-    assert inner_ss is not None, "a method handler has one of the four behaviours"
-
-    async def stream_stream(requests: Any, context: aio.ServicerContext[Any, Any]) -> Any:
-        await admit(context)
-        async for item in _call_stream(inner_ss, requests, context):
-            yield item
-
-    return grpc.stream_stream_rpc_method_handler(stream_stream, deserialize, serialize)
+        make_stream = (
+            grpc.stream_stream_rpc_method_handler
+            if streaming
+            else grpc.unary_stream_rpc_method_handler
+        )
+        return make_stream(stream, _Raw, serialize)
 
 
-async def _call_unary(
-    behavior: Behavior, request: Any, context: aio.ServicerContext[Any, Any]
-) -> Any:
-    try:
-        result = behavior(request, context)
-    except NotImplementedError:
-        await _unimplemented(context)
-    return await result if inspect.isawaitable(result) else result
-
-
-async def _call_stream(
-    behavior: Behavior, request: Any, context: aio.ServicerContext[Any, Any]
-) -> AsyncIterator[Any]:
-    try:
-        result = behavior(request, context)
-    except NotImplementedError:
-        await _unimplemented(context)
-    async for item in result:
-        yield item
-
-
-async def _unimplemented(context: aio.ServicerContext[Any, Any]) -> None:
+async def _unimplemented(context: Context) -> None:
     from cluster.version import __version__
 
     await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"not available in cmcluster {__version__}")

@@ -35,7 +35,11 @@ class NodeBackend(Protocol):
 
     def fetch_config(self, newer_than: int) -> config_pb2.ConfigBlob | None: ...
 
-    def check_files(self, paths: Sequence[str]) -> list[tuple[str, FileStatus]]: ...
+    def check_files(
+        self, caller: str, candidate: config_pb2.ClusterConfig
+    ) -> list[tuple[str, FileStatus]]:
+        """The files `candidate` needs on this node (CheckFiles)."""
+        ...
 
     # Configuration, for operators.
     async def check_config(self, request: config_pb2.CheckConfigRequest) -> list[Problem]: ...
@@ -87,7 +91,10 @@ class NodeBackend(Protocol):
 
     def package_report(self, epoch: int) -> package_pb2.NodePackages: ...
 
-    def set_package_flags(self, flags: package_pb2.PackageFlags) -> None: ...
+    def set_package_flags(self, caller: str, flags: package_pb2.PackageFlags) -> None:
+        """The coordinator's replicated flags; raises FieldError when they are not of
+        this node's current epoch."""
+        ...
 
     def package_command(
         self, request: package_pb2.PackageCommandRequest, caller: str

@@ -6,6 +6,7 @@ from typing import Any
 from grpc import aio
 
 from cluster.errors import CmError, FieldError
+from cluster.names import node_name_problem, object_name_problem
 from cluster.pb.v1 import (
     admin_pb2,
     config_pb2,
@@ -18,6 +19,7 @@ from cluster.pb.v1 import (
 from cluster.transport.auth import current_identity
 from cluster.transport.backend import NodeBackend
 from cluster.transport.convert import node_info_to_pb
+from cluster.transport.fields import check_name, check_package_fields, operator_field
 from cluster.transport.heartbeat import HeartbeatLinks
 from cluster.transport.replies import abort_for, progress
 
@@ -38,8 +40,14 @@ class NodeServicer(services_pb2_grpc.NodeServicer):
         self, request: admin_pb2.NodeCommandRequest, context: Context
     ) -> AsyncIterator[admin_pb2.CommandProgress]:
         caller = current_identity.get().name
+        kinds = (
+            admin_pb2.NodeCommandRequest.KIND_RUN_NODE,
+            admin_pb2.NodeCommandRequest.KIND_HALT_NODE,
+        )
+        if request.kind not in kinds:
+            raise FieldError("kind", f"{request.kind} is neither KIND_RUN_NODE nor KIND_HALT_NODE")
         run = request.kind == admin_pb2.NodeCommandRequest.KIND_RUN_NODE
-        operator = f"{request.operator or 'an operator'} through {caller}"
+        operator = f"{operator_field(request.operator)} through {caller}"
         lines = self._backend.node_command("", run, request.force, operator)
         async for item in progress(lines, "done"):
             yield item
@@ -89,7 +97,9 @@ class NodeServicer(services_pb2_grpc.NodeServicer):
     async def CheckFiles(
         self, request: config_pb2.CheckFilesRequest, context: Context
     ) -> config_pb2.CheckFilesReply:
-        found = self._backend.check_files(list(request.paths))
+        if not request.HasField("candidate"):
+            raise FieldError("candidate", "missing: the configuration under check")
+        found = self._backend.check_files(current_identity.get().name, request.candidate)
         return config_pb2.CheckFilesReply(
             node_name=self._backend.node_name,
             files=[
@@ -101,6 +111,10 @@ class NodeServicer(services_pb2_grpc.NodeServicer):
     async def ExecutePackageAction(
         self, request: package_pb2.PackageAction, context: Context
     ) -> package_pb2.PackageActionReply:
+        check_name("package_name", request.package_name, object_name_problem)
+        kinds = (package_pb2.PackageAction.KIND_START, package_pb2.PackageAction.KIND_HALT)
+        if request.kind not in kinds:
+            raise FieldError("kind", f"{request.kind} is neither KIND_START nor KIND_HALT")
         try:
             report = await self._backend.execute_package_action(request)
         except CmError as exc:
@@ -130,13 +144,33 @@ class NodeServicer(services_pb2_grpc.NodeServicer):
     async def SetPackageFlags(
         self, request: package_pb2.PackageFlags, context: Context
     ) -> services_pb2.Empty:
-        self._backend.set_package_flags(request)
+        for flag in request.packages:
+            check_name("packages.package_name", flag.package_name, object_name_problem)
+            for node in (*flag.disabled_nodes, *flag.failed_nodes):
+                check_name("packages.nodes", node, node_name_problem)
+        self._backend.set_package_flags(current_identity.get().name, request)
         return services_pb2.Empty()
 
     async def PackageCommand(
         self, request: package_pb2.PackageCommandRequest, context: Context
     ) -> AsyncIterator[admin_pb2.CommandProgress]:
+        """A package command relayed by the member an operator gave it to. That member
+        recorded the operator's verified identity; the node it was issued on is the
+        relaying member's certificate, whatever the request says."""
         caller = current_identity.get().name
+        if request.WhichOneof("command") is None:
+            raise FieldError("command", "missing: run, halt, modify or halt_all")
+        request.operator = operator_field(request.operator)
+        request.issued_on = caller
+        which = request.WhichOneof("command")
+        if which in ("run", "halt"):
+            inner = getattr(request, which)
+            node = [inner.node_name] if inner.node_name else []
+            check_package_fields(inner.package_name, node, f"{which}.node_name")
+        elif which == "modify":
+            check_package_fields(
+                request.modify.package_name, list(request.modify.node_names), "modify.node_names"
+            )
         lines = self._backend.package_command(request, caller)
         async for item in progress(lines, "done"):
             yield item

@@ -14,8 +14,16 @@ SERVER_OPTIONS: list[tuple[str, int | str]] = [
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_ping_interval_without_data_ms", 500),
     ("grpc.http2.max_pings_without_data", 0),
-    ("grpc.max_receive_message_length", 64 << 20),  # a large configuration blob
 ]
+
+
+def server_options() -> list[tuple[str, int | str]]:
+    """SERVER_OPTIONS, and a receive limit just above the largest request an RPC
+    declares (auth.proto's max_request_kib), each RPC checking its own below it."""
+    from cluster.transport.auth import largest_request
+
+    return [*SERVER_OPTIONS, ("grpc.max_receive_message_length", largest_request() + 4096)]
+
 
 # Between nodes: notice a dead link within about two seconds, reconnect quickly.
 PEER_CHANNEL_OPTIONS: list[tuple[str, int | str]] = [

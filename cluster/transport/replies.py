@@ -11,6 +11,15 @@ from cluster.config.problems import ConfigError
 from cluster.errors import CmError, FieldError, NotAuthorized, Unreachable
 from cluster.pb.v1 import admin_pb2
 
+SHORT = 400  # characters of a status message: never echo a large input back
+
+
+def short(text: str, limit: int = SHORT) -> str:
+    """`text` cut to `limit` characters, saying how long it was."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text)} characters)"
+
 
 def status_for(error: CmError) -> grpc.StatusCode:
     if isinstance(error, FieldError):
@@ -23,7 +32,7 @@ def status_for(error: CmError) -> grpc.StatusCode:
 
 
 async def abort_for(context: aio.ServicerContext[Any, Any], error: CmError) -> None:
-    await context.abort(status_for(error), str(error))
+    await context.abort(status_for(error), short(str(error)))
 
 
 def _line(text: str) -> admin_pb2.CommandProgress:

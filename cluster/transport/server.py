@@ -1,7 +1,6 @@
 """gRPC servers: cmcld (mutual TLS on TCP, local credentials on the admin socket) and
 cmqsd (mutual TLS)."""
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,11 +11,12 @@ from cluster.pb.v1 import services_pb2_grpc
 from cluster.security.pem import Credentials
 from cluster.security.trust import TrustBundle
 from cluster.transport.admin_service import AdminServicer
-from cluster.transport.auth import Authorizer
+from cluster.transport.auth import Authority, Authorizer, CertificateCheck
 from cluster.transport.backend import NodeBackend
 from cluster.transport.heartbeat import HeartbeatLinks
+from cluster.transport.localsocket import AdminSocket
 from cluster.transport.node_service import NodeServicer
-from cluster.transport.options import SERVER_OPTIONS
+from cluster.transport.options import server_options
 from cluster.transport.quorum import QuorumBackend, QuorumServicer
 from cluster.transport.stats import TransportStats
 from cluster.transport.tls import local_server_credentials, server_credentials
@@ -26,8 +26,11 @@ from cluster.transport.tls import local_server_credentials, server_credentials
 class RunningServer:
     server: aio.Server
     port: int  # the bound TCP port (useful when asked for port 0)
+    admin: AdminSocket | None = None
 
     async def stop(self, grace: float) -> None:
+        if self.admin is not None:
+            await self.admin.close()
         await self.server.stop(grace)
 
 
@@ -46,10 +49,17 @@ async def start_node_server(
     backend: NodeBackend,
     links: HeartbeatLinks,
     stats: TransportStats,
+    authority: Authority,
+    certificates: CertificateCheck | None = None,
+    admin_gid: int | None = None,
 ) -> RunningServer:
     """Serve the Node and Admin services; raises CmError when an address is taken."""
     split_listen(listen)
-    server = aio.server(interceptors=[Authorizer(backend.node_name, stats)], options=SERVER_OPTIONS)
+    admin = AdminSocket(admin_socket, backend.node_name, stats, admin_gid) if admin_socket else None
+    authorizer = Authorizer(
+        backend.node_name, stats, authority, certificates=certificates, local_peers=admin
+    )
+    server = aio.server(interceptors=[authorizer], options=server_options())
     # RPCs of capabilities not built yet keep the generated behaviour (UNIMPLEMENTED),
     # which the authorizer reports as "not available in cmcluster VERSION".
     node_servicer = NodeServicer(backend, links)  # type: ignore[abstract]
@@ -57,16 +67,20 @@ async def start_node_server(
     services_pb2_grpc.add_NodeServicer_to_server(node_servicer, server)
     services_pb2_grpc.add_AdminServicer_to_server(admin_servicer, server)
     port = _listen(server, listen, credentials)
-    if admin_socket is not None:
-        _prepare_socket_dir(admin_socket.parent)
+    if admin is not None:
+        inner = admin.prepare()
         try:
-            server.add_secure_port(f"unix:{admin_socket}", local_server_credentials())
+            server.add_secure_port(inner, local_server_credentials())
         except RuntimeError:
-            raise CmError(f"cannot listen on {admin_socket}") from None
+            raise CmError(f"cannot listen on {inner}") from None
     await server.start()
-    if admin_socket is not None:
-        os.chmod(admin_socket, 0o600)
-    return RunningServer(server, port)
+    if admin is not None:
+        try:
+            await admin.start()
+        except CmError:
+            await server.stop(0)
+            raise
+    return RunningServer(server, port, admin)
 
 
 def _listen(server: aio.Server, listen: str, credentials: Credentials) -> int:
@@ -89,20 +103,13 @@ async def start_quorum_server(
     trust: TrustBundle,
     server_name: str,
     stats: TransportStats,
+    certificates: CertificateCheck | None = None,
 ) -> RunningServer:
     """Serve the Quorum service (cmqsd) with mutual TLS."""
     split_listen(listen)
-    server = aio.server(interceptors=[Authorizer(server_name, stats)], options=SERVER_OPTIONS)
+    authorizer = Authorizer(server_name, stats, certificates=certificates)
+    server = aio.server(interceptors=[authorizer], options=server_options())
     services_pb2_grpc.add_QuorumServicer_to_server(QuorumServicer(backend, trust), server)
     port = _listen(server, listen, credentials)
     await server.start()
     return RunningServer(server, port)
-
-
-def _prepare_socket_dir(directory: Path) -> None:
-    """The admin socket grants full_admin to whoever connects: only the daemon's own
-    user (root) may enter its directory."""
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(directory, 0o700)
-    if directory.stat().st_uid != os.geteuid():
-        raise CmError(f"{directory}: owned by another user; refusing to serve the admin socket")

@@ -24,3 +24,4 @@ class TransportStats:
 
 TLS_HANDSHAKES_REFUSED = "tls_handshakes_refused"
 CALLS_REFUSED = "calls_refused"
+CALLS_FAILED = "calls_failed"  # a servicer raised something other than an operator error

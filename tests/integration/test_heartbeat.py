@@ -19,7 +19,7 @@ from cluster.transport.heartbeat import PROTOCOL_ERRORS, HeartbeatLinks, PathSpe
 from cluster.transport.node_service import NodeServicer
 from cluster.transport.stats import TransportStats
 from cluster.transport.tls import channel_credentials, server_credentials
-from tests.support import ClusterCA
+from tests.support import ClusterCA, members
 
 PING = Ping(1, 1, 5, True, Intent.RUN)
 
@@ -35,7 +35,9 @@ class End:
     server: aio.Server | None = None
 
     async def serve(self, port: int) -> int:
-        self.server = aio.server(interceptors=[Authorizer(self.name, self.stats)])
+        self.server = aio.server(
+            interceptors=[Authorizer(self.name, self.stats, members("a", "b", "c"))]
+        )
         servicer = NodeServicer(None, self.links)  # type: ignore[abstract,arg-type]
         services_pb2_grpc.add_NodeServicer_to_server(servicer, self.server)
         bound = self.server.add_secure_port(
@@ -120,7 +122,7 @@ def test_hello_must_match_the_certificate(
     async def scenario() -> None:
         b = make_end(cluster_ca, tmp_path, "b", "127.0.0.2")
         port = await b.serve(0)
-        mallory = load_credentials(cluster_ca.bundle(tmp_path / "m.pem", node="m"), None, None)
+        mallory = load_credentials(cluster_ca.bundle(tmp_path / "m.pem", node="c"), None, None)
         options = [("grpc.ssl_target_name_override", "b")]
         async with aio.secure_channel(
             f"127.0.0.2:{port}", channel_credentials(mallory), options=options
@@ -134,12 +136,42 @@ def test_hello_must_match_the_certificate(
             with pytest.raises(aio.AioRpcError) as refused:
                 await call.read()
             assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-            assert "says 'a', certificate says 'm'" in (refused.value.details() or "")
+            assert "says 'a', certificate says 'c'" in (refused.value.details() or "")
         await b.stop()
 
     with caplog.at_level(logging.WARNING):
         asyncio.run(scenario())
-    assert "refused heartbeat from m" in caplog.text
+    assert "refused heartbeat from c" in caplog.text
+
+
+def test_a_node_outside_the_configuration_gets_no_heartbeat(
+    cluster_ca: ClusterCA, tmp_path: Path
+) -> None:
+    """A certificate of the cluster CA for a node the configuration does not name (a
+    decommissioned node, a node of another cluster) is refused before any frame."""
+
+    async def scenario() -> None:
+        b = make_end(cluster_ca, tmp_path, "b", "127.0.0.2")
+        port = await b.serve(0)
+        outsider = load_credentials(cluster_ca.bundle(tmp_path / "z.pem", node="z"), None, None)
+        options = [("grpc.ssl_target_name_override", "b")]
+        async with aio.secure_channel(
+            f"127.0.0.2:{port}", channel_credentials(outsider), options=options
+        ) as channel:
+
+            async def frames() -> AsyncIterator[pb.HeartbeatFrame]:
+                yield pb.HeartbeatFrame(hello=pb.HeartbeatHello(node_name="z", cluster_name="c"))
+                await asyncio.sleep(5)
+
+            call = services_pb2_grpc.NodeStub(channel).Heartbeat(frames())
+            with pytest.raises(aio.AioRpcError) as refused:
+                await call.read()
+            assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+            assert "not a node of this cluster's configuration" in (refused.value.details() or "")
+        assert b.got == []
+        await b.stop()
+
+    asyncio.run(scenario())
 
 
 def test_goodbye_is_logged_apart_from_a_dead_peer(

@@ -18,7 +18,7 @@ from cluster.transport.auth import Authorizer
 from cluster.transport.backend import NodeBackend
 from cluster.transport.stats import TransportStats
 from cluster.transport.tls import server_credentials
-from tests.support import ClusterCA
+from tests.support import ClusterCA, members
 
 
 class PackageBackend:
@@ -58,7 +58,7 @@ def serve_and_call(
     node = load_credentials(ca.bundle(tmp / "node1.pem", node="node1"), None, None)
 
     async def scenario() -> None:
-        server = aio.server(interceptors=[Authorizer("node1", TransportStats())])
+        server = aio.server(interceptors=[Authorizer("node1", TransportStats(), members("node1"))])
         servicer = AdminServicer(cast(NodeBackend, backend))  # type: ignore[abstract]
         services_pb2_grpc.add_AdminServicer_to_server(servicer, server)
         port = server.add_secure_port("127.0.0.1:0", server_credentials(node))

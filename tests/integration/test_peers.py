@@ -16,7 +16,7 @@ from cluster.transport.auth import Authorizer
 from cluster.transport.peers import PeerDialer
 from cluster.transport.stats import TransportStats
 from cluster.transport.tls import server_credentials
-from tests.support import ClusterCA
+from tests.support import ClusterCA, members
 
 
 class Peer(services_pb2_grpc.NodeServicer):
@@ -36,7 +36,7 @@ class Peer(services_pb2_grpc.NodeServicer):
 
 async def serve(ca: ClusterCA, tmp: Path, port: int) -> tuple[aio.Server, int]:
     creds = load_credentials(ca.bundle(tmp / "b.pem", node="b"), None, None)
-    server = aio.server(interceptors=[Authorizer("b", TransportStats())])
+    server = aio.server(interceptors=[Authorizer("b", TransportStats(), members("a", "b"))])
     services_pb2_grpc.add_NodeServicer_to_server(Peer(), server)  # type: ignore[abstract]
     bound = server.add_secure_port(f"127.0.0.1:{port}", server_credentials(creds))
     await server.start()

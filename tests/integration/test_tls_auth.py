@@ -221,6 +221,7 @@ def test_rpc_not_built_yet_says_so(cluster_ca: ClusterCA, tmp_path: Path) -> Non
     from cluster.transport.stats import TransportStats
     from cluster.transport.tls import server_credentials
     from cluster.version import __version__
+    from tests.support import members
 
     node = load_credentials(cluster_ca.bundle(tmp_path / "n1.pem", node="node1"), None, None)
     admin = load_credentials(
@@ -228,7 +229,7 @@ def test_rpc_not_built_yet_says_so(cluster_ca: ClusterCA, tmp_path: Path) -> Non
     )
 
     async def scenario() -> None:
-        server = aio.server(interceptors=[Authorizer("node1", TransportStats())])
+        server = aio.server(interceptors=[Authorizer("node1", TransportStats(), members("node1"))])
         base = services_pb2_grpc.AdminServicer()  # type: ignore[abstract]
         services_pb2_grpc.add_AdminServicer_to_server(base, server)
         port = server.add_secure_port("127.0.0.1:0", server_credentials(node))

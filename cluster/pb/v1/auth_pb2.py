@@ -26,13 +26,13 @@ from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor
 from cluster.pb.v1 import common_pb2 as cluster_dot_pb_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x63luster/pb/v1/auth.proto\x12\rcluster.pb.v1\x1a google/protobuf/descriptor.proto\x1a\x1a\x63luster/pb/v1/common.proto*F\n\x06\x43\x61ller\x12\x16\n\x12\x43\x41LLER_UNSPECIFIED\x10\x00\x12\x0f\n\x0b\x43\x41LLER_NODE\x10\x01\x12\x13\n\x0f\x43\x41LLER_OPERATOR\x10\x02:G\n\x06\x63\x61ller\x12\x1e.google.protobuf.MethodOptions\x18\xfd\x88\x03 \x01(\x0e\x32\x15.cluster.pb.v1.Caller:L\n\rrequired_role\x12\x1e.google.protobuf.MethodOptions\x18\xfe\x88\x03 \x01(\x0e\x32\x13.cluster.pb.v1.Roleb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x63luster/pb/v1/auth.proto\x12\rcluster.pb.v1\x1a google/protobuf/descriptor.proto\x1a\x1a\x63luster/pb/v1/common.proto*\x8e\x01\n\x06\x43\x61ller\x12\x16\n\x12\x43\x41LLER_UNSPECIFIED\x10\x00\x12\x11\n\rCALLER_MEMBER\x10\x01\x12\x13\n\x0f\x43\x41LLER_OPERATOR\x10\x02\x12\x16\n\x12\x43\x41LLER_COORDINATOR\x10\x03\x12\x12\n\x0e\x43\x41LLER_INVITER\x10\x04\x12\x18\n\x14\x43\x41LLER_QUORUM_CLIENT\x10\x05:G\n\x06\x63\x61ller\x12\x1e.google.protobuf.MethodOptions\x18\xfd\x88\x03 \x01(\x0e\x32\x15.cluster.pb.v1.Caller:L\n\rrequired_role\x12\x1e.google.protobuf.MethodOptions\x18\xfe\x88\x03 \x01(\x0e\x32\x13.cluster.pb.v1.Role:9\n\x0fmax_request_kib\x12\x1e.google.protobuf.MethodOptions\x18\xff\x88\x03 \x01(\r:7\n\rpackage_field\x12\x1e.google.protobuf.MethodOptions\x18\x80\x89\x03 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'cluster.pb.v1.auth_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CALLER']._serialized_start=105
-  _globals['_CALLER']._serialized_end=175
+  _globals['_CALLER']._serialized_start=106
+  _globals['_CALLER']._serialized_end=248
 # @@protoc_insertion_point(module_scope)

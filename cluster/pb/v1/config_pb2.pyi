@@ -95,7 +95,12 @@ class ClusterConfig(_message.Message):
     CLUSTER_NAME_FIELD_NUMBER: _builtins.int
     ENTRIES_FIELD_NUMBER: _builtins.int
     PACKAGES_FIELD_NUMBER: _builtins.int
+    REVOCATION_LIST_FIELD_NUMBER: _builtins.int
     cluster_name: _builtins.str
+    revocation_list: _builtins.bytes
+    """The cluster CA's certificate revocation list (DER), given to cmapplyconf --crl and
+    kept by every later configuration until a newer one replaces it.
+    """
     @_builtins.property
     def entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___ConfigEntry]: ...
     @_builtins.property
@@ -106,10 +111,11 @@ class ClusterConfig(_message.Message):
         cluster_name: _builtins.str = ...,
         entries: _abc.Iterable[Global___ConfigEntry] | None = ...,
         packages: _abc.Iterable[Global___PackageConfig] | None = ...,
+        revocation_list: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster_name", b"cluster_name", "entries", b"entries", "packages", b"packages"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster_name", b"cluster_name", "entries", b"entries", "packages", b"packages", "revocation_list", b"revocation_list"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -521,21 +527,23 @@ Global___DeleteConfigRequest: _TypeAlias = DeleteConfigRequest  # noqa: Y015
 
 @_typing.final
 class CheckFilesRequest(_message.Message):
-    """Scripts must exist and be executable on every node that may run a package."""
+    """Scripts must exist and be executable on every node that may run a package. The
+    receiver answers only for the files the candidate configuration names for it.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
-    PATHS_FIELD_NUMBER: _builtins.int
+    CANDIDATE_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def paths(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def candidate(self) -> Global___ClusterConfig: ...
     def __init__(
         self,
         *,
-        paths: _abc.Iterable[_builtins.str] | None = ...,
+        candidate: Global___ClusterConfig | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["candidate", b"candidate"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["paths", b"paths"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["candidate", b"candidate"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -753,18 +753,29 @@ class QuorumRequest(_message.Message):
 
     CLUSTER_NAME_FIELD_NUMBER: _builtins.int
     MESSAGE_FIELD_NUMBER: _builtins.int
+    CONFIG_GENERATION_FIELD_NUMBER: _builtins.int
+    CONFIGURED_NODES_FIELD_NUMBER: _builtins.int
     cluster_name: _builtins.str
+    config_generation: _builtins.int
+    """The sender's applied configuration: its generation and its nodes. The quorum
+    server admits only nodes of the newest configuration it knows for the cluster, and
+    takes a newer one only from a node of the one it knows.
+    """
     @_builtins.property
     def message(self) -> Global___ProtocolMessage: ...
+    @_builtins.property
+    def configured_nodes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
         self,
         *,
         cluster_name: _builtins.str = ...,
         message: Global___ProtocolMessage | None = ...,
+        config_generation: _builtins.int = ...,
+        configured_nodes: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["message", b"message"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster_name", b"cluster_name", "message", b"message"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster_name", b"cluster_name", "config_generation", b"config_generation", "configured_nodes", b"configured_nodes", "message", b"message"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

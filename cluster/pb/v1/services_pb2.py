@@ -31,7 +31,7 @@ from cluster.pb.v1 import package_pb2 as cluster_dot_pb_dot_v1_dot_package__pb2
 from cluster.pb.v1 import view_pb2 as cluster_dot_pb_dot_v1_dot_view__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x63luster/pb/v1/services.proto\x12\rcluster.pb.v1\x1a\x19\x63luster/pb/v1/admin.proto\x1a\x18\x63luster/pb/v1/auth.proto\x1a\x1a\x63luster/pb/v1/config.proto\x1a\x1e\x63luster/pb/v1/membership.proto\x1a\x18\x63luster/pb/v1/node.proto\x1a\x1b\x63luster/pb/v1/package.proto\x1a\x18\x63luster/pb/v1/view.proto\"\x07\n\x05\x45mpty2\xb7\t\n\x04Node\x12O\n\x0bGetNodeInfo\x12!.cluster.pb.v1.GetNodeInfoRequest\x1a\x17.cluster.pb.v1.NodeInfo\"\x04\xe8\xc7\x18\x01\x12S\n\tHeartbeat\x12\x1d.cluster.pb.v1.HeartbeatFrame\x1a\x1d.cluster.pb.v1.HeartbeatFrame\"\x04\xe8\xc7\x18\x01(\x01\x30\x01\x12X\n\x0bNodeCommand\x12!.cluster.pb.v1.NodeCommandRequest\x1a\x1e.cluster.pb.v1.CommandProgress\"\x04\xe8\xc7\x18\x01\x30\x01\x12W\n\x0bStageConfig\x12!.cluster.pb.v1.StageConfigRequest\x1a\x1f.cluster.pb.v1.StageConfigReply\"\x04\xe8\xc7\x18\x01\x12Z\n\x0c\x43ommitConfig\x12\".cluster.pb.v1.CommitConfigRequest\x1a .cluster.pb.v1.CommitConfigReply\"\x04\xe8\xc7\x18\x01\x12W\n\x0b\x41\x62ortConfig\x12!.cluster.pb.v1.AbortConfigRequest\x1a\x1f.cluster.pb.v1.AbortConfigReply\"\x04\xe8\xc7\x18\x01\x12W\n\x0b\x46\x65tchConfig\x12!.cluster.pb.v1.FetchConfigRequest\x1a\x1f.cluster.pb.v1.FetchConfigReply\"\x04\xe8\xc7\x18\x01\x12T\n\nCheckFiles\x12 .cluster.pb.v1.CheckFilesRequest\x1a\x1e.cluster.pb.v1.CheckFilesReply\"\x04\xe8\xc7\x18\x01\x12]\n\x14\x45xecutePackageAction\x12\x1c.cluster.pb.v1.PackageAction\x1a!.cluster.pb.v1.PackageActionReply\"\x04\xe8\xc7\x18\x01\x12H\n\rReportPackage\x12\x1b.cluster.pb.v1.NodePackages\x1a\x14.cluster.pb.v1.Empty\"\x04\xe8\xc7\x18\x01\x12S\n\x0bGetPackages\x12!.cluster.pb.v1.GetPackagesRequest\x1a\x1b.cluster.pb.v1.NodePackages\"\x04\xe8\xc7\x18\x01\x12J\n\x0fSetPackageFlags\x12\x1b.cluster.pb.v1.PackageFlags\x1a\x14.cluster.pb.v1.Empty\"\x04\xe8\xc7\x18\x01\x12^\n\x0ePackageCommand\x12$.cluster.pb.v1.PackageCommandRequest\x1a\x1e.cluster.pb.v1.CommandProgress\"\x04\xe8\xc7\x18\x01\x30\x01\x12H\n\x07ReadLog\x12\x1d.cluster.pb.v1.ReadLogRequest\x1a\x16.cluster.pb.v1.LogLine\"\x04\xe8\xc7\x18\x01\x30\x01\x32\xb5\x0b\n\x05\x41\x64min\x12S\n\x0bGetNodeInfo\x12!.cluster.pb.v1.GetNodeInfoRequest\x1a\x17.cluster.pb.v1.NodeInfo\"\x08\xe8\xc7\x18\x02\xf0\xc7\x18\x01\x12[\n\nQueryNodes\x12 .cluster.pb.v1.QueryNodesRequest\x1a!.cluster.pb.v1.QueryNodesResponse\"\x08\xe8\xc7\x18\x02\xf0\xc7\x18\x01\x12V\n\x0bViewCluster\x12!.cluster.pb.v1.ViewClusterRequest\x1a\x1a.cluster.pb.v1.ClusterView\"\x08\xe8\xc7\x18\x02\xf0\xc7\x18\x01\x12U\n\tGetConfig\x12\x1f.cluster.pb.v1.GetConfigRequest\x1a\x1d.cluster.pb.v1.GetConfigReply\"\x08\xe8\xc7\x18\x02\xf0\xc7\x18\x01\x12L\n\x07ReadLog\x12\x1d.cluster.pb.v1.ReadLogRequest\x1a\x16.cluster.pb.v1.LogLine\"\x08\xe8\xc7\x18\x02\xf0\xc7\x18\x01\x30\x01\x12[\n\x0b\x43heckConfig\x12!.cluster.pb.v1.CheckConfigRequest\x1a\x1f.cluster.pb.v1.CheckConfigReply\"\x08\xe8\xc7\x18\x02\xf0\xc7\x18\x03\x12\\\n\x0b\x41pplyConfig\x12!.cluster.pb.v1.ApplyConfigRequest\x1a\x1e.cluster.pb.v1.CommandProgress\"\x08\xe8\xc7\x18\x02\xf0\xc7\x18\x03\x30\x01\x12^\n\x0c\x44\x65leteConfig\x12\".cluster.pb.v1.DeleteConfigRequest\x1a\x1e.cluster.pb.v1.CommandProgress\"\x08\xe8\xc7\x18\x02\xf0\xc7\x18\x03\x30\x01\x12Z\n\nRunCluster\x12 .cluster.pb.v1.RunClusterRequest\x1a\x1e.cluster.pb.v1.CommandProgress\"\x08\xe8\xc7\x18\x02\xf0\xc7\x18\x03\x30\x01\x12\\\n\x0bHaltCluster\x12!.cluster.pb.v1.HaltClusterRequest\x1a\x1e.cluster.pb.v1.CommandProgress\"\x08\xe8\xc7\x18\x02\xf0\xc7\x18\x03\x30\x01\x12T\n\x07RunNode\x12\x1d.cluster.pb.v1.RunNodeRequest\x1a\x1e.cluster.pb.v1.CommandProgress\"\x08\xe8\xc7\x18\x02\xf0\xc7\x18\x03\x30\x01\x12V\n\x08HaltNode\x12\x1e.cluster.pb.v1.HaltNodeRequest\x1a\x1e.cluster.pb.v1.CommandProgress\"\x08\xe8\xc7\x18\x02\xf0\xc7\x18\x03\x30\x01\x12Z\n\nRunPackage\x12 .cluster.pb.v1.RunPackageRequest\x1a\x1e.cluster.pb.v1.CommandProgress\"\x08\xe8\xc7\x18\x02\xf0\xc7\x18\x02\x30\x01\x12\\\n\x0bHaltPackage\x12!.cluster.pb.v1.HaltPackageRequest\x1a\x1e.cluster.pb.v1.CommandProgress\"\x08\xe8\xc7\x18\x02\xf0\xc7\x18\x02\x30\x01\x12`\n\rModifyPackage\x12#.cluster.pb.v1.ModifyPackageRequest\x1a\x1e.cluster.pb.v1.CommandProgress\"\x08\xe8\xc7\x18\x02\xf0\xc7\x18\x02\x30\x01\x12^\n\x0bSetLogLevel\x12!.cluster.pb.v1.SetLogLevelRequest\x1a\".cluster.pb.v1.SetLogLevelResponse\"\x08\xe8\xc7\x18\x02\xf0\xc7\x18\x03\x32T\n\x06Quorum\x12J\n\x08\x45xchange\x12\x1c.cluster.pb.v1.QuorumRequest\x1a\x1a.cluster.pb.v1.QuorumReply\"\x04\xe8\xc7\x18\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x63luster/pb/v1/services.proto\x12\rcluster.pb.v1\x1a\x19\x63luster/pb/v1/admin.proto\x1a\x18\x63luster/pb/v1/auth.proto\x1a\x1a\x63luster/pb/v1/config.proto\x1a\x1e\x63luster/pb/v1/membership.proto\x1a\x18\x63luster/pb/v1/node.proto\x1a\x1b\x63luster/pb/v1/package.proto\x1a\x18\x63luster/pb/v1/view.proto\"\x07\n\x05\x45mpty2\xd2\t\n\x04Node\x12O\n\x0bGetNodeInfo\x12!.cluster.pb.v1.GetNodeInfoRequest\x1a\x17.cluster.pb.v1.NodeInfo\"\x04\xe8\xc7\x18\x04\x12X\n\tHeartbeat\x12\x1d.cluster.pb.v1.HeartbeatFrame\x1a\x1d.cluster.pb.v1.HeartbeatFrame\"\t\xe8\xc7\x18\x01\xf8\xc7\x18\x80\x02(\x01\x30\x01\x12X\n\x0bNodeCommand\x12!.cluster.pb.v1.NodeCommandRequest\x1a\x1e.cluster.pb.v1.CommandProgress\"\x04\xe8\xc7\x18\x01\x30\x01\x12]\n\x0bStageConfig\x12!.cluster.pb.v1.StageConfigRequest\x1a\x1f.cluster.pb.v1.StageConfigReply\"\n\xe8\xc7\x18\x04\xf8\xc7\x18\x80\x80\x02\x12Z\n\x0c\x43ommitConfig\x12\".cluster.pb.v1.CommitConfigRequest\x1a .cluster.pb.v1.CommitConfigReply\"\x04\xe8\xc7\x18\x04\x12W\n\x0b\x41\x62ortConfig\x12!.cluster.pb.v1.AbortConfigRequest\x1a\x1f.cluster.pb.v1.AbortConfigReply\"\x04\xe8\xc7\x18\x04\x12W\n\x0b\x46\x65tchConfig\x12!.cluster.pb.v1.FetchConfigRequest\x1a\x1f.cluster.pb.v1.FetchConfigReply\"\x04\xe8\xc7\x18\x01\x12Z\n\nCheckFiles\x12 .cluster.pb.v1.CheckFilesRequest\x1a\x1e.cluster.pb.v1.CheckFilesReply\"\n\xe8\xc7\x18\x04\xf8\xc7\x18\x80\x80\x02\x12]\n\x14\x45xecutePackageAction\x12\x1c.cluster.pb.v1.PackageAction\x1a!.cluster.pb.v1.PackageActionReply\"\x04\xe8\xc7\x18\x03\x12M\n\rReportPackage\x12\x1b.cluster.pb.v1.NodePackages\x1a\x14.cluster.pb.v1.Empty\"\t\xe8\xc7\x18\x01\xf8\xc7\x18\x80\x08\x12S\n\x0bGetPackages\x12!.cluster.pb.v1.GetPackagesRequest\x1a\x1b.cluster.pb.v1.NodePackages\"\x04\xe8\xc7\x18\x01\x12O\n\x0fSetPackageFlags\x12\x1b.cluster.pb.v1.PackageFlags\x1a\x14.cluster.pb.v1.Empty\"\t\xe8\xc7\x18\x03\xf8\xc7\x18\x80\x08\x12^\n\x0ePackageCommand\x12$.cluster.pb.v1.PackageCommandRequest\x1a\x1e.cluster.pb.v1.CommandProgress\"\x04\xe8\xc7\x18\x01\x30\x01\x12H\n\x07ReadLog\x12\x1d.cluster.pb.v1.ReadLogRequest\x1a\x16.cluster.pb.v1.LogLine\"\x04\xe8\xc7\x18\x01\x30\x01\x32\xf1\x0b\n\x05\x41\x64min\x12S\n\x0bGetNodeInfo\x12!.cluster.pb.v1.GetNodeInfoRequest\x1a\x17.cluster.pb.v1.NodeInfo\"\x08\xe8\xc7\x18\x02\xf0\xc7\x18\x01\x12[\n\nQueryNodes\x12 .cluster.pb.v1.QueryNodesRequest\x1a!.cluster.pb.v1.QueryNodesResponse\"\x08\xe8\xc7\x18\x02\xf0\xc7\x18\x01\x12V\n\x0bViewCluster\x12!.cluster.pb.v1.ViewClusterRequest\x1a\x1a.cluster.pb.v1.ClusterView\"\x08\xe8\xc7\x18\x02\xf0\xc7\x18\x01\x12U\n\tGetConfig\x12\x1f.cluster.pb.v1.GetConfigRequest\x1a\x1d.cluster.pb.v1.GetConfigReply\"\x08\xe8\xc7\x18\x02\xf0\xc7\x18\x01\x12L\n\x07ReadLog\x12\x1d.cluster.pb.v1.ReadLogRequest\x1a\x16.cluster.pb.v1.LogLine\"\x08\xe8\xc7\x18\x02\xf0\xc7\x18\x01\x30\x01\x12\x61\n\x0b\x43heckConfig\x12!.cluster.pb.v1.CheckConfigRequest\x1a\x1f.cluster.pb.v1.CheckConfigReply\"\x0e\xe8\xc7\x18\x02\xf0\xc7\x18\x03\xf8\xc7\x18\x80\x80\x02\x12\x62\n\x0b\x41pplyConfig\x12!.cluster.pb.v1.ApplyConfigRequest\x1a\x1e.cluster.pb.v1.CommandProgress\"\x0e\xe8\xc7\x18\x02\xf0\xc7\x18\x03\xf8\xc7\x18\x80\x80\x02\x30\x01\x12^\n\x0c\x44\x65leteConfig\x12\".cluster.pb.v1.DeleteConfigRequest\x1a\x1e.cluster.pb.v1.CommandProgress\"\x08\xe8\xc7\x18\x02\xf0\xc7\x18\x03\x30\x01\x12Z\n\nRunCluster\x12 .cluster.pb.v1.RunClusterRequest\x1a\x1e.cluster.pb.v1.CommandProgress\"\x08\xe8\xc7\x18\x02\xf0\xc7\x18\x03\x30\x01\x12\\\n\x0bHaltCluster\x12!.cluster.pb.v1.HaltClusterRequest\x1a\x1e.cluster.pb.v1.CommandProgress\"\x08\xe8\xc7\x18\x02\xf0\xc7\x18\x03\x30\x01\x12T\n\x07RunNode\x12\x1d.cluster.pb.v1.RunNodeRequest\x1a\x1e.cluster.pb.v1.CommandProgress\"\x08\xe8\xc7\x18\x02\xf0\xc7\x18\x03\x30\x01\x12V\n\x08HaltNode\x12\x1e.cluster.pb.v1.HaltNodeRequest\x1a\x1e.cluster.pb.v1.CommandProgress\"\x08\xe8\xc7\x18\x02\xf0\xc7\x18\x03\x30\x01\x12j\n\nRunPackage\x12 .cluster.pb.v1.RunPackageRequest\x1a\x1e.cluster.pb.v1.CommandProgress\"\x18\xe8\xc7\x18\x02\xf0\xc7\x18\x02\x82\xc8\x18\x0cpackage_name0\x01\x12l\n\x0bHaltPackage\x12!.cluster.pb.v1.HaltPackageRequest\x1a\x1e.cluster.pb.v1.CommandProgress\"\x18\xe8\xc7\x18\x02\xf0\xc7\x18\x02\x82\xc8\x18\x0cpackage_name0\x01\x12p\n\rModifyPackage\x12#.cluster.pb.v1.ModifyPackageRequest\x1a\x1e.cluster.pb.v1.CommandProgress\"\x18\xe8\xc7\x18\x02\xf0\xc7\x18\x02\x82\xc8\x18\x0cpackage_name0\x01\x12^\n\x0bSetLogLevel\x12!.cluster.pb.v1.SetLogLevelRequest\x1a\".cluster.pb.v1.SetLogLevelResponse\"\x08\xe8\xc7\x18\x02\xf0\xc7\x18\x03\x32T\n\x06Quorum\x12J\n\x08\x45xchange\x12\x1c.cluster.pb.v1.QuorumRequest\x1a\x1a.cluster.pb.v1.QuorumReply\"\x04\xe8\xc7\x18\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,29 +39,29 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'cluster.pb.v1.services_pb2'
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_NODE'].methods_by_name['GetNodeInfo']._loaded_options = None
-  _globals['_NODE'].methods_by_name['GetNodeInfo']._serialized_options = b'\350\307\030\001'
+  _globals['_NODE'].methods_by_name['GetNodeInfo']._serialized_options = b'\350\307\030\004'
   _globals['_NODE'].methods_by_name['Heartbeat']._loaded_options = None
-  _globals['_NODE'].methods_by_name['Heartbeat']._serialized_options = b'\350\307\030\001'
+  _globals['_NODE'].methods_by_name['Heartbeat']._serialized_options = b'\350\307\030\001\370\307\030\200\002'
   _globals['_NODE'].methods_by_name['NodeCommand']._loaded_options = None
   _globals['_NODE'].methods_by_name['NodeCommand']._serialized_options = b'\350\307\030\001'
   _globals['_NODE'].methods_by_name['StageConfig']._loaded_options = None
-  _globals['_NODE'].methods_by_name['StageConfig']._serialized_options = b'\350\307\030\001'
+  _globals['_NODE'].methods_by_name['StageConfig']._serialized_options = b'\350\307\030\004\370\307\030\200\200\002'
   _globals['_NODE'].methods_by_name['CommitConfig']._loaded_options = None
-  _globals['_NODE'].methods_by_name['CommitConfig']._serialized_options = b'\350\307\030\001'
+  _globals['_NODE'].methods_by_name['CommitConfig']._serialized_options = b'\350\307\030\004'
   _globals['_NODE'].methods_by_name['AbortConfig']._loaded_options = None
-  _globals['_NODE'].methods_by_name['AbortConfig']._serialized_options = b'\350\307\030\001'
+  _globals['_NODE'].methods_by_name['AbortConfig']._serialized_options = b'\350\307\030\004'
   _globals['_NODE'].methods_by_name['FetchConfig']._loaded_options = None
   _globals['_NODE'].methods_by_name['FetchConfig']._serialized_options = b'\350\307\030\001'
   _globals['_NODE'].methods_by_name['CheckFiles']._loaded_options = None
-  _globals['_NODE'].methods_by_name['CheckFiles']._serialized_options = b'\350\307\030\001'
+  _globals['_NODE'].methods_by_name['CheckFiles']._serialized_options = b'\350\307\030\004\370\307\030\200\200\002'
   _globals['_NODE'].methods_by_name['ExecutePackageAction']._loaded_options = None
-  _globals['_NODE'].methods_by_name['ExecutePackageAction']._serialized_options = b'\350\307\030\001'
+  _globals['_NODE'].methods_by_name['ExecutePackageAction']._serialized_options = b'\350\307\030\003'
   _globals['_NODE'].methods_by_name['ReportPackage']._loaded_options = None
-  _globals['_NODE'].methods_by_name['ReportPackage']._serialized_options = b'\350\307\030\001'
+  _globals['_NODE'].methods_by_name['ReportPackage']._serialized_options = b'\350\307\030\001\370\307\030\200\010'
   _globals['_NODE'].methods_by_name['GetPackages']._loaded_options = None
   _globals['_NODE'].methods_by_name['GetPackages']._serialized_options = b'\350\307\030\001'
   _globals['_NODE'].methods_by_name['SetPackageFlags']._loaded_options = None
-  _globals['_NODE'].methods_by_name['SetPackageFlags']._serialized_options = b'\350\307\030\001'
+  _globals['_NODE'].methods_by_name['SetPackageFlags']._serialized_options = b'\350\307\030\003\370\307\030\200\010'
   _globals['_NODE'].methods_by_name['PackageCommand']._loaded_options = None
   _globals['_NODE'].methods_by_name['PackageCommand']._serialized_options = b'\350\307\030\001'
   _globals['_NODE'].methods_by_name['ReadLog']._loaded_options = None
@@ -77,9 +77,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ADMIN'].methods_by_name['ReadLog']._loaded_options = None
   _globals['_ADMIN'].methods_by_name['ReadLog']._serialized_options = b'\350\307\030\002\360\307\030\001'
   _globals['_ADMIN'].methods_by_name['CheckConfig']._loaded_options = None
-  _globals['_ADMIN'].methods_by_name['CheckConfig']._serialized_options = b'\350\307\030\002\360\307\030\003'
+  _globals['_ADMIN'].methods_by_name['CheckConfig']._serialized_options = b'\350\307\030\002\360\307\030\003\370\307\030\200\200\002'
   _globals['_ADMIN'].methods_by_name['ApplyConfig']._loaded_options = None
-  _globals['_ADMIN'].methods_by_name['ApplyConfig']._serialized_options = b'\350\307\030\002\360\307\030\003'
+  _globals['_ADMIN'].methods_by_name['ApplyConfig']._serialized_options = b'\350\307\030\002\360\307\030\003\370\307\030\200\200\002'
   _globals['_ADMIN'].methods_by_name['DeleteConfig']._loaded_options = None
   _globals['_ADMIN'].methods_by_name['DeleteConfig']._serialized_options = b'\350\307\030\002\360\307\030\003'
   _globals['_ADMIN'].methods_by_name['RunCluster']._loaded_options = None
@@ -91,21 +91,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ADMIN'].methods_by_name['HaltNode']._loaded_options = None
   _globals['_ADMIN'].methods_by_name['HaltNode']._serialized_options = b'\350\307\030\002\360\307\030\003'
   _globals['_ADMIN'].methods_by_name['RunPackage']._loaded_options = None
-  _globals['_ADMIN'].methods_by_name['RunPackage']._serialized_options = b'\350\307\030\002\360\307\030\002'
+  _globals['_ADMIN'].methods_by_name['RunPackage']._serialized_options = b'\350\307\030\002\360\307\030\002\202\310\030\014package_name'
   _globals['_ADMIN'].methods_by_name['HaltPackage']._loaded_options = None
-  _globals['_ADMIN'].methods_by_name['HaltPackage']._serialized_options = b'\350\307\030\002\360\307\030\002'
+  _globals['_ADMIN'].methods_by_name['HaltPackage']._serialized_options = b'\350\307\030\002\360\307\030\002\202\310\030\014package_name'
   _globals['_ADMIN'].methods_by_name['ModifyPackage']._loaded_options = None
-  _globals['_ADMIN'].methods_by_name['ModifyPackage']._serialized_options = b'\350\307\030\002\360\307\030\002'
+  _globals['_ADMIN'].methods_by_name['ModifyPackage']._serialized_options = b'\350\307\030\002\360\307\030\002\202\310\030\014package_name'
   _globals['_ADMIN'].methods_by_name['SetLogLevel']._loaded_options = None
   _globals['_ADMIN'].methods_by_name['SetLogLevel']._serialized_options = b'\350\307\030\002\360\307\030\003'
   _globals['_QUORUM'].methods_by_name['Exchange']._loaded_options = None
-  _globals['_QUORUM'].methods_by_name['Exchange']._serialized_options = b'\350\307\030\001'
+  _globals['_QUORUM'].methods_by_name['Exchange']._serialized_options = b'\350\307\030\005'
   _globals['_EMPTY']._serialized_start=241
   _globals['_EMPTY']._serialized_end=248
   _globals['_NODE']._serialized_start=251
-  _globals['_NODE']._serialized_end=1458
-  _globals['_ADMIN']._serialized_start=1461
-  _globals['_ADMIN']._serialized_end=2922
-  _globals['_QUORUM']._serialized_start=2924
-  _globals['_QUORUM']._serialized_end=3008
+  _globals['_NODE']._serialized_end=1485
+  _globals['_ADMIN']._serialized_start=1488
+  _globals['_ADMIN']._serialized_end=3009
+  _globals['_QUORUM']._serialized_start=3011
+  _globals['_QUORUM']._serialized_end=3095
 # @@protoc_insertion_point(module_scope)

@@ -1,0 +1,62 @@
+"""Checks of request fields that every servicer shares: names through the one name
+validator, bounded lists, and free text that ends up in logs.
+
+Each raises FieldError naming the field, which the caller receives as
+INVALID_ARGUMENT; nothing was done.
+"""
+
+from collections.abc import Callable, Sequence
+
+from cluster.errors import FieldError
+from cluster.names import node_name_problem, object_name_problem
+from cluster.pb.v1 import config_pb2
+
+MAX_NODES = 64  # the most nodes a cluster has: no list of node names is longer
+MAX_PACKAGE_FILES = 1000  # package files in one check (Serviceguard allows 300 packages)
+MAX_PATH = 4096
+MAX_OPERATOR = 120  # "user NAME (role)", "root@NODE", with room for "through NODE"
+
+
+def check_name(field: str, value: str, problem: Callable[[str], str | None]) -> None:
+    why = problem(value)
+    if why:
+        raise FieldError(field, why)
+
+
+def check_count(field: str, values: Sequence[object], most: int) -> None:
+    if len(values) > most:
+        raise FieldError(field, f"{len(values)} entries; at most {most} are accepted")
+
+
+def check_nodes(field: str, names: Sequence[str]) -> None:
+    check_count(field, names, MAX_NODES)
+    for name in names:
+        check_name(field, name, node_name_problem)
+
+
+def check_package_fields(package: str, nodes: Sequence[str], node_field: str) -> None:
+    """A package command's names (nothing is done when one is bad)."""
+    if not package:
+        raise FieldError("package_name", "missing: name the package")
+    check_name("package_name", package, object_name_problem)
+    check_nodes(node_field, nodes)
+
+
+def operator_field(text: str) -> str:
+    """Who an operator was, as the member that verified them recorded it: printable
+    and short, since it goes into logs; empty means "an operator"."""
+    if len(text) > MAX_OPERATOR or not text.isprintable():
+        raise FieldError("operator", "not a printable identity of at most 120 characters")
+    return text or "an operator"
+
+
+def check_sources(request: config_pb2.CheckConfigRequest) -> None:
+    """The files of a cmcheckconf or cmapplyconf: bounded in number, paths printable
+    (they end up in messages and logs); their text is the checker's to judge."""
+    check_count("packages", request.packages, MAX_PACKAGE_FILES)
+    sources = [request.cluster] if request.HasField("cluster") else []
+    for i, source in enumerate([*sources, *request.packages]):
+        field = "cluster" if i == 0 and sources else "packages"
+        for path in (source.path, source.control_path):
+            if len(path) > MAX_PATH or not path.isprintable():
+                raise FieldError(f"{field}.path", "not a printable path")
