@@ -2,6 +2,8 @@
 
 Generates the files in memory, then times parse + validate + compile (what cmcheckconf
 and cmapplyconf do before any RPC) several times and prints the median and spread.
+Then a hostile file: the cluster file with one keyword repeated 100,000 times (each
+repeat an error; the answer is capped at 100 problems and a count).
 
     .venv/bin/python bench/config.py [--runs N]
 """
@@ -73,6 +75,17 @@ def one_check(cluster: Source, packages: list[PackageSource]) -> float:
     return time.perf_counter() - start
 
 
+REPEATS = 100_000
+
+
+def hostile_check(cluster: Source) -> tuple[float, int]:
+    """Seconds to check the cluster file with CLUSTER_NAME given REPEATS more times."""
+    text = cluster.text + "CLUSTER_NAME again\n" * REPEATS
+    start = time.perf_counter()
+    result = check_config(Source(cluster.path, text))
+    return time.perf_counter() - start, len(result.problems)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
@@ -90,6 +103,11 @@ def main() -> None:
     print(
         f"  median {statistics.median(ms):.1f} ms, min {ms[0]:.1f} ms, max {ms[-1]:.1f} ms, "
         f"stdev {statistics.stdev(ms):.1f} ms"
+    )
+    hostile = sorted(hostile_check(cluster) for _ in range(3))
+    print(
+        f"the cluster file with CLUSTER_NAME repeated {REPEATS:,} times, 3 runs: median "
+        f"{hostile[1][0] * 1000:.0f} ms, {hostile[1][1]} problems reported"
     )
 
 

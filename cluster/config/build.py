@@ -74,11 +74,11 @@ class _Reader:
         return str(self.entry.value)
 
     def origin(self) -> Origin:
-        lines: dict[str, tuple[tuple[str, int], ...]] = {}
+        # Lists first, tuples at the end: growing a tuple per line was quadratic.
+        lines: dict[str, list[tuple[str, int]]] = {}
         for child in self.entry.children:
-            where = (child.source or self.path, child.line)
-            lines[child.keyword] = (*lines.get(child.keyword, ()), where)
-        return Origin(self.path, self.entry.line, lines)
+            lines.setdefault(child.keyword, []).append((child.source or self.path, child.line))
+        return Origin(self.path, self.entry.line, {k: tuple(v) for k, v in lines.items()})
 
 
 def _timeout(value: int) -> int | None:

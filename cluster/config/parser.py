@@ -31,6 +31,12 @@ class Draft:
     children: list["Draft"] = field(default_factory=list)
     valid: bool = True
     source: str = ""  # set when the entry comes from another file (a control script)
+    # The valid children by keyword (and value, for unique repeatable ones), so that
+    # spotting a repeat costs one look-up: a scan of `children` made a file of many
+    # repeated keywords quadratic to check.
+    _seen: dict[tuple[str, Value | None], list["Draft"]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     def freeze(self) -> Entry:
         kids = tuple(c.freeze() for c in self.children if c.valid)
@@ -40,7 +46,17 @@ class Draft:
         """Append `child`, refusing a repeat the declaration does not allow."""
         if child.valid:
             _check_repeats(child, self, path, problems)
+        if child.valid:
+            self._seen.setdefault(_repeat_key(child), []).append(child)
         self.children.append(child)
+
+    def earlier(self, child: "Draft") -> "Draft | None":
+        """The first valid child that `child` would repeat (None when none).
+
+        A child may be marked invalid after it was added (legacy.py drops the RUN_SCRIPT
+        line naming a control script), so validity is looked at here, not when indexed.
+        """
+        return next((c for c in self._seen.get(_repeat_key(child), ()) if c.valid), None)
 
 
 def draft(text: str, path: str, schema: Schema, problems: Problems) -> Draft:
@@ -121,32 +137,31 @@ def _last(parents: tuple[Param, ...]) -> Param | None:
     return parents[-1] if parents else None
 
 
+def _repeat_key(block: Draft) -> tuple[str, Value | None]:
+    """What two children must share to repeat each other: the keyword, and the value
+    too for a repeatable keyword (only a unique one's repeats are then refused)."""
+    param = block.param
+    assert param is not None
+    return (param.keyword, block.value if param.repeatable else None)
+
+
 def _check_repeats(block: Draft, parent: Draft, path: str, problems: Problems) -> None:
     param = block.param
     assert param is not None
-    earlier = [c for c in parent.children if c.param is param and c.valid]
-    if not earlier:
+    if param.repeatable and not param.unique:
+        return
+    other = parent.earlier(block)
+    if other is None:
         return
     if not param.repeatable:
-        where = _where(parent)
-        problems.error(
-            block.source or path,
-            block.line,
-            f"{block.keyword} given twice{where} (first on line {earlier[0].line})",
+        message = f"{block.keyword} given twice{_where(parent)} (first on line {other.line})"
+    else:
+        message = (
+            f"{block.keyword} {param.type.render(block.value)} given twice"
+            f"{_where(parent)} (first on line {other.line})"
         )
-        block.valid = False
-        return
-    if param.unique:
-        for other in earlier:
-            if other.value == block.value:
-                problems.error(
-                    block.source or path,
-                    block.line,
-                    f"{block.keyword} {param.type.render(block.value)} given twice"
-                    f"{_where(parent)} (first on line {other.line})",
-                )
-                block.valid = False
-                return
+    problems.error(block.source or path, block.line, message)
+    block.valid = False
 
 
 def _where(parent: Draft) -> str:

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 from cluster.config.types import Text, Value, ValueType
 
+SUGGESTIONS_KEPT = 4096
+
 
 @dataclass(frozen=True)
 class Param:
@@ -82,6 +84,7 @@ class Schema:
     params: tuple[Param, ...]
     keyword_case: str = "upper"  # how cmgetconf writes keywords: "upper" or "lower"
     _index: dict[str, Placement] = field(default_factory=dict, init=False, repr=False)
+    _suggested: dict[str, str | None] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         def add(params: tuple[Param, ...], parents: tuple[Param, ...]) -> None:
@@ -106,10 +109,20 @@ class Schema:
                 yield placement
 
     def suggest(self, keyword: str) -> str | None:
-        """The closest declared keyword, for "did you mean ...?"."""
+        """The closest declared keyword, for "did you mean ...?".
+
+        Remembered per keyword (up to SUGGESTIONS_KEPT of them): a file repeating one
+        unknown keyword 100,000 times would otherwise spend seconds in difflib.
+        """
+        key = keyword.upper()
+        if key in self._suggested:
+            return self._suggested[key]
         usable = [p.param.keyword for p in self.walk() if not p.param.unsupported]
-        matches = difflib.get_close_matches(keyword.upper(), usable, n=1, cutoff=0.75)
-        return matches[0] if matches else None
+        matches = difflib.get_close_matches(key, usable, n=1, cutoff=0.75)
+        found = matches[0] if matches else None
+        if len(self._suggested) < SUGGESTIONS_KEPT:
+            self._suggested[key] = found
+        return found
 
     def spell(self, keyword: str) -> str:
         return keyword.lower() if self.keyword_case == "lower" else keyword.upper()

@@ -75,11 +75,14 @@ def normalize(
     Parameters for which `skip` is true get no default (failover-only parameters of a
     multi_node package); ignored and unsupported keywords never reach the tree.
     """
+    by_keyword: dict[str, list[Entry]] = {}  # one pass, not one per parameter
+    for entry in entries:
+        by_keyword.setdefault(entry.keyword, []).append(entry)
     out: list[Entry] = []
     for param in params:
         if param.unsupported or param.ignored:
             continue
-        given = [e for e in entries if e.keyword == param.keyword]
+        given = by_keyword.get(param.keyword)
         if given:
             for entry in given:
                 children = normalize(entry.children, param.children, skip) if param.children else ()
