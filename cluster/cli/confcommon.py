@@ -4,7 +4,7 @@ problems and progress, asking for confirmation."""
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 
-from cluster.config.problems import Problem
+from cluster.config.problems import Problem, omitted_counts
 from cluster.config.source import read_package_source, read_source, to_pb
 from cluster.errors import CmError
 from cluster.pb.v1 import config_pb2
@@ -22,10 +22,15 @@ def sources_request(cluster: str | None, packages: Sequence[str]) -> config_pb2.
 
 
 def print_problems(problems: Iterable[Problem]) -> int:
-    """Print problems, errors first; returns the number of errors."""
+    """Print problems, errors first; returns the number of errors, those left out of a
+    long list ("... and N more") included."""
     errors = 0
     for problem in problems:
-        errors += not problem.warning
+        omitted = omitted_counts(problem)
+        if omitted is not None:
+            errors += omitted[1]
+        else:
+            errors += not problem.warning
         print(problem, file=sys.stderr)
     return errors
 

@@ -14,7 +14,7 @@ from cluster.config.documents import cluster_document, package_document
 from cluster.config.files import FileChecker, check_needed_files, needed_files
 from cluster.config.model import Cluster, Config, Package
 from cluster.config.networks import NetworkChecker, check_node_networks
-from cluster.config.problems import ConfigError, Problem, Problems
+from cluster.config.problems import ConfigError, Problem, Problems, display_order
 from cluster.config.source import PackageSource, Source
 from cluster.config.validate import validate
 from cluster.config.validate_cluster import validate_cluster
@@ -123,21 +123,21 @@ def _cluster(source: Source | None, applied: Config | None, problems: Problems) 
             problems.error("", 0, "no cluster configuration: give the cluster file (-C)")
             return None
         return applied.cluster
-    before = len(problems.errors)
+    before = problems.error_count
     document = cluster_document(source, problems)
-    if len(problems.errors) > before:
+    if problems.error_count > before:
         return None
     return build_cluster(document)
 
 
 def _package(source: PackageSource, problems: Problems) -> Package | None:
-    before = len(problems.errors)
+    before = problems.error_count
     document = package_document(source, problems)
-    if len(problems.errors) > before:
+    if problems.error_count > before:
         return None
     return build_package(document)
 
 
 def _result(problems: Problems, config: Config | None) -> CheckResult:
-    ordered = tuple(sorted(problems, key=lambda p: (p.warning, p.path, p.line)))
+    ordered = tuple(sorted(problems, key=display_order))
     return CheckResult(ordered, None if problems.has_errors() else config)
