@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from cluster.cli.args import CmArgumentParser
+from cluster.cli.args import CmArgumentParser, bounded_int
 from cluster.errors import UsageError
 from cluster.paths import HostPaths
 
@@ -24,18 +24,25 @@ _LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)(?:\.\d+)? ([A-Z]+) ")
 _AGE = re.compile(r"^(\d+)([smhd])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 FOLLOW_POLL = 0.25
+MAX_LINES = 10_000_000
+MAX_AGE_DAYS = 36_500  # --since 100 years ago reaches before any log
 
 
 def parse_since(text: str, now: dt.datetime) -> dt.datetime:
     age = _AGE.match(text.strip())
     if age:
-        return now - dt.timedelta(seconds=int(age.group(1)) * _UNITS[age.group(2)])
+        seconds = int(age.group(1)) * _UNITS[age.group(2)] if len(age.group(1)) <= 12 else None
+        if seconds is None or seconds > MAX_AGE_DAYS * 86400:
+            raise UsageError(f"--since {text.strip()[:24]!r}: at most {MAX_AGE_DAYS}d ago")
+        return now - dt.timedelta(seconds=seconds)
     for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"):
         try:
             return dt.datetime.strptime(text.strip(), fmt)
         except ValueError:
             continue
-    raise UsageError(f"--since {text!r}: expected YYYY-MM-DD HH:MM[:SS] or an age like 10m")
+    raise UsageError(
+        f"--since {text.strip()[:24]!r}: expected YYYY-MM-DD HH:MM[:SS] or an age like 10m"
+    )
 
 
 def keep(line: str, min_level: int, since: dt.datetime | None) -> bool:
@@ -79,7 +86,13 @@ def main(argv: list[str], prog: str = "cmlog") -> int:
     parser.add_argument("-p", dest="package", metavar="PKG", help="a package's log")
     parser.add_argument("-l", dest="level", choices=list(LEVELS), default="debug")
     parser.add_argument("--since", metavar="WHEN", help="from this time or age on")
-    parser.add_argument("-n", dest="lines", type=int, metavar="LINES", help="only the last LINES")
+    parser.add_argument(
+        "-n",
+        dest="lines",
+        type=bounded_int(0, MAX_LINES),
+        metavar="LINES",
+        help=f"only the last LINES (at most {MAX_LINES:,})",
+    )
     parser.add_argument("-F", dest="follow", action="store_true", help="follow the file")
     args = parser.parse_args(argv)
     paths = HostPaths.from_env()
@@ -90,7 +103,7 @@ def main(argv: list[str], prog: str = "cmlog") -> int:
         with path.open(encoding="utf-8", errors="replace") as handle:
             chosen: Iterable[str] = select(handle, min_level, since)
             if args.lines is not None:
-                chosen = deque(chosen, maxlen=max(args.lines, 0))
+                chosen = deque(chosen, maxlen=args.lines)
             sys.stdout.writelines(chosen)
     except FileNotFoundError:
         raise UsageError(f"{path}: no such log (has cmcld run on this node?)") from None

@@ -1,10 +1,60 @@
 """Argument parsing shared by every command: one-line errors, connection options."""
 
 import argparse
+import math
+import re
 import sys
+from collections.abc import Callable
 from typing import NoReturn
 
 from cluster.errors import UsageError
+
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_DECIMAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+_SHOWN = 24  # characters of a bad value quoted back
+
+
+def _shown(text: str) -> str:
+    """A bad value as quoted in a message: short, control characters escaped."""
+    cut = text if len(text) <= _SHOWN else text[:_SHOWN] + "..."
+    return cut if cut.isprintable() and cut.strip() == cut and cut else repr(cut)
+
+
+def bounded_int(lo: int, hi: int) -> Callable[[str], int]:
+    """An argparse `type` for a whole number in lo..hi.
+
+    Python's int has no limit, but what it feeds (dates, deques, C calls) does: an
+    unbounded option ended in "internal error: OverflowError". Only ASCII digits are
+    taken (int() would also take "1_000" and other scripts' digits).
+    """
+
+    def parse(text: str) -> int:
+        if not _INTEGER.fullmatch(text.strip()):
+            raise argparse.ArgumentTypeError(f"{_shown(text)} is not a whole number")
+        digits = text.strip().lstrip("+-").lstrip("0")
+        # Many digits are out of range whatever they say, and int() of 5,000 digits fails.
+        value = int(text) if len(digits) <= len(str(max(abs(lo), abs(hi)))) else None
+        if value is None or not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"{_shown(text)} is out of range {lo}..{hi}")
+        return value
+
+    parse.__name__ = "number"  # argparse names the type in some messages
+    return parse
+
+
+def bounded_float(lo: float, hi: float) -> Callable[[str], float]:
+    """An argparse `type` for a decimal number in lo..hi (1.5, 2e-3; never inf or nan)."""
+
+    def parse(text: str) -> float:
+        if not _DECIMAL.fullmatch(text.strip()):
+            raise argparse.ArgumentTypeError(f"{_shown(text)} is not a number")
+        value = float(text)
+        if not math.isfinite(value) or not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"{_shown(text)} is out of range {lo:g}..{hi:g}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
 
 
 class CmArgumentParser(argparse.ArgumentParser):

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from cluster.cli.args import bounded_float, bounded_int
 from cluster.guard import protocol as p
 from cluster.paths import HostPaths, local_node_name
 from cluster.resources import stopnow
@@ -288,11 +289,19 @@ def main(argv: list[str], prog: str) -> int:
         "plan when cmcld stops renewing the lease. Do not run it by hand.",
     )
     parser.add_argument("--node", help="node name (default: CMCLUSTER_NODE or host name)")
-    parser.add_argument("--margin-ms", type=float, default=200.0, help="STOP_MARGIN")
+    parser.add_argument(
+        "--margin-ms", type=bounded_float(0, 600_000), default=200.0, help="STOP_MARGIN"
+    )
     parser.add_argument("--watchdog", help="watchdog device to feed (WATCHDOG_DEVICE)")
-    parser.add_argument("--watchdog-interval", type=float, default=1.0, help="seconds")
-    parser.add_argument("--watchdog-timeout", type=int, help="device timeout to set, s")
-    parser.add_argument("--rt-priority", type=int, default=20, help="SCHED_FIFO priority")
+    parser.add_argument(
+        "--watchdog-interval", type=bounded_float(0.01, 3600), default=1.0, help="seconds"
+    )
+    parser.add_argument(
+        "--watchdog-timeout", type=bounded_int(1, 65535), help="device timeout to set, s"
+    )
+    parser.add_argument(
+        "--rt-priority", type=bounded_int(1, 99), default=20, help="SCHED_FIFO priority"
+    )
     args = parser.parse_args(argv)
     node = local_node_name(args.node)
     files = p.GuardFiles.from_paths(HostPaths(HostPaths.from_env().root.resolve()))

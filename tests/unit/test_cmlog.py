@@ -43,3 +43,19 @@ def test_command_reads_the_node_log(tmp_path: Path) -> None:
     missing = run(["cmlog", "-p", "nopkg"], command_env(tmp_path, "n1"))
     assert missing.status == 2
     assert "nopkg.log: no such log" in missing.err
+
+
+def test_absurd_numbers_are_one_line_errors(tmp_path: Path) -> None:
+    env = command_env(tmp_path, "n1")
+    for argv, message in [
+        (["-n", "999999999999999999999"], "argument -n: 999999999999999999999 is out of range"),
+        (["-n", "9" * 5000], "argument -n: 999999999999999999999999... is out of range"),
+        (["--since", "99999999999999999999d"], "--since '99999999999999999999d': at most"),
+    ]:
+        result = run(["cmlog", *argv], env)
+        assert result.status == 2, result
+        assert result.err.startswith(f"cmlog: {message}"), result.err
+        assert len(result.err.splitlines()) == 1 and len(result.err) < 200
+    with pytest.raises(UsageError, match="at most 36500d ago"):
+        parse_since("36501d", dt.datetime(2026, 11, 25))
+    assert parse_since("36500d", dt.datetime(2026, 11, 25)).year == 1926
