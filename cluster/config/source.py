@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cluster.config.problems import ConfigError, Problem
+from cluster.hostfiles import MAX_CONFIG_FILE, RefusedFile, read_regular
 from cluster.pb.v1 import config_pb2 as pb
 
 
@@ -36,9 +37,14 @@ class PackageSource:
 
 
 def read_text(path: Path | str) -> str:
-    """A configuration file's text; raises ConfigError naming the file and the reason."""
+    """A configuration file's text; raises ConfigError naming the file and the reason.
+
+    Only a regular file of at most MAX_CONFIG_FILE bytes is read (`-P /dev/zero` read
+    until memory ran out)."""
     try:
-        data = Path(path).read_bytes()
+        data = read_regular(path, MAX_CONFIG_FILE)
+    except RefusedFile as exc:
+        raise ConfigError([Problem(str(path), 0, str(exc))]) from None
     except OSError as exc:
         raise ConfigError([Problem(str(path), 0, f"cannot read: {exc.strerror or exc}")]) from exc
     try:

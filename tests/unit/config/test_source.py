@@ -1,5 +1,6 @@
 """Reading the operator's files, and carrying them to cmcld in a request."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from cluster.config.source import (
     read_source,
     to_pb,
 )
+from cluster.hostfiles import MAX_CONFIG_FILE
 
 
 def test_text_is_utf8_and_a_byte_order_mark_is_dropped(tmp_path: Path) -> None:
@@ -36,3 +38,24 @@ def test_sources_travel_in_config_source_messages() -> None:
     cluster = Source("c.ascii", "CLUSTER_NAME c\n")
     assert cluster_from_pb(to_pb(cluster)) == cluster
     assert cluster_from_pb(to_pb(Source("", ""))) is None
+
+
+def test_only_regular_files_of_sane_size_are_read(tmp_path: Path) -> None:
+    """`cmcheckconf -P /dev/zero` read until memory ran out; a FIFO would block."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    big = tmp_path / "big.conf"
+    with big.open("wb") as f:
+        f.truncate(MAX_CONFIG_FILE + 1)  # sparse: costs no disk
+    for path, reason in [
+        ("/dev/zero", "not a regular file (a character device)"),
+        (str(tmp_path), "not a regular file (a directory)"),
+        (str(fifo), "not a regular file (a FIFO)"),
+        (str(big), "16.0 MiB: larger than the 16 MiB allowed"),
+    ]:
+        with pytest.raises(ConfigError) as caught:
+            read_source(path)
+        assert str(caught.value) == f"{path}: {reason}"
+    with big.open("r+b") as f:
+        f.truncate(MAX_CONFIG_FILE)
+    assert len(read_source(big).text) == MAX_CONFIG_FILE
