@@ -3,14 +3,16 @@
 cmclconfig holds a ConfigBlob: generation, SHA-256 digest, configuration. Generations
 only grow: deleting the configuration (cmdeleteconf) writes a *tombstone*, a newer
 generation with no configuration, so a node that was down and comes back with an
-older configuration can never win over the deletion. Every write is atomic and
-fsync'd; a blob is only ever accepted with a matching digest.
+older configuration can never win over the deletion. Every write is atomic, fsync'd and
+private (0600: it is the whole configuration); a blob is only ever accepted with a
+matching digest.
 """
 
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from cluster.atomicfile import write_atomic
 from cluster.config.compile import (
@@ -23,12 +25,25 @@ from cluster.config.compile import (
 from cluster.config.model import Config
 from cluster.config.problems import ConfigError
 from cluster.errors import CmError
+from cluster.hostfiles import (
+    MAX_BINARY_CONFIG,
+    PRIVATE,
+    RefusedFile,
+    make_private,
+    make_private_tree,
+    read_regular,
+)
 from cluster.paths import HostPaths
 from cluster.pb.v1 import config_pb2 as pb
 
 log = logging.getLogger("cmcld.config")
 
 STAGED = "staged.cmclconfig"
+
+
+def _private(path: Path) -> list[tuple[Path, int]]:
+    old = make_private(path)
+    return [] if old is None else [(path, old)]
 
 
 def is_tombstone(blob: pb.ConfigBlob) -> bool:
@@ -62,6 +77,7 @@ class ConfigStore:
 
     def __init__(self, paths: HostPaths) -> None:
         self._path = paths.cmclconfig
+        self._state_dir = paths.state_dir
         self._staged_path = paths.state_dir / STAGED
         self.blob: pb.ConfigBlob | None = None
         self.config: Config | None = None
@@ -71,25 +87,53 @@ class ConfigStore:
     # -- reading ---------------------------------------------------------------------
 
     def load(self) -> None:
-        """Read cmclconfig and any staged blob. A corrupt file is logged and ignored:
-        the node then catches up from its peers."""
+        """Read cmclconfig and any staged blob, after making them and the state files
+        private (an older version wrote cmclconfig 0644).
+
+        An unusable cmclconfig raises CmError: starting without it would put this node
+        silently outside its cluster, and an unconfigured node cannot fetch the
+        configuration by itself (it knows no peers to ask). A bad staged blob is
+        dropped: nothing was decided on it here, and the coordinator retries or aborts.
+        """
         self.blob, self.config = None, None
+        for path, mode in [*make_private_tree(self._state_dir), *_private(self._path)]:
+            log.warning(
+                "%s was open to group or others (mode %04o): made private (%04o)",
+                path,
+                mode,
+                mode & 0o700,
+            )
         try:
-            data = self._path.read_bytes()
+            data = read_regular(self._path, MAX_BINARY_CONFIG)
         except FileNotFoundError:
-            data = b""
-        if data:
+            data = None
+        except RefusedFile as exc:
+            raise CmError(self._unusable(str(exc))) from None
+        except OSError as exc:
+            raise CmError(f"{self._path}: cannot read: {exc.strerror or exc}") from None
+        if data is not None:
             try:
-                blob = read_blob(data, str(self._path))
-                self._set(blob)
+                self._set(read_blob(data, str(self._path)))
             except ConfigError as exc:
-                log.error("ignoring %s: %s", self._path, exc)
+                raise CmError(self._unusable("; ".join(p.message for p in exc.problems))) from None
         self.staged = self._load_staged()
+
+    def _unusable(self, reason: str) -> str:
+        return (
+            f"{self._path}: unusable binary configuration ({reason}); refusing to start "
+            "outside the cluster. Copy it from a running member (every node has the same "
+            f"file; a node then catches up to newer generations by itself) with mode 0600, "
+            "or, only to take this node out of the cluster, move it away"
+        )
 
     def _load_staged(self) -> Staged | None:
         try:
-            data = self._staged_path.read_bytes()
+            data = read_regular(self._staged_path, MAX_BINARY_CONFIG)
         except FileNotFoundError:
+            return None
+        except (RefusedFile, OSError) as exc:
+            log.error("discarding unreadable staged configuration %s: %s", self._staged_path, exc)
+            self._staged_path.unlink(missing_ok=True)
             return None
         request = pb.StageConfigRequest()
         try:
@@ -152,8 +196,8 @@ class ConfigStore:
             expected_generation=expected,
             blob=blob,
         )
-        self._staged_path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(self._staged_path, request.SerializeToString(deterministic=True), 0o600)
+        self._staged_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        write_atomic(self._staged_path, request.SerializeToString(deterministic=True), PRIVATE)
         self.staged = Staged(transaction, coordinator, blob, time.monotonic())
 
     def commit(self, transaction: str, generation: int) -> None:
@@ -193,7 +237,7 @@ class ConfigStore:
 
     def _write(self, blob: pb.ConfigBlob) -> None:
         self._path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(self._path, blob_bytes(blob), 0o644)
+        write_atomic(self._path, blob_bytes(blob), PRIVATE)  # the whole configuration
         self._set(blob)
 
     def _drop_staged(self) -> None:

@@ -9,6 +9,7 @@ is not running anywhere).
 """
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,9 @@ from cluster.core.effects import Durable, QuorumDurable, QuorumSlot
 from cluster.core.messages import Accepted, Ballot, Membership
 from cluster.core.paxos import AcceptorState
 from cluster.errors import CmError
+from cluster.hostfiles import MAX_STATE_FILE, PRIVATE, RefusedFile, make_private, read_regular
+
+log = logging.getLogger("cmcluster.state")
 
 FORMAT = 1
 
@@ -92,11 +96,18 @@ def dump(state: Durable | QuorumDurable) -> bytes:
 
 
 def load(path: Path) -> Durable | QuorumDurable | None:
-    """The state in `path`, None when the file does not exist; CmError when unusable."""
+    """The state in `path`, None when the file does not exist; CmError when unusable.
+
+    A state file left open to group or others (by an older version) is made private."""
+    old = make_private(path)
+    if old is not None:
+        log.warning("%s was mode %04o: made private (%04o)", path, old, old & 0o700)
     try:
-        data = path.read_bytes()
+        data = read_regular(path, MAX_STATE_FILE)
     except FileNotFoundError:
         return None
+    except RefusedFile as exc:
+        raise CmError(f"{path}: {exc}; refusing to start without its membership state") from None
     except OSError as exc:
         raise CmError(f"{path}: cannot read: {exc.strerror}") from None
     try:
@@ -121,5 +132,5 @@ def load(path: Path) -> Durable | QuorumDurable | None:
 
 
 def save(path: Path, state: Durable | QuorumDurable) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, dump(state), 0o600)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    write_atomic(path, dump(state), PRIVATE)
