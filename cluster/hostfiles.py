@@ -9,6 +9,7 @@ made private at start.
 """
 
 import os
+import pwd
 import stat
 from pathlib import Path
 
@@ -92,3 +93,33 @@ def make_private_tree(directory: Path) -> list[tuple[Path, int]]:
         if old is not None:
             changed.append((path, old))
     return changed
+
+
+def exposed_key_problem(path: Path, program: str) -> str | None:
+    """Why `program` (running as this process's user) must not use the private key at
+    `path` as it is, with the commands that fix it; None when the key is private.
+
+    A key that others can read is no longer a secret, and one that another user owns
+    can be replaced by them: either way it identifies someone else as this host.
+    """
+    info = path.stat()
+    uid = os.geteuid()
+    user = _user_name(uid)
+    wrong = []
+    if info.st_mode & 0o077:
+        wrong.append(f"open to group or others (mode {stat.S_IMODE(info.st_mode):04o})")
+    if info.st_uid != uid:
+        wrong.append(f"owned by {_user_name(info.st_uid)}, not {user} who runs {program}")
+    if not wrong:
+        return None
+    return (
+        f"{path}: private key {' and '.join(wrong)}: run `chmod 600 {path}; "
+        f"chown {user} {path}` and start {program} again"
+    )
+
+
+def _user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"

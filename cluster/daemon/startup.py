@@ -17,6 +17,7 @@ from cluster.daemon.grpclog import capture_core_stderr
 from cluster.daemon.logs import setup_logging
 from cluster.daemon.pidlock import PidLock
 from cluster.errors import CmError
+from cluster.hostfiles import exposed_key_problem
 from cluster.paths import HostPaths
 from cluster.security.ca import certificate_identity, key_matches, validity_problem
 from cluster.security.identity import IdentityError, Kind
@@ -27,13 +28,18 @@ EXPIRY_WARNING_DAYS = 30
 
 
 def own_credentials(paths: HostPaths, name: str, kind: Kind) -> Credentials:
-    """This host's certificate, checked before anything listens."""
+    """This host's certificate, checked before anything listens; its key must be
+    private to the daemon's user (root)."""
     if not paths.node_cert.exists():
         option = "--node" if kind is Kind.NODE else "--quorum-server"
         raise CmError(
             f"no certificate in {paths.tls_dir}: issue one with `cmcert issue {option} {name}` "
             "where the cluster CA lives, copy the bundle here and run `cmcert install BUNDLE`"
         )
+    if paths.node_key.exists():
+        exposed = exposed_key_problem(paths.node_key, "cmcld" if kind is Kind.NODE else "cmqsd")
+        if exposed:
+            raise CmError(exposed)
     credentials = load_credentials(paths.node_cert, paths.node_key, paths.ca_cert)
     cert = x509.load_pem_x509_certificate(credentials.certificate)
     try:

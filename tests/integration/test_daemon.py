@@ -1,6 +1,8 @@
 """cmcld as a process: readiness, clean shutdown, refusal to start in a bad state."""
 
 import datetime as dt
+import os
+import pwd
 import signal
 import socket
 import time
@@ -8,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from cluster.paths import HostPaths
 from cluster.security.identity import Identity, Kind
 from tests.support import ClusterCA, Daemon, command_env, run, start_daemon
 
@@ -82,9 +85,59 @@ def test_expired_node_certificate_is_refused(cluster_ca: ClusterCA, tmp_path: Pa
     old = ca.issue(cluster_ca.authority, Identity(Kind.NODE, "node1"), days=1, not_before=start)
     (root / "etc/cmcluster/tls/node.crt").write_bytes(ca._cert_pem(old.certificate))
     (root / "etc/cmcluster/tls/node.key").write_bytes(ca._key_pem(old.key))
+    (root / "etc/cmcluster/tls/node.key").chmod(0o600)
     result = run(["cmcld", "--no-syslog"], command_env(root, "node1"))
     assert result.status == 1
     assert "node certificate expired on" in result.err
+
+
+@pytest.mark.parametrize("program", ["cmcld", "cmqsd"])
+def test_a_key_readable_by_others_stops_the_daemon(
+    cluster_ca: ClusterCA, tmp_path: Path, program: str
+) -> None:
+    from cluster.security import ca
+    from cluster.security.bundle import install_node_bundle
+
+    root = tmp_path / "host1"
+    kind = Kind.NODE if program == "cmcld" else Kind.QUORUM_SERVER
+    issued = ca.issue(cluster_ca.authority, Identity(kind, "host1"), days=30)
+    bundle = tmp_path / "host1.pem"
+    ca.write_private(bundle, ca.bundle_bytes(issued, cluster_ca.authority), force=True)
+    paths = HostPaths(root)
+    install_node_bundle(paths, bundle, "host1", force=True)
+    key = paths.node_key
+    key.chmod(0o644)
+    argv = [program, "--listen", "127.0.0.1:0", "--no-syslog"]
+    if program == "cmqsd":
+        argv += ["--name", "host1"]
+    result = run(argv, command_env(root, "host1"))
+    assert result.status == 1
+    assert result.err.strip() == (
+        f"{program}: {key}: private key open to group or others (mode 0644): run "
+        f"`chmod 600 {key}; chown root {key}` and start {program} again"
+    )
+    assert not paths.cmcld_pid.exists() and not (paths.run_dir / "cmqsd.pid").exists()
+    key.chmod(0o600)
+    os.chown(key, 1, -1)  # another user's key could be replaced by them
+    result = run(argv, command_env(root, "host1"))
+    assert result.status == 1
+    assert f"private key owned by {pwd.getpwuid(1).pw_name}, not root who runs" in result.err
+
+
+def test_a_corrupt_cmclconfig_stops_cmcld_and_says_how_to_recover(
+    cluster_ca: ClusterCA, tmp_path: Path
+) -> None:
+    """Starting unconfigured would put the node silently outside its cluster."""
+    root = tmp_path / "node1"
+    paths = cluster_ca.install_node(root, "node1")
+    paths.cmclconfig.write_bytes(b"\x08\x07\x12\x20 cut short")
+    result = run(["cmcld", "--listen", "127.0.0.1:0", "--no-syslog"], command_env(root, "node1"))
+    assert result.status == 1
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.err
+    assert lines[0].startswith(f"cmcld: {paths.cmclconfig}: unusable binary configuration (")
+    assert "Copy it from a running member" in lines[0]
+    assert not paths.admin_socket.exists() and not paths.cmcld_pid.exists()
 
 
 def test_bad_listen_address(cluster_ca: ClusterCA, tmp_path: Path) -> None:
