@@ -4,7 +4,8 @@
 #
 # The shebang runs Python with -sE (no user site, no PYTHON* variables) and -S (no
 # site-packages of the host): a host's older cryptography must never shadow ours.
-# --compile-pyc saves about 70 ms per command on a read-only install.
+# --compile-pyc saves about 70 ms per command on a read-only install. The zipapp's
+# __main__.py is packaging/zipapp_main.py (shiv's bootstrap, after choosing SHIV_ROOT).
 set -euo pipefail
 bin=$1
 out=$2
@@ -18,6 +19,8 @@ trap 'rm -f "$tmp"' EXIT
     --output-file "$tmp" \
     "$here" 2>&1 | grep -v "is ignored: it is neither a file nor a directory" || true
 [ -s "$tmp" ] || { echo "build-zipapp: shiv produced nothing" >&2; exit 1; }
+# Our __main__.py chooses where to unpack when ~/.shiv cannot be written.
+"$bin/python" "$here/packaging/replace-main.py" "$tmp" "$here/packaging/zipapp_main.py"
 chmod 755 "$tmp"
 mv "$tmp" "$out"
 echo "built $out ($(du -h "$out" | cut -f1))"

@@ -2,7 +2,9 @@
 
 The links are symlinks: a copied zipapp would be unpacked again (about 22 MB) for each
 name. The zipapp unpacks itself on first run; install runs it once so that happens now,
-while the installing user can write the cache, rather than in the first real command.
+into DIR/lib/cmcluster, readable by every user and writable by the installer only: the
+zipapp's __main__ (packaging/zipapp_main.py) uses it from then on, so no user needs a
+writable HOME, or 22 MB of their own, to run a command.
 """
 
 import os
@@ -41,16 +43,39 @@ def main(argv: list[str], prog: str = "install") -> int:
     source = running_zipapp()
     bindir: Path = args.prefix / "bin"
     target = bindir / BINARY
+    unpacked = args.prefix / "lib" / "cmcluster"
+    for directory in (bindir, unpacked):
+        _public_dir(directory)
+    unpacked.chmod(0o755)  # ours: every user reads it, only the installer writes it
     if source != target.resolve():
         save_file(target, source.read_bytes(), 0o755)
     for name in sorted(COMMANDS):
         _link(bindir / name, args.force)
     try:
-        subprocess.run([str(target), "--version"], check=True, capture_output=True, timeout=120)
+        subprocess.run(
+            [str(target), "--version"],
+            check=True,
+            capture_output=True,
+            timeout=120,
+            env=dict(os.environ, SHIV_ROOT=str(unpacked)),
+            umask=0o022,
+        )
     except (OSError, subprocess.SubprocessError) as exc:
         raise CmError(f"installed {target}, but it does not run: {exc}") from None
     print(f"installed {target} and {len(COMMANDS)} commands: {', '.join(sorted(COMMANDS))}")
     return 0
+
+
+def _public_dir(path: Path) -> None:
+    """Create `path` and its missing parents 0755 whatever the umask: every user runs
+    the commands (a fresh PREFIX/bin was 0700), only the installer changes them."""
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    try:
+        for directory in reversed(missing):
+            directory.mkdir()
+            directory.chmod(0o755)
+    except OSError as exc:
+        raise UsageError(f"{exc.filename or path}: cannot create: {exc.strerror}") from None
 
 
 def _link(link: Path, force: bool) -> None:

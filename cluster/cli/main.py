@@ -125,5 +125,14 @@ def dispatch(argv: list[str]) -> int:
     return 2
 
 
+def forget_chosen_shiv_root() -> None:
+    """The zipapp's __main__ (packaging/zipapp_main.py) may have set SHIV_ROOT for this
+    run only: package scripts and services started from here must not inherit it."""
+    chosen = getattr(sys.modules.get("__main__"), "CHOSEN", "")
+    if chosen and os.environ.get("SHIV_ROOT") == chosen:
+        del os.environ["SHIV_ROOT"]
+
+
 def main() -> None:
+    forget_chosen_shiv_root()
     sys.exit(dispatch(sys.argv))

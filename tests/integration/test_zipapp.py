@@ -1,6 +1,12 @@
 """The built one-file zipapp, used as an operator would: install, run cmcld, run cm*."""
 
 import os
+import pwd
+import shutil
+import stat
+import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -74,3 +80,78 @@ def test_zipapp_daemon_answers_zipapp_commands(
     finally:
         assert daemon.stop() == 0
     assert "cmcld stopped" in daemon.log()
+
+
+@pytest.fixture
+def shared_tmp() -> Iterator[Path]:
+    """A directory every user may traverse and write (like /tmp), removed at the end."""
+    path = Path(tempfile.mkdtemp(prefix="cmzipapp-", dir="/tmp"))
+    path.chmod(0o1777)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path)
+
+
+def as_nobody(argv: list[str], **env: str) -> subprocess.CompletedProcess[str]:
+    """Run as uid nobody, with no HOME it could write."""
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root and setpriv to run as another user")
+    base = {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent"}
+    command = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "env", "-i"]
+    command += [f"{k}={v}" for k, v in {**base, **env}.items()]
+    return subprocess.run(
+        [*command, *argv], check=False, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_a_user_without_a_writable_home_can_run_commands(zipapp: Path, shared_tmp: Path) -> None:
+    """shiv unpacks into ~/.shiv, and failed with a traceback where HOME is not writable:
+    the zipapp's __main__ then unpacks into a private directory of that user."""
+    app = shared_tmp / "cmcluster.pyz"
+    shutil.copy(zipapp, app)
+    result = as_nobody([str(app), "cmversion"], TMPDIR=str(shared_tmp))
+    assert (result.returncode, result.stderr) == (0, ""), result
+    assert result.stdout.strip() == run(["--version"], {}, command=[str(zipapp)]).out.split()[1]
+    private = shared_tmp / f"cmcluster-{pwd.getpwnam('nobody').pw_uid}"
+    info = private.lstat()
+    assert stat.S_ISDIR(info.st_mode) and info.st_mode & 0o777 == 0o700
+    assert info.st_uid == pwd.getpwnam("nobody").pw_uid
+    assert any(private.glob("cmcluster.pyz_*/site-packages"))
+    # A private runtime directory (XDG_RUNTIME_DIR) comes before /tmp.
+    runtime = shared_tmp / "run-user"
+    runtime.mkdir(mode=0o700)
+    os.chown(runtime, pwd.getpwnam("nobody").pw_uid, -1)
+    result = as_nobody([str(app), "cmversion"], XDG_RUNTIME_DIR=str(runtime))
+    assert result.returncode == 0, result
+    assert any(runtime.glob("cmcluster/cmcluster.pyz_*/site-packages"))
+
+
+def test_a_directory_prepared_by_another_user_is_refused(zipapp: Path, shared_tmp: Path) -> None:
+    """Code unpacked where someone else can write would run as this user: one line."""
+    app = shared_tmp / "cmcluster.pyz"
+    shutil.copy(zipapp, app)
+    trap = shared_tmp / f"cmcluster-{pwd.getpwnam('nobody').pw_uid}"
+    trap.mkdir(mode=0o777)
+    trap.chmod(0o777)
+    result = as_nobody([str(app), "cmversion"], TMPDIR=str(shared_tmp))
+    assert result.returncode == 1
+    assert result.stderr == (
+        "cmcluster.pyz: cannot unpack: /nonexistent/.shiv cannot be written "
+        f"(HOME=/nonexistent) and {trap} is not a private directory of this user; set "
+        "SHIV_ROOT to a directory you own, or have root run `cmcluster.pyz install --prefix "
+        "DIR`, which unpacks it for every user\n"
+    )
+    assert not any(trap.iterdir())
+
+
+def test_install_unpacks_once_for_every_user(zipapp: Path, shared_tmp: Path) -> None:
+    prefix = shared_tmp / "usr"
+    installed = run(["install", "--prefix", str(prefix)], dict(os.environ), command=[str(zipapp)])
+    assert installed.status == 0, installed
+    unpacked = prefix / "lib" / "cmcluster"
+    assert unpacked.stat().st_mode & 0o777 == 0o755
+    assert [p.name.split("_")[0] for p in unpacked.glob("cmcluster_*")] == ["cmcluster"]
+    # No HOME and no TMPDIR it could write: the installed copy is all it needs.
+    result = as_nobody([str(prefix / "bin" / "cmversion")], TMPDIR="/nonexistent")
+    assert (result.returncode, result.stderr) == (0, ""), result
