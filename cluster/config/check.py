@@ -18,6 +18,9 @@ from cluster.config.problems import ConfigError, Problem, Problems, display_orde
 from cluster.config.source import PackageSource, Source
 from cluster.config.validate import validate
 from cluster.config.validate_cluster import validate_cluster
+from cluster.hostfiles import MAX_CONFIG_FILE
+
+MAX_CHECK_LINES = 1_000_000  # all files of one check together (comments included)
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,8 @@ def check_config(
     the result (cmdeleteconf -p). Nothing is compiled or written.
     """
     problems = Problems()
+    if _too_large(cluster, packages, problems):
+        return _result(problems, None)
     parsed_cluster = _cluster(cluster, applied, problems)
     parsed = [_package(source, problems) for source in packages]
     if parsed_cluster is None:
@@ -136,6 +141,30 @@ def _package(source: PackageSource, problems: Problems) -> Package | None:
     if problems.error_count > before:
         return None
     return build_package(document)
+
+
+def _too_large(
+    cluster: Source | None, packages: Sequence[PackageSource], problems: Problems
+) -> bool:
+    """Texts cmcld would spend many seconds on are refused before parsing: a check
+    runs in a thread of cmcld that SIGTERM cannot interrupt. The limits are far above
+    any real configuration (300 modular packages are about 20,000 lines; 300 legacy
+    control scripts, comments included, about 300,000)."""
+    texts: list[Source | PackageSource] = [cluster] if cluster is not None else []
+    for package in packages:
+        texts += [package] if package.control is None else [package, package.control]
+    lines = 0
+    for source in texts:
+        if len(source.text) > MAX_CONFIG_FILE:
+            problems.error(
+                source.path, 0, f"larger than the {MAX_CONFIG_FILE >> 20} MiB a file may have"
+            )
+        lines += source.text.count("\n") + 1
+    if lines > MAX_CHECK_LINES:
+        problems.error(
+            "", 0, f"{lines} lines: more than the {MAX_CHECK_LINES} one check reads (all files)"
+        )
+    return problems.has_errors()
 
 
 def _result(problems: Problems, config: Config | None) -> CheckResult:

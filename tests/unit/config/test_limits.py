@@ -4,6 +4,7 @@ import time
 
 import pytest
 
+from cluster.config.check import MAX_CHECK_LINES
 from cluster.config.problems import (
     MAX_PROBLEMS,
     ConfigError,
@@ -12,8 +13,9 @@ from cluster.config.problems import (
     display_order,
     omitted_counts,
 )
+from cluster.hostfiles import MAX_CONFIG_FILE
 
-from .helpers import THREE_NODES, check
+from .helpers import THREE_NODES, check, dedent
 
 REPEATS = 100_000
 PACKAGE = "package_name p\nnode_name a\n"
@@ -93,3 +95,18 @@ def test_the_omitted_line_sorts_last_and_stays_an_error() -> None:
     assert [str(p) for p in ordered] == ["b:2: x", "... and 1 more problem (1 error) not shown"]
     assert not ordered[-1].warning
     assert omitted_counts(Problem("f", 1, ordered[-1].message)) is None  # it has no file
+
+
+def test_texts_too_large_to_check_are_refused_before_parsing() -> None:
+    """cmcld checks what a client sends: it does not rely on the command's own limits."""
+    big = ("#" * 1023 + "\n") * (MAX_CONFIG_FILE // 1024 + 1)
+    result = check(big)
+    assert [str(p) for p in result.problems] == [
+        "cluster.ascii: larger than the 16 MiB a file may have"
+    ]
+    many = "#\n" * (MAX_CHECK_LINES // 2)
+    result = check(THREE_NODES + many, PACKAGE + many)
+    lines = sum(dedent(t).count("\n") + 1 for t in (THREE_NODES + many, PACKAGE + many))
+    assert [str(p) for p in result.problems] == [
+        f"{lines} lines: more than the {MAX_CHECK_LINES} one check reads (all files)"
+    ]
