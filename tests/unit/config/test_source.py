@@ -59,3 +59,11 @@ def test_only_regular_files_of_sane_size_are_read(tmp_path: Path) -> None:
     with big.open("r+b") as f:
         f.truncate(MAX_CONFIG_FILE)
     assert len(read_source(big).text) == MAX_CONFIG_FILE
+
+
+def test_cmcheckconf_of_dev_zero_ends_at_once(tmp_path: Path) -> None:
+    from tests.support import command_env, run
+
+    result = run(["cmcheckconf", "-P", "/dev/zero"], command_env(tmp_path, "n1"), timeout=30)
+    assert result.status == 2
+    assert result.err == "cmcheckconf: /dev/zero: not a regular file (a character device)\n"
