@@ -1,11 +1,15 @@
 """cmapplyconf: check, compile and distribute the configuration to every node.
 
-  cmapplyconf [-v] [-f] [-C CLUSTER.ascii] [-P PKG.conf ...]
+  cmapplyconf [-v] [-f] [-C CLUSTER.ascii] [-P PKG.conf ...] [--crl CA_DIR/ca.crl]
 
 All or nothing: every node of the old and new configuration stages the new
 generation before any commits it; a node that misses the commit catches up.
-`-P` adds or replaces those packages and keeps the others.
+`-P` adds or replaces those packages and keeps the others. `--crl` distributes the
+cluster CA's revocation list (made by `cmcert revoke`) with the configuration: every
+node then refuses the revoked certificates; later applies keep it until a newer one.
 """
+
+from pathlib import Path
 
 from cluster.cli.args import CmArgumentParser, add_connection_options
 from cluster.errors import UsageError
@@ -22,12 +26,19 @@ def main(argv: list[str], prog: str = "cmapplyconf") -> int:
         metavar="FILE",
         help="a package file (repeat)",
     )
+    parser.add_argument(
+        "--crl",
+        metavar="FILE",
+        help="the cluster CA's certificate revocation list (cmcert revoke writes "
+        "CA_DIR/ca.crl); applied only when not older than the one in force",
+    )
     parser.add_argument("-f", dest="force", action="store_true", help="do not ask for confirmation")
     parser.add_argument("-v", "--verbose", action="store_true", help="show each step")
     add_connection_options(parser)
     args = parser.parse_args(argv)
-    if args.cluster is None and not args.packages:
-        raise UsageError("give the cluster file (-C) and/or package files (-P)")
+    if args.cluster is None and not args.packages and args.crl is None:
+        raise UsageError("give the cluster file (-C), package files (-P) and/or --crl FILE")
+    crl = read_crl(Path(args.crl)) if args.crl else b""
 
     from cluster.cli.confcommon import confirm, follow, print_problems, sources_request
     from cluster.cli.connect import admin_client
@@ -42,10 +53,32 @@ def main(argv: list[str], prog: str = "cmapplyconf") -> int:
                 print(f"{prog}: Verification failed; nothing was applied.")
                 return 1
             confirm("Modify the cluster configuration", force=False)
-        progress = client.apply_config(config_pb2.ApplyConfigRequest(sources=request, force=True))
+        progress = client.apply_config(
+            config_pb2.ApplyConfigRequest(sources=request, force=True, revocation_list=crl)
+        )
         outcome = follow(progress, shown=problems)
     if not outcome.ok:
         print(f"{prog}: {outcome.message}")
         return 1
     print(f"{prog}: Completed the cluster update.")
     return 0
+
+
+MAX_CRL = 8 << 20  # a CRL of the cluster CA: a few bytes per revoked certificate
+
+
+def read_crl(path: Path) -> bytes:
+    """The CRL file's bytes (the daemon verifies its signature); one clear line when
+    it is not a readable regular file of reasonable size."""
+    try:
+        if not path.is_file():
+            raise UsageError(f"--crl {path}: not a regular file")
+        with path.open("rb") as f:
+            data = f.read(MAX_CRL + 1)
+    except OSError as exc:
+        raise UsageError(f"--crl {path}: {exc.strerror}") from None
+    if len(data) > MAX_CRL:
+        raise UsageError(f"--crl {path}: larger than {MAX_CRL >> 20} MiB: not a CRL")
+    if b"-----BEGIN X509 CRL-----" not in data:
+        raise UsageError(f"--crl {path}: no PEM CRL in it (cmcert revoke writes CA_DIR/ca.crl)")
+    return data

@@ -25,7 +25,7 @@ from cluster.pb.v1 import config_pb2 as pb
 
 def compile_config(config: Config) -> pb.ClusterConfig:
     """The protobuf form of a validated configuration."""
-    out = pb.ClusterConfig(cluster_name=config.cluster.name)
+    out = pb.ClusterConfig(cluster_name=config.cluster.name, revocation_list=config.revocation_list)
     out.entries.extend(_to_pb(e) for e in config.cluster.document.entries)
     for package in sorted(config.packages, key=lambda p: p.name):
         item = out.packages.add(package_name=package.name, source_file=package.document.path)
@@ -105,7 +105,7 @@ def config_from_pb(message: pb.ClusterConfig, path: str = "cmclconfig") -> Confi
         raise ConfigError(problems)
     cluster = build_cluster(cluster_doc)
     packages = tuple(build_package(d) for d in package_docs)
-    return Config(cluster, tuple(sorted(packages, key=lambda p: p.name)))
+    return Config(cluster, tuple(sorted(packages, key=lambda p: p.name)), message.revocation_list)
 
 
 def _to_pb(entry: Entry) -> pb.ConfigEntry:

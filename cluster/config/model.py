@@ -242,10 +242,12 @@ class Package:
 
 @dataclass(frozen=True)
 class Config:
-    """A whole configuration: the cluster and its packages, in name order."""
+    """A whole configuration: the cluster and its packages, in name order, and the
+    cluster CA's certificate revocation lists (PEM) that every node enforces."""
 
     cluster: Cluster
     packages: tuple[Package, ...] = ()
+    revocation_list: bytes = b""
 
     def package(self, name: str) -> Package | None:
         for package in self.packages:

@@ -2,6 +2,7 @@
 and changes operators ask for (cmcheckconf, cmapplyconf, cmdeleteconf, cmgetconf)."""
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 
@@ -16,6 +17,7 @@ from cluster.core.model import Interface
 from cluster.daemon.background import Background
 from cluster.daemon.configstore import ConfigStore, is_tombstone
 from cluster.daemon.distribute import Distributor, node_addresses
+from cluster.daemon.peertrust import PeerTrust
 from cluster.errors import CmError, FieldError, NotAuthorized
 from cluster.network.interfaces import read_interfaces
 from cluster.pb.v1 import config_pb2 as pb
@@ -93,15 +95,18 @@ class ConfigService:
         self,
         node: str,
         store: ConfigStore,
+        *,
         peers: PeerDialer,
         background: Background,
         running: Callable[[], Running | None],
+        trust: PeerTrust,
     ) -> None:
         self._node = node
         self._store = store
         self._peers = peers
         self._background = background
         self._running = running  # None while no cluster runs
+        self._trust = trust
         self.distributor = Distributor(node, store, peers)
 
     # -- between nodes -----------------------------------------------------------------
@@ -212,16 +217,27 @@ class ConfigService:
         return problems
 
     def apply_config(self, request: pb.ApplyConfigRequest, caller: Identity) -> AsyncIterator[str]:
-        return self._background.detach(self._apply(request.sources, caller), "cmapplyconf")
+        apply = self._apply(request.sources, caller, crl=request.revocation_list)
+        return self._background.detach(apply, "cmapplyconf")
 
     async def _apply(
-        self, sources: pb.CheckConfigRequest, caller: Identity, deleted: Sequence[str] = ()
+        self,
+        sources: pb.CheckConfigRequest,
+        caller: Identity,
+        deleted: Sequence[str] = (),
+        crl: bytes = b"",
     ) -> AsyncIterator[str]:
         problems, config = await self._check(sources, deleted)
         if config is None or any(not p.warning for p in problems):
             raise ConfigError(problems)
         for warning in problems:
             yield str(warning)
+        # The revocation lists in force stay with every later configuration; a newer
+        # one (cmapplyconf --crl) replaces its CA's, never an older one.
+        applied = self._store.config
+        current = applied.revocation_list if applied is not None else b""
+        lists = self._trust.successor(current, crl, "--crl") if crl else current
+        config = dataclasses.replace(config, revocation_list=lists)
         if config == self._store.config:
             yield f"The configuration is unchanged (generation {self._store.generation})"
             return

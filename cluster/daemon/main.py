@@ -25,6 +25,7 @@ from cluster.daemon.node import LocalNode
 from cluster.daemon.notify import sd_notify
 from cluster.daemon.package_ops import PackageOps, current_epoch
 from cluster.daemon.packages import LocalPackages
+from cluster.daemon.peertrust import node_trust
 from cluster.daemon.startup import daemon_process, own_credentials, stop_event, warn_if_expiring
 from cluster.errors import CmError, UsageError
 from cluster.guard.client import Guard, GuardError
@@ -130,6 +131,7 @@ async def _serve(
     dialer = PeerDialer(credentials, port or DEFAULT_PORT)
     store = ConfigStore(paths)
     store.load()
+    trust = node_trust(credentials, store)
     background = Background()
     catch_up = CatchUp(log)
     guard = await _start_guard(paths, node, store, log)
@@ -149,7 +151,14 @@ async def _serve(
         node=node, paths=paths, store=store, membership=membership, guard=guard, dialer=dialer
     )
     lan = _lan(node, store, packages)
-    config = ConfigService(node, store, dialer, background, running=membership.cluster_running)
+    config = ConfigService(
+        node,
+        store,
+        peers=dialer,
+        background=background,
+        running=membership.cluster_running,
+        trust=trust,
+    )
     catch_up.distributor = config.distributor
     store.listeners.append(membership.reconfigure)
     if guard is not None:
@@ -157,7 +166,6 @@ async def _serve(
         store.listeners.append(lambda: refit(_watchdog_device(store)))
         refit(_watchdog_device(store))
     commands = ClusterCommands(membership, dialer)
-    authority = NodeAuthority(node, store, membership.decided)
     backend = LocalNode(
         name=node,
         dialer=dialer,
@@ -177,7 +185,8 @@ async def _serve(
         backend=backend,
         links=membership.links,
         stats=stats,
-        authority=authority,
+        authority=NodeAuthority(node, store, membership.decided),
+        certificates=trust,
         admin_gid=admin_gid,
     )
     # Peers listen on the cluster port, as this node does.

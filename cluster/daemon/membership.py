@@ -53,6 +53,7 @@ from cluster.core.messages import (
     Membership,
     Message,
     Prepare,
+    QuorumPing,
 )
 from cluster.core.node import MemberNode
 from cluster.core.spec import ClusterSpec
@@ -129,6 +130,9 @@ class Pending:
     notes: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
 
 
+QS_ANNOUNCE = 5.0  # seconds to tell the quorum server of a new configuration
+
+
 class MembershipDriver:
     """The membership of this node in the applied configuration's cluster."""
 
@@ -163,6 +167,8 @@ class MembershipDriver:
         self.qs: QuorumClient | None = None
         self.qs_last_answer: float | None = None
         self.qs_answering = False  # the last exchange with the quorum server succeeded
+        self._announced = 0  # the configuration generation last told to the quorum server
+        self._announcing: asyncio.Task[None] | None = None
         self.last_event = ""
         self._pending: Pending | None = None
         self._halting = False
@@ -198,6 +204,7 @@ class MembershipDriver:
         """Follow the applied configuration: (re)build the core while this node is not
         an active member; an active member keeps its core until it leaves."""
         config = self._store.config
+        self._announce_generation()
         if config == self.config:
             return
         if self.core is not None and self.core.active:
@@ -263,6 +270,32 @@ class MembershipDriver:
         )
         self._events.put_nowait(Tick(now))  # the core's first pings and timers
 
+    def _announce_generation(self) -> None:
+        """Tell the quorum server of a new configuration at once: it takes a newer one
+        only from a node of the one it knows, so the nodes that applied it say so
+        before a node it adds or a layout it changes needs the quorum server."""
+        config = self._store.config
+        if self.qs is None or config is None or config.cluster.qs_host is None:
+            return
+        if self._announced == self._store.generation:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # not serving yet: the first exchange will carry the generation
+        self._announced = self._store.generation
+        ping = QuorumPing(config.cluster.name, self.decided().epoch, 0, time.monotonic_ns())
+        qs, generation, nodes = self.qs, self._store.generation, config.cluster.node_names
+
+        async def announce() -> None:
+            try:  # the answer is not the core's: it asked nothing
+                await qs.exchange(config.cluster.name, generation, nodes, ping, QS_ANNOUNCE)
+            except CmError as exc:
+                self._announced = 0
+                log.info("could not tell the quorum server of generation %d: %s", generation, exc)
+
+        self._announcing = loop.create_task(announce(), name="qs-announce")
+
     def _setup_quorum_server(self, config: Config) -> None:
         host = config.cluster.qs_host
         if self.qs is not None and self.qs.name == host:
@@ -280,6 +313,8 @@ class MembershipDriver:
             self.qs_last_answer = None
             self.qs_answering = False
             self._qs_changed.set()
+            self._announced = 0
+            self._announce_generation()
 
     # -- events in -----------------------------------------------------------------------
 
@@ -417,7 +452,16 @@ class MembershipDriver:
         timeout = share * self.timing.member_timeout / 1e9
         timeout += self.config.cluster.qs_timeout_extension_us / 1e6
         try:
-            replies = await self.qs.exchange(self.config.cluster.name, message, timeout)
+            # The configuration applied here, which may be newer than the one the
+            # membership runs: the quorum server admits nodes of the newest it knows.
+            applied = self._store.config or self.config
+            replies = await self.qs.exchange(
+                self.config.cluster.name,
+                self._store.generation,
+                applied.cluster.node_names,
+                message,
+                timeout,
+            )
         except CmError as exc:
             if self.qs_answering:
                 log.warning("quorum server %s is not responding: %s", self.qs.name, exc)

@@ -6,7 +6,7 @@ import datetime as dt
 import logging
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,15 +90,17 @@ def daemon_process(
         lock.release()
 
 
-def stop_event(log: logging.Logger) -> asyncio.Event:
-    """Set on SIGTERM or SIGINT; SIGHUP is logged (logs reopen by themselves); SIGUSR1
-    writes where every task of the daemon waits to the log (for a daemon that seems
-    stuck: thread dumps do not show coroutines)."""
+def stop_event(log: logging.Logger, reload: Callable[[], None] | None = None) -> asyncio.Event:
+    """Set on SIGTERM or SIGINT; SIGHUP calls `reload` (else is logged: logs reopen by
+    themselves); SIGUSR1 writes where every task of the daemon waits to the log (for a
+    daemon that seems stuck: thread dumps do not show coroutines)."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, lambda: log.info("SIGHUP: nothing to reload"))
+    loop.add_signal_handler(
+        signal.SIGHUP, reload or (lambda: log.info("SIGHUP: nothing to reload"))
+    )
     loop.add_signal_handler(signal.SIGUSR1, lambda: log_tasks(log))
     return stop
 

@@ -4,7 +4,8 @@ An extra Paxos acceptor that breaks ties for clusters whose membership is even, 
 answers their nodes' pings only while exactly half of a membership answers them. One
 cmqsd may serve several clusters; each cluster name is bound to the CA of its nodes.
 Its certificate comes from `cmcert issue --quorum-server NAME`; it trusts the CAs in
-tls/ca.crt (append the other clusters' ca.crt to serve them too).
+tls/ca.crt (append the other clusters' ca.crt to serve them too) and refuses the
+certificates their CRLs in tls/ca.crl revoke (read at start and on SIGHUP).
 """
 
 import argparse
@@ -13,13 +14,14 @@ import asyncio
 from cluster.cli.args import CmArgumentParser
 from cluster.daemon.logs import LEVELS, parse_level
 from cluster.daemon.notify import sd_notify
+from cluster.daemon.peertrust import quorum_server_trust
 from cluster.daemon.startup import daemon_process, own_credentials, stop_event, warn_if_expiring
 from cluster.errors import UsageError
 from cluster.names import node_name_problem
 from cluster.paths import HostPaths, local_node_name
 from cluster.quorum.service import QuorumService
+from cluster.security.crl import CA_CRL
 from cluster.security.identity import Kind
-from cluster.security.trust import TrustBundle
 from cluster.transport.quorum import QUORUM_PORT
 from cluster.transport.server import split_listen, start_quorum_server
 from cluster.version import __version__
@@ -32,7 +34,8 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         prog=prog,
         description="The cmcluster quorum server. Serves the Quorum service with mutual "
         "TLS on --listen; keeps its promises in $CMCLUSTER_ROOT/var/lib/cmcluster/qs.json; "
-        "logs to $CMCLUSTER_ROOT/var/log/cmcluster/cmqsd.log and syslog. Stops on SIGTERM.",
+        "logs to $CMCLUSTER_ROOT/var/log/cmcluster/cmqsd.log and syslog. Stops on SIGTERM; "
+        "on SIGHUP reads tls/ca.crl again (the CRLs of the clusters' CAs, cmcert revoke).",
     )
     parser.add_argument(
         "--listen",
@@ -55,6 +58,7 @@ def main(argv: list[str], prog: str = "cmqsd") -> int:
         raise UsageError(f"{problem} (set --name)")
     split_listen(args.listen)
     credentials = own_credentials(paths, name, Kind.QUORUM_SERVER)
+    trust = quorum_server_trust(paths.ca_cert, paths.tls_dir / CA_CRL)
     service = QuorumService(paths.state_dir / "qs.json", paths.state_dir / "qs-clusters.json")
     with daemon_process(
         program="cmqsd",
@@ -67,14 +71,14 @@ def main(argv: list[str], prog: str = "cmqsd") -> int:
         log = process.log
 
         async def serve() -> None:
-            stop = stop_event(log)
+            stop = stop_event(log, reload=lambda: trust.load_file(paths.tls_dir / CA_CRL))
             server = await start_quorum_server(
                 listen=args.listen,
                 credentials=credentials,
                 backend=service,
-                trust=TrustBundle(credentials.ca),
                 server_name=name,
                 stats=process.stats,
+                certificates=trust,
             )
             warn_if_expiring(credentials, log)
             host = split_listen(args.listen)[0]

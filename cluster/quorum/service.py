@@ -1,25 +1,109 @@
-"""The quorum server's state: the core acceptor per cluster, its persistence, and which
-CA each cluster belongs to.
+"""The quorum server's state: the core acceptor per cluster, its persistence, and who
+may speak for each cluster.
 
-A cluster name is bound to the CA of the first node that speaks for it, and the
-binding is kept on disk: a node of another cluster (another CA) that happens to use
-the same name is refused instead of voting in a stranger's membership.
+A cluster name is bound to the CA of the first node that speaks for it, and to the
+configuration that node presents (generation and nodes); the binding is kept on disk.
+From then on only a node of the newest configuration the quorum server knows for the
+cluster is answered: a node of another cluster (another CA) with the same name, or a
+CA-signed certificate of a node outside the configuration, is refused instead of
+voting in the cluster's memberships. A newer configuration is taken only from a node
+of the one known (the nodes announce a new generation as soon as they apply it), and
+only if it names that node. Ballots must be the caller's own and within reason.
 """
 
 import asyncio
 import json
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from cluster.atomicfile import write_atomic
 from cluster.core.effects import Persist, Persisted, QuorumDurable, Received, Send
-from cluster.core.messages import Message
+from cluster.core.messages import Accept, Message, Prepare
 from cluster.core.quorum import QuorumServer
 from cluster.daemon import durable
-from cluster.errors import CmError, NotAuthorized
+from cluster.errors import CmError, FieldError, NotAuthorized
+from cluster.transport.quorum import Roster
 
 log = logging.getLogger("cmqsd")
+
+MAX_ROUND = 1 << 32  # a proposer's round grows by one per attempt of one epoch
+
+
+@dataclass(frozen=True)
+class Binding:
+    """Who may speak for a cluster: its CA, and the newest configuration known."""
+
+    ca: str
+    generation: int = 0
+    nodes: tuple[str, ...] | None = None  # None: bound before rosters (older cmqsd)
+
+    def to_json(self) -> dict[str, object]:
+        return {"ca": self.ca, "generation": self.generation, "nodes": self.nodes}
+
+    @classmethod
+    def from_json(cls, value: object) -> "Binding":
+        if isinstance(value, str):  # the form an older cmqsd wrote: the CA alone
+            return cls(value)
+        if not isinstance(value, dict):
+            raise ValueError("a binding is an object")
+        nodes = value.get("nodes")
+        return cls(
+            str(value["ca"]),
+            int(value.get("generation", 0)),
+            None if nodes is None else tuple(str(n) for n in nodes),
+        )
+
+
+def admit(cluster: str, bound: Binding | None, node: str, ca: str, roster: Roster) -> Binding:
+    """The cluster's binding after a message from `node` (certificate of CA `ca`)
+    presenting `roster`; raises NotAuthorized when `node` may not speak for it."""
+    if node not in roster.nodes:
+        raise NotAuthorized(
+            f"node {node} presents configuration generation {roster.generation} of cluster "
+            f"{cluster}, which does not name it"
+        )
+    if bound is None or bound.nodes is None:
+        if bound is not None and bound.ca != ca:
+            raise _other_ca(cluster)
+        return Binding(ca, roster.generation, roster.nodes)
+    if bound.ca != ca:
+        raise _other_ca(cluster)
+    if node not in bound.nodes:
+        raise NotAuthorized(
+            f"node {node} is not a node of cluster {cluster} (configuration generation "
+            f"{bound.generation} as this quorum server knows it: {', '.join(bound.nodes)})"
+        )
+    if roster.generation > bound.generation:
+        return Binding(ca, roster.generation, roster.nodes)
+    return bound
+
+
+def _other_ca(cluster: str) -> NotAuthorized:
+    return NotAuthorized(
+        f"cluster {cluster} belongs to another CA on this quorum server: a node of a "
+        "different cluster uses the same cluster name"
+    )
+
+
+def _check_ballots(node: str, roster: Roster, message: Message) -> None:
+    """A ballot is its proposer's own (a node proposes only for itself) and its round
+    one a proposer can reach; a proposed membership holds configured nodes only."""
+    if isinstance(message, Prepare | Accept):
+        if message.ballot.proposer != node:
+            raise NotAuthorized(
+                f"node {node} sent a ballot of {message.ballot.proposer or 'nobody'}: a node "
+                "proposes only its own ballots"
+            )
+        if message.ballot.round > MAX_ROUND:
+            raise FieldError("ballot.round", f"{message.ballot.round} is beyond any proposer's")
+    if isinstance(message, Accept):
+        strangers = [n for n in message.value.members if n not in roster.nodes]
+        if strangers:
+            raise FieldError(
+                "accept.value", f"names {', '.join(strangers)}, not nodes of the configuration"
+            )
 
 
 class QuorumService:
@@ -32,39 +116,52 @@ class QuorumService:
         if state is not None and not isinstance(state, QuorumDurable):
             raise CmError(f"{state_file}: holds a node's state, not a quorum server's")
         self._core = QuorumServer(time.monotonic_ns(), state)
-        self._bindings: dict[str, str] = self._load_bindings()
+        self._bindings: dict[str, Binding] = self._load_bindings()
         self._lock = asyncio.Lock()
         self.last_contact: dict[str, float] = {}
 
-    def _load_bindings(self) -> dict[str, str]:
+    def _load_bindings(self) -> dict[str, Binding]:
         try:
             data = json.loads(self._bindings_file.read_text())
         except FileNotFoundError:
             return {}
         except (OSError, ValueError) as exc:
             raise CmError(f"{self._bindings_file}: unreadable ({exc})") from None
-        return {str(k): str(v) for k, v in data.items()}
+        try:
+            return {str(k): Binding.from_json(v) for k, v in data.items()}
+        except (TypeError, ValueError, KeyError) as exc:
+            raise CmError(f"{self._bindings_file}: unreadable ({exc})") from None
 
     def clusters(self) -> list[str]:
         return sorted(self._bindings)
 
-    def _bind(self, cluster: str, ca: str) -> None:
+    def _save_bindings(self) -> None:
+        data = {k: b.to_json() for k, b in sorted(self._bindings.items())}
+        write_atomic(self._bindings_file, json.dumps(data, indent=1).encode(), 0o600)
+
+    def _bind(self, cluster: str, node: str, ca: str, roster: Roster) -> None:
         bound = self._bindings.get(cluster)
-        if bound is None:
-            self._bindings[cluster] = ca
-            data = json.dumps(self._bindings, indent=1, sort_keys=True).encode()
-            write_atomic(self._bindings_file, data, 0o600)
-            log.info("serving cluster %s (CA %s...)", cluster, ca[:23])
-        elif bound != ca:
-            raise NotAuthorized(
-                f"cluster {cluster} belongs to another CA on this quorum server: a node of a "
-                "different cluster uses the same cluster name"
+        new = admit(cluster, bound, node, ca, roster)
+        if new != bound and new.nodes is not None:
+            self._bindings[cluster] = new
+            self._save_bindings()
+            log.info(
+                "%s cluster %s: configuration generation %d (%s), from %s; CA %s...",
+                "serving" if bound is None else "now serving",
+                cluster,
+                new.generation,
+                ",".join(new.nodes),
+                node,
+                ca[:23],
             )
 
-    async def exchange(self, node: str, ca: str, cluster: str, message: Message) -> list[Message]:
+    async def exchange(
+        self, node: str, ca: str, cluster: str, roster: Roster, message: Message
+    ) -> list[Message]:
         """One message from `node` of `cluster`; the quorum server's durable answers."""
         async with self._lock:
-            self._bind(cluster, ca)
+            self._bind(cluster, node, ca, roster)
+            _check_ballots(node, roster, message)
             self.last_contact[cluster] = time.monotonic()
             # The core keeps what it knows of senders per cluster, so node names of
             # different clusters never mix; requests are handled one at a time.

@@ -28,7 +28,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 import grpc
 from grpc import aio
@@ -49,9 +49,16 @@ from cluster.security.identity import Identity, IdentityError, Role, identity_fr
 from cluster.transport.replies import short, status_for
 from cluster.transport.stats import CALLS_FAILED, CALLS_REFUSED, TransportStats
 
+if TYPE_CHECKING:
+    from cluster.security.peercert import PeerCertificate
+
 log = logging.getLogger("cmcld.auth")
 
 current_identity: ContextVar[Identity] = ContextVar("current_identity")
+# The verified certificate of a TLS caller (None without a CertificateCheck).
+current_certificate: ContextVar[PeerCertificate | None] = ContextVar(
+    "current_certificate", default=None
+)
 
 _ROLES = {
     common_pb2.ROLE_MONITOR: "MONITOR",
@@ -119,10 +126,10 @@ class FixedAuthority:
 
 
 class CertificateCheck(Protocol):
-    """Turns the peer's leaf certificate (PEM, as the handshake verified it) into an
-    identity, checking it again: chain, revocation, names. Raises IdentityError."""
+    """Checks the peer's leaf certificate (PEM, as the handshake verified it) again:
+    chain, revocation, names (daemon/peertrust.py). Raises IdentityError."""
 
-    def identity(self, leaf_pem: bytes) -> Identity: ...
+    def verify(self, leaf_pem: bytes) -> PeerCertificate: ...
 
 
 class LocalPeers(Protocol):
@@ -153,7 +160,9 @@ def identify(
     try:
         if certificates is not None:
             leaf = next(iter(auth_context.get("x509_pem_cert", ())), b"")
-            return certificates.identity(leaf)
+            checked = certificates.verify(leaf)
+            current_certificate.set(checked)
+            return checked.identity
         uris = [uri.decode(errors="replace") for uri in auth_context.get("peer_uri", [])]
         return identity_from_uris(uris)
     except IdentityError as exc:

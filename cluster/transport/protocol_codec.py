@@ -184,6 +184,17 @@ def encode(message: Message) -> pb.ProtocolMessage:
 # ------------------------------------------------------------------------- decoding
 
 
+MAX_NUMBER = 1 << 48  # epochs, rounds, generations: beyond what any member can reach
+
+
+def _epoch(value: int, field: str) -> int:
+    """An epoch (or round, or generation) a member could have reached: each grows by
+    one per decision or attempt, so 2^48 is never reached; 2^64-1 is an attack."""
+    if value >= MAX_NUMBER:
+        raise ProtocolError(field, f"{value} is beyond any reachable value")
+    return value
+
+
 def _name(value: str, field: str) -> str:
     problem = node_name_problem(value)
     if problem:
@@ -196,7 +207,8 @@ def _names(values: object, field: str) -> tuple[str, ...]:
 
 
 def _ballot_back(b: common_pb2.Ballot, field: str) -> Ballot:
-    return Ballot(b.round, _name(b.proposer, f"{field}.proposer") if b.proposer else "")
+    proposer = _name(b.proposer, f"{field}.proposer") if b.proposer else ""
+    return Ballot(_epoch(b.round, f"{field}.round"), proposer)
 
 
 def _membership_back(m: common_pb2.Membership, field: str) -> Membership:
@@ -207,7 +219,12 @@ def _membership_back(m: common_pb2.Membership, field: str) -> Membership:
         raise ProtocolError(f"{field}.coordinator", f"{m.coordinator!r} is not a member")
     if not members and m.coordinator:
         raise ProtocolError(f"{field}.coordinator", "an empty membership has no coordinator")
-    return Membership(m.epoch, members, m.coordinator, m.config_generation)
+    return Membership(
+        _epoch(m.epoch, f"{field}.epoch"),
+        members,
+        m.coordinator,
+        _epoch(m.config_generation, f"{field}.config_generation"),
+    )
 
 
 def _intent_back(value: int, field: str) -> Intent:
@@ -222,7 +239,7 @@ def _view_back(v: pb.View, field: str) -> View:
         frozenset(_names(v.hears, f"{field}.hears")),
         _intent_back(v.intent, f"{field}.intent"),
         v.active,
-        v.epoch,
+        _epoch(v.epoch, f"{field}.epoch"),
         v.running,
     )
 
@@ -235,22 +252,35 @@ def decode(message: pb.ProtocolMessage) -> Message:
     kind = message.WhichOneof("body")
     if kind == "ping":
         p = message.ping
-        return Ping(p.epoch, p.seq, p.send_time_ns, p.active, _intent_back(p.intent, "ping.intent"))
+        return Ping(
+            _epoch(p.epoch, "ping.epoch"),
+            p.seq,
+            p.send_time_ns,
+            p.active,
+            _intent_back(p.intent, "ping.intent"),
+        )
     if kind == "pong":
         q = message.pong
-        return Pong(q.epoch, q.seq, q.echo_send_time_ns, q.granted)
+        return Pong(_epoch(q.epoch, "pong.epoch"), q.seq, q.echo_send_time_ns, q.granted)
     if kind == "quorum_ping":
         qp = message.quorum_ping
-        return QuorumPing(qp.cluster_name, qp.epoch, qp.seq, qp.send_time_ns)
+        return QuorumPing(
+            qp.cluster_name, _epoch(qp.epoch, "quorum_ping.epoch"), qp.seq, qp.send_time_ns
+        )
     if kind == "quorum_pong":
         qq = message.quorum_pong
-        return QuorumPong(qq.epoch, qq.seq, qq.echo_send_time_ns, qq.granted)
+        return QuorumPong(
+            _epoch(qq.epoch, "quorum_pong.epoch"), qq.seq, qq.echo_send_time_ns, qq.granted
+        )
     if kind == "poll":
-        return Poll(message.poll.epoch, _names(message.poll.formation, "poll.formation"))
+        return Poll(
+            _epoch(message.poll.epoch, "poll.epoch"),
+            _names(message.poll.formation, "poll.formation"),
+        )
     if kind == "poll_reply":
         r = message.poll_reply
         return PollReply(
-            r.epoch,
+            _epoch(r.epoch, "poll_reply.epoch"),
             _view_back(r.view, "poll_reply.view"),
             _membership_back(r.decided, "poll_reply.decided"),
         )
@@ -258,7 +288,7 @@ def decode(message: pb.ProtocolMessage) -> Message:
         pr = message.prepare
         return Prepare(
             pr.cluster_name,
-            pr.epoch,
+            _epoch(pr.epoch, "prepare.epoch"),
             _ballot_back(pr.ballot, "prepare.ballot"),
             _membership_back(pr.previous, "prepare.previous"),
             _names(pr.formation, "prepare.formation"),
@@ -266,7 +296,7 @@ def decode(message: pb.ProtocolMessage) -> Message:
     if kind == "prepare_reply":
         rr = message.prepare_reply
         return PrepareReply(
-            epoch=rr.epoch,
+            epoch=_epoch(rr.epoch, "prepare_reply.epoch"),
             ballot=_ballot_back(rr.ballot, "prepare_reply.ballot"),
             promised=rr.promised,
             acceptor=rr.acceptor,
@@ -288,7 +318,7 @@ def decode(message: pb.ProtocolMessage) -> Message:
         a = message.accept
         return Accept(
             a.cluster_name,
-            a.epoch,
+            _epoch(a.epoch, "accept.epoch"),
             _ballot_back(a.ballot, "accept.ballot"),
             _membership_back(a.value, "accept.value"),
             _membership_back(a.previous, "accept.previous"),
@@ -297,7 +327,7 @@ def decode(message: pb.ProtocolMessage) -> Message:
     if kind == "accept_reply":
         ar = message.accept_reply
         return AcceptReply(
-            ar.epoch,
+            _epoch(ar.epoch, "accept_reply.epoch"),
             _ballot_back(ar.ballot, "accept_reply.ballot"),
             ar.accepted,
             _ballot_back(ar.promised_ballot, "accept_reply.promised_ballot")
@@ -313,7 +343,7 @@ def decode(message: pb.ProtocolMessage) -> Message:
             _ages_back(ln.takeover_waits, "learn.takeover_waits"),
         )
     if kind == "get_decision":
-        return GetDecision(message.get_decision.epoch)
+        return GetDecision(_epoch(message.get_decision.epoch, "get_decision.epoch"))
     if kind == "decision":
         d = message.decision
         return Decision(

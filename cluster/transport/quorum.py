@@ -1,6 +1,7 @@
 """The Quorum service on the wire: cmqsd's servicer and the nodes' client."""
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import grpc
@@ -8,11 +9,12 @@ from grpc import aio
 
 from cluster.core.messages import Accept, Learn, Message, Prepare, QuorumPing
 from cluster.errors import CmError, Unreachable
+from cluster.names import cluster_name_problem
 from cluster.pb.v1 import membership_pb2 as pb
 from cluster.pb.v1 import services_pb2_grpc
 from cluster.security.pem import Credentials
-from cluster.security.trust import TrustBundle
-from cluster.transport.auth import current_identity
+from cluster.transport.auth import current_certificate, current_identity
+from cluster.transport.fields import check_name, check_nodes
 from cluster.transport.options import PEER_CHANNEL_OPTIONS
 from cluster.transport.protocol_codec import ProtocolError, decode, encode
 from cluster.transport.replies import abort_for
@@ -22,25 +24,35 @@ QUORUM_PORT = 1238  # Serviceguard's hacl-qs port
 _FOR_QUORUM = (QuorumPing, Prepare, Accept, Learn)
 
 
+@dataclass(frozen=True)
+class Roster:
+    """The configuration a node presents with each message: its generation, its nodes."""
+
+    generation: int
+    nodes: tuple[str, ...]
+
+
 class QuorumBackend(Protocol):
     async def exchange(
-        self, node: str, ca: str, cluster: str, message: Message
+        self, node: str, ca: str, cluster: str, roster: Roster, message: Message
     ) -> list[Message]: ...
 
 
 class QuorumServicer(services_pb2_grpc.QuorumServicer):
-    def __init__(self, backend: QuorumBackend, trust: TrustBundle) -> None:
+    def __init__(self, backend: QuorumBackend) -> None:
         self._backend = backend
-        self._trust = trust
 
     async def Exchange(
         self, request: pb.QuorumRequest, context: aio.ServicerContext[Any, Any]
     ) -> pb.QuorumReply:
         node = current_identity.get().name
-        leaf = next(iter(context.auth_context().get("x509_pem_cert", ())), b"")
-        ca = self._trust.issuer_fingerprint(leaf)
-        if ca is None:  # the handshake verified it: only a changed trust bundle gets here
-            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "certificate of no trusted CA")
+        peer = current_certificate.get()
+        if peer is None:  # a server built without its certificate check
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "certificate not checked")
+            raise AssertionError("abort raises")
+        check_name("cluster_name", request.cluster_name, cluster_name_problem)
+        check_nodes("configured_nodes", request.configured_nodes)
+        roster = Roster(request.config_generation, tuple(request.configured_nodes))
         try:
             message = decode(request.message)
             if not isinstance(message, _FOR_QUORUM):
@@ -51,7 +63,9 @@ class QuorumServicer(services_pb2_grpc.QuorumServicer):
                 raise ProtocolError(
                     "message.cluster_name", "differs from the request's cluster_name"
                 )
-            replies = await self._backend.exchange(node, str(ca), request.cluster_name, message)
+            replies = await self._backend.exchange(
+                node, peer.issuer_fingerprint, request.cluster_name, roster, message
+            )
         except CmError as exc:
             await abort_for(context, exc)
         return pb.QuorumReply(messages=[encode(m) for m in replies])
@@ -76,8 +90,20 @@ class QuorumClient:
         ]
         self._stubs = [services_pb2_grpc.QuorumStub(c) for c in self._channels]
 
-    async def exchange(self, cluster: str, message: Message, timeout: float) -> list[Message]:
-        request = pb.QuorumRequest(cluster_name=cluster, message=encode(message))
+    async def exchange(
+        self,
+        cluster: str,
+        generation: int,
+        nodes: Sequence[str],
+        message: Message,
+        timeout: float,
+    ) -> list[Message]:
+        request = pb.QuorumRequest(
+            cluster_name=cluster,
+            message=encode(message),
+            config_generation=generation,
+            configured_nodes=list(nodes),
+        )
         last = ""
         for address, stub in zip(self._addresses, self._stubs, strict=True):
             try:

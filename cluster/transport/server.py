@@ -9,7 +9,6 @@ from grpc import aio
 from cluster.errors import CmError
 from cluster.pb.v1 import services_pb2_grpc
 from cluster.security.pem import Credentials
-from cluster.security.trust import TrustBundle
 from cluster.transport.admin_service import AdminServicer
 from cluster.transport.auth import Authority, Authorizer, CertificateCheck
 from cluster.transport.backend import NodeBackend
@@ -100,16 +99,15 @@ async def start_quorum_server(
     listen: str,
     credentials: Credentials,
     backend: QuorumBackend,
-    trust: TrustBundle,
     server_name: str,
     stats: TransportStats,
-    certificates: CertificateCheck | None = None,
+    certificates: CertificateCheck,
 ) -> RunningServer:
     """Serve the Quorum service (cmqsd) with mutual TLS."""
     split_listen(listen)
     authorizer = Authorizer(server_name, stats, certificates=certificates)
     server = aio.server(interceptors=[authorizer], options=server_options())
-    services_pb2_grpc.add_QuorumServicer_to_server(QuorumServicer(backend, trust), server)
+    services_pb2_grpc.add_QuorumServicer_to_server(QuorumServicer(backend), server)
     port = _listen(server, listen, credentials)
     await server.start()
     return RunningServer(server, port)

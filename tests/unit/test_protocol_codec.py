@@ -13,17 +13,19 @@ from hypothesis import strategies as st
 
 from cluster.core import messages as m
 from cluster.pb.v1 import membership_pb2 as pb
-from cluster.transport.protocol_codec import ProtocolError, decode, encode
+from cluster.transport.protocol_codec import MAX_NUMBER, ProtocolError, decode, encode
 
 NAMES = st.sampled_from(["n1", "n2", "node-3", "alpha"])
 U64 = st.integers(min_value=0, max_value=2**62)
+EPOCHS = st.integers(min_value=0, max_value=MAX_NUMBER - 1)  # epochs, rounds, generations
+COUNTED = {"epoch", "round", "generation"}
 
 
 @st.composite
 def memberships(draw: st.DrawFn) -> m.Membership:
     members = tuple(sorted(draw(st.sets(NAMES, max_size=4))))
     coordinator = draw(st.sampled_from(members)) if members else ""
-    return m.Membership(draw(U64), members, coordinator, draw(U64))
+    return m.Membership(draw(EPOCHS), members, coordinator, draw(EPOCHS))
 
 
 def strategy_for(hint: object) -> st.SearchStrategy[object]:
@@ -58,7 +60,10 @@ def strategy_for(hint: object) -> st.SearchStrategy[object]:
 
 def instances(cls: type) -> st.SearchStrategy[object]:
     hints = typing.get_type_hints(cls)
-    fields = {f.name: strategy_for(hints[f.name]) for f in dataclasses.fields(cls)}
+    fields = {
+        f.name: EPOCHS if f.name in COUNTED else strategy_for(hints[f.name])
+        for f in dataclasses.fields(cls)
+    }
     return st.builds(cls, **fields)
 
 
@@ -90,3 +95,21 @@ def test_bad_fields_are_named() -> None:
         decode(bad)
     with pytest.raises(ProtocolError, match="empty protocol message"):
         decode(pb.ProtocolMessage())
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        pb.ProtocolMessage(ping=pb.Ping(epoch=2**64 - 1)),
+        pb.ProtocolMessage(prepare=pb.Prepare(epoch=3)),
+        pb.ProtocolMessage(get_decision=pb.GetDecision(epoch=MAX_NUMBER)),
+    ],
+)
+def test_absurd_epochs_and_rounds_are_refused(bad: pb.ProtocolMessage) -> None:
+    """No member reaches 2^48 epochs or rounds; a message that claims it is an attack
+    that would otherwise outbid every ballot for good."""
+    if bad.HasField("prepare"):
+        bad.prepare.ballot.round = 2**64 - 1
+        bad.prepare.ballot.proposer = "a"
+    with pytest.raises(ProtocolError, match="beyond any reachable value"):
+        decode(bad)

@@ -18,8 +18,9 @@ from cluster.core.messages import (
     QuorumPong,
 )
 from cluster.core.quorum import QuorumServer
-from cluster.errors import NotAuthorized
+from cluster.errors import CmError, NotAuthorized
 from cluster.quorum.service import QuorumService
+from cluster.transport.quorum import Roster
 
 M1 = Membership(1, ("a", "b"), "a")
 B = Ballot(1, "a")
@@ -85,9 +86,81 @@ def test_service_binds_a_cluster_before_any_promise_on_a_fresh_root(tmp_path: Pa
     state = tmp_path / "var" / "lib" / "cmcluster"
     service = QuorumService(state / "qs.json", state / "qs-clusters.json")
     learn = Learn("c1", M1)
-    asyncio.run(service.exchange("a", "CA-ONE", "c1", learn))
+    asyncio.run(service.exchange("a", "CA-ONE", "c1", AB, learn))
     assert service.clusters() == ["c1"]
     again = QuorumService(state / "qs.json", state / "qs-clusters.json")
     assert again.clusters() == ["c1"]
     with pytest.raises(NotAuthorized, match="belongs to another CA"):
-        asyncio.run(again.exchange("x", "CA-TWO", "c1", learn))
+        asyncio.run(again.exchange("a", "CA-TWO", "c1", AB, learn))
+
+
+AB = Roster(1, ("a", "b"))
+
+
+def _service(tmp_path: Path) -> QuorumService:
+    state = tmp_path / "state"
+    return QuorumService(state / "qs.json", state / "qs-clusters.json")
+
+
+def _ask(service: QuorumService, node: str, roster: Roster, message: object) -> list[object]:
+    return list(asyncio.run(service.exchange(node, "CA", "c1", roster, message)))  # type: ignore[arg-type]
+
+
+def test_only_nodes_of_the_known_configuration_are_answered(tmp_path: Path) -> None:
+    """A CA-signed node certificate outside the configuration cannot vote, even when it
+    presents a configuration that names it."""
+    service = _service(tmp_path)
+    _ask(service, "a", AB, QuorumPing("c1", 1, 1, 1))
+    with pytest.raises(NotAuthorized, match="node z is not a node of cluster c1"):
+        _ask(service, "z", Roster(9, ("a", "b", "z")), Prepare("c1", 2, Ballot(1 << 40, "z"), M1))
+    with pytest.raises(NotAuthorized, match="does not name it"):
+        _ask(service, "z", AB, QuorumPing("c1", 1, 1, 1))
+    # Nothing was promised: a member's ballot is still promised.
+    replies = _ask(service, "b", AB, Prepare("c1", 2, Ballot(1, "b"), M1))
+    assert any(isinstance(r, PrepareReply) and r.promised for r in replies)
+
+
+def test_a_newer_configuration_comes_from_a_node_of_the_known_one(tmp_path: Path) -> None:
+    service = _service(tmp_path)
+    _ask(service, "a", AB, QuorumPing("c1", 1, 1, 1))
+    with pytest.raises(NotAuthorized, match="node c is not a node of cluster c1"):
+        _ask(service, "c", Roster(2, ("a", "c")), QuorumPing("c1", 1, 1, 1))
+    _ask(service, "a", Roster(2, ("a", "c")), QuorumPing("c1", 1, 1, 1))  # a announces it
+    _ask(service, "c", Roster(2, ("a", "c")), QuorumPing("c1", 1, 1, 1))
+    with pytest.raises(NotAuthorized, match="node b is not a node of cluster c1"):
+        _ask(service, "b", AB, QuorumPing("c1", 1, 1, 1))  # removed in generation 2
+    # An older presented generation does not roll the binding back.
+    _ask(service, "a", AB, QuorumPing("c1", 1, 1, 1))
+    with pytest.raises(NotAuthorized):
+        _ask(service, "b", AB, QuorumPing("c1", 1, 1, 1))
+    kept = _service(tmp_path)  # the binding is durable
+    with pytest.raises(NotAuthorized):
+        _ask(kept, "b", AB, QuorumPing("c1", 1, 1, 1))
+
+
+@pytest.mark.parametrize(
+    ("message", "why"),
+    [
+        (Prepare("c1", 2, Ballot(1, "b"), M1), "proposes only its own ballots"),
+        (Prepare("c1", 2, Ballot((1 << 64) - 1, "a"), M1), "beyond any proposer"),
+        (Accept("c1", 2, Ballot(1, "a"), Membership(2, ("a", "z"), "a"), M1), "z, not nodes"),
+    ],
+)
+def test_ballots_no_member_could_have_made_are_refused(
+    tmp_path: Path, message: object, why: str
+) -> None:
+    service = _service(tmp_path)
+    with pytest.raises(CmError, match=why):
+        _ask(service, "a", AB, message)
+    replies = _ask(service, "b", AB, Prepare("c1", 2, Ballot(1, "b"), M1))
+    assert any(isinstance(r, PrepareReply) and r.promised for r in replies)
+
+
+def test_a_binding_of_an_older_cmqsd_takes_its_first_roster(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "qs-clusters.json").write_text('{"c1": "CA"}')
+    service = QuorumService(state / "qs.json", state / "qs-clusters.json")
+    _ask(service, "a", AB, QuorumPing("c1", 1, 1, 1))
+    with pytest.raises(NotAuthorized):
+        _ask(service, "z", Roster(1, ("z",)), QuorumPing("c1", 1, 1, 1))

@@ -448,7 +448,12 @@ class ApplyConfigRequest(_message.Message):
 
     SOURCES_FIELD_NUMBER: _builtins.int
     FORCE_FIELD_NUMBER: _builtins.int
+    REVOCATION_LIST_FIELD_NUMBER: _builtins.int
     force: _builtins.bool
+    revocation_list: _builtins.bytes
+    """cmapplyconf --crl: CRLs of the cluster CA (PEM), each replacing the one applied
+    for its CA only when its CRL number is not lower. Empty: keep the applied ones.
+    """
     @_builtins.property
     def sources(self) -> Global___CheckConfigRequest: ...
     def __init__(
@@ -456,10 +461,11 @@ class ApplyConfigRequest(_message.Message):
         *,
         sources: Global___CheckConfigRequest | None = ...,
         force: _builtins.bool = ...,
+        revocation_list: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["sources", b"sources"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["force", b"force", "sources", b"sources"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["force", b"force", "revocation_list", b"revocation_list", "sources", b"sources"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
