@@ -4,7 +4,7 @@
   cmcert issue --node NAME [--dir DIR] [-o FILE] [--days N] [--force]
   cmcert issue --quorum-server NAME [--dir DIR] [-o FILE] [--days N] [--force]
   cmcert issue --user NAME --role ROLE [--dir DIR] [-o FILE] [--days N] [--force]
-  cmcert install BUNDLE [--node NAME] [--force]
+  cmcert install BUNDLE [--node NAME] [--force]   (a running cmcld/cmqsd takes it at once)
   cmcert show FILE [--crl CRL [--ca CA_FILE]]
   cmcert list [--dir DIR]
   cmcert revoke FILE... | --serial HEX... | --node NAME | --user NAME | --quorum-server NAME
@@ -174,6 +174,7 @@ def main(argv: list[str], prog: str = "cmcert") -> int:
         node = local_node_name(args.node)
         name = install_node_bundle(paths, args.bundle, node, args.force)
         print(f"installed credentials of {name} in {paths.tls_dir}")
+        _tell_daemon(paths)
     elif args.action == "revoke":
         from cluster.cli.certrevoke import revoke_main
 
@@ -249,3 +250,24 @@ def _read(path: Path) -> bytes:
     from cluster.security.pem import read_file
 
     return read_file(path, "PEM file")
+
+
+def _tell_daemon(paths: HostPaths) -> None:
+    """A running cmcld or cmqsd uses newly installed credentials from its next
+    connection on when signalled (SIGHUP): rotation needs no restart, no outage."""
+    import os
+    import signal
+
+    from cluster.daemon.pidlock import lock_holder
+
+    for pid_file in (paths.cmcld_pid, paths.run_dir / "cmqsd.pid"):
+        holder = lock_holder(pid_file)
+        if holder is None or holder[1] not in ("cmcld", "cmqsd"):
+            continue
+        pid, program = holder
+        try:
+            os.kill(pid, signal.SIGHUP)
+        except OSError as exc:
+            print(f"could not signal {program} (pid {pid}): {exc.strerror}; run: kill -HUP {pid}")
+            continue
+        print(f"told {program} (pid {pid}) to use them; its log says whether it did")

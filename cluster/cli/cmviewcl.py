@@ -139,6 +139,8 @@ def table(
             out.append(f"  Lease of {view.reporting_node}: held, {view.lease_remaining:.1f} s left")
         if view.last_event:
             out.append(f"  Last event on {view.reporting_node}: {view.last_event}")
+    if verbose and view.warnings:
+        out += ["", *(f"  WARNING: {w}" for w in view.warnings)]
     return "\n".join(out)
 
 

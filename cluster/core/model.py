@@ -156,3 +156,4 @@ class ClusterView:
     lease_remaining: float
     config_generation: int
     packages: tuple[PackageView, ...] = ()
+    warnings: tuple[str, ...] = ()  # of the reporting node: certificates expiring

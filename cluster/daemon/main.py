@@ -7,6 +7,8 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Coroutine
+from typing import Any
 
 from cluster.cli.args import CmArgumentParser
 from cluster.core.effects import HaltNode
@@ -23,10 +25,11 @@ from cluster.daemon.logs import LEVELS, parse_level
 from cluster.daemon.membership import GuardLink, MembershipDriver
 from cluster.daemon.node import LocalNode
 from cluster.daemon.notify import sd_notify
+from cluster.daemon.owncert import OwnCertificate, certificate_warnings
 from cluster.daemon.package_ops import PackageOps, current_epoch
 from cluster.daemon.packages import LocalPackages
-from cluster.daemon.peertrust import node_trust
-from cluster.daemon.startup import daemon_process, own_credentials, stop_event, warn_if_expiring
+from cluster.daemon.peertrust import node_trust, recheck_heartbeats
+from cluster.daemon.startup import daemon_process, own_credentials, stop_event, watch_expiry
 from cluster.errors import CmError, UsageError
 from cluster.guard.client import Guard, GuardError
 from cluster.names import node_name_problem
@@ -43,7 +46,6 @@ STOP_GRACE = 2.0
 CHANGE_GRACE = 30.0  # a configuration change in progress is finished, not cut
 CATCH_UP_INTERVAL = 10.0
 LEAVE_TIMEOUT = 60.0
-EXPIRY_WARNING_DAYS = 30
 
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
@@ -52,7 +54,8 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         description="The cmcluster node daemon. Serves the node's gRPC services with "
         "mutual TLS on --listen and to root on this node through a local socket; logs "
         "to $CMCLUSTER_ROOT/var/log/cmcluster/cmcld.log and syslog. Stops on SIGTERM; "
-        "on SIGUSR1 logs where each of its tasks waits.",
+        "on SIGHUP uses the certificate in tls/ again (cmcert install --force sends it: "
+        "rotation without a restart); on SIGUSR1 logs where each of its tasks waits.",
     )
     parser.add_argument(
         "--listen",
@@ -126,12 +129,14 @@ async def _serve(
     auto_start: bool,
     admin_gid: int | None,
 ) -> None:
-    stop = stop_event(log)
+    own = OwnCertificate(paths, node, Kind.NODE, credentials)
+    stop = stop_event(log, reload=lambda: own.reload(log))
     host, port = split_listen(listen)
     dialer = PeerDialer(credentials, port or DEFAULT_PORT)
     store = ConfigStore(paths)
     store.load()
     trust = node_trust(credentials, store)
+    warnings = certificate_warnings(own, trust)
     background = Background()
     catch_up = CatchUp(log)
     guard = await _start_guard(paths, node, store, log)
@@ -147,6 +152,8 @@ async def _serve(
         guard=guard,
     )
     membership.load_durable()  # an unreadable Paxos state stops cmcld here, before serving
+    own.listeners += [dialer.renew, membership.renew]
+    recheck_heartbeats(membership.links, store, trust)
     packages, coordinator, package_ops = _packages(
         node=node, paths=paths, store=store, membership=membership, guard=guard, dialer=dialer
     )
@@ -177,10 +184,11 @@ async def _serve(
         background=background,
         packages=package_ops,
         lan=lan,
+        warnings=warnings,
     )
     server = await start_node_server(
         listen=listen,
-        credentials=credentials,
+        credentials=lambda: own.current,
         admin_socket=paths.admin_socket,
         backend=backend,
         links=membership.links,
@@ -191,7 +199,6 @@ async def _serve(
     )
     # Peers listen on the cluster port, as this node does.
     dialer.port = membership.links.port = server.port
-    warn_if_expiring(credentials, log)
     log.info(
         "cmcld %s started on node %s: mutual TLS on %s:%d, admin socket %s",
         __version__,
@@ -204,16 +211,15 @@ async def _serve(
         log.info(
             "configuration generation %d (%s)", store.generation, store.cluster_name or "deleted"
         )
-    running = asyncio.create_task(membership.run(), name="membership")
-    catching_up = asyncio.create_task(catch_up.every(CATCH_UP_INTERVAL), name="catch-up")
-    watchers = [
-        asyncio.create_task(packages.watch_subnets(), name="monitored-subnets"),
-        asyncio.create_task(packages.watch_resources(), name="resource-monitor"),
-        asyncio.create_task(packages.watch_mmp(), name="mmp-samples"),
-        asyncio.create_task(lan.run(packages.poll_interval), name="local-lan-failover"),
-    ]
-    for task in (running, catching_up, *watchers):
-        task.add_done_callback(report_end)
+    running, catching_up, *watchers = _tasks(
+        ("membership", membership.run()),
+        ("catch-up", catch_up.every(CATCH_UP_INTERVAL)),
+        ("monitored-subnets", packages.watch_subnets()),
+        ("resource-monitor", packages.watch_resources()),
+        ("mmp-samples", packages.watch_mmp()),
+        ("local-lan-failover", lan.run(packages.poll_interval)),
+        ("certificate-expiry", watch_expiry(warnings, log)),
+    )
     sd_notify("READY=1", f"STATUS=serving on {host}:{server.port}", f"MAINPID={os.getpid()}")
     await stop.wait()
     sd_notify("STOPPING=1")
@@ -233,6 +239,14 @@ async def _serve(
     if guard is not None:
         await asyncio.to_thread(guard.close)
     log.info("cmcld stopped")
+
+
+def _tasks(*work: tuple[str, Coroutine[Any, Any, None]]) -> list[asyncio.Task[None]]:
+    """The daemon's long-running tasks, named; one that ends (none should) is reported."""
+    tasks = [asyncio.create_task(coroutine, name=name) for name, coroutine in work]
+    for task in tasks:
+        task.add_done_callback(report_end)
+    return tasks
 
 
 def _packages(

@@ -169,6 +169,7 @@ class MembershipDriver:
         self.qs_answering = False  # the last exchange with the quorum server succeeded
         self._announced = 0  # the configuration generation last told to the quorum server
         self._announcing: asyncio.Task[None] | None = None
+        self._closing_qs: asyncio.Task[None] | None = None
         self.last_event = ""
         self._pending: Pending | None = None
         self._halting = False
@@ -295,6 +296,17 @@ class MembershipDriver:
                 log.info("could not tell the quorum server of generation %d: %s", generation, exc)
 
         self._announcing = loop.create_task(announce(), name="qs-announce")
+
+    def renew(self, credentials: Credentials) -> None:
+        """A new certificate of this node (SIGHUP): for new heartbeat connections and a
+        new channel to the quorum server."""
+        self._credentials = credentials
+        self.links.renew(credentials)
+        old = self.qs
+        if old is not None and self.config is not None:
+            self.qs = None
+            self._setup_quorum_server(self.config)
+            self._closing_qs = asyncio.get_running_loop().create_task(old.close())
 
     def _setup_quorum_server(self, config: Config) -> None:
         host = config.cluster.qs_host

@@ -8,7 +8,7 @@ import os
 import platform
 import socket
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 
 from cluster.config.files import FileStatus
 from cluster.config.problems import Problem
@@ -50,6 +50,7 @@ class LocalNode:
         background: Background,
         packages: PackageOps,
         lan: LanFailover | None = None,
+        warnings: Callable[[], list[str]] = list,
     ) -> None:
         self._name = name
         self._dialer = dialer
@@ -61,6 +62,7 @@ class LocalNode:
         self._background = background
         self._packages = packages
         self._lan = lan
+        self._warnings = warnings
         self._started = time.monotonic()
 
     @property
@@ -202,7 +204,12 @@ class LocalNode:
                 dataclasses.replace(n, interfaces=interfaces) if n.name == self._name else n
                 for n in nodes
             )
-        return dataclasses.replace(base, nodes=nodes, packages=await self._packages.views())
+        return dataclasses.replace(
+            base,
+            nodes=nodes,
+            packages=await self._packages.views(),
+            warnings=tuple(self._warnings()),
+        )
 
     # Packages: see PackageOps, coordinator.py and packages.py.
 

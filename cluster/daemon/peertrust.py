@@ -7,6 +7,7 @@ distributes them with it), so every node refuses the same certificates from the 
 generation on. cmqsd, which has no configuration, reads tls/ca.crl and again on SIGHUP.
 """
 
+import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -16,9 +17,10 @@ from cryptography import x509
 from cluster.daemon.configstore import ConfigStore
 from cluster.errors import CmError, UsageError
 from cluster.security.crl import Revocations, load_crls, merged, read_crls
-from cluster.security.identity import IdentityError
+from cluster.security.identity import IdentityError, Kind
 from cluster.security.peercert import CertificateRefused, PeerCertificate, PeerVerifier
 from cluster.security.pem import Credentials, split_pem
+from cluster.transport.heartbeat import HeartbeatLinks
 
 log = logging.getLogger("cmcld.auth")
 
@@ -35,6 +37,7 @@ class PeerTrust:
         self._cas = list(cas)
         self._verifier = PeerVerifier(self._cas)
         self.changed: list[Callable[[], None]] = []
+        self._expiry: dict[str, dt.datetime] = {}  # peer -> its certificate's end, as seen
 
     @property
     def revocations(self) -> tuple[Revocations, ...]:
@@ -43,9 +46,29 @@ class PeerTrust:
     def verify(self, leaf_pem: bytes) -> PeerCertificate:
         """Raises IdentityError saying why the certificate is not accepted."""
         try:
-            return self._verifier.verify(leaf_pem)
+            peer = self._verifier.verify(leaf_pem)
         except CertificateRefused as exc:
             raise IdentityError(str(exc)) from None
+        if peer.identity.kind is Kind.NODE:
+            self._expiry[peer.identity.name] = peer.not_after
+        return peer
+
+    def peer_warnings(self, within: dt.timedelta, now: dt.datetime | None = None) -> list[str]:
+        """The peers whose certificate (the one they last called with) ends soon."""
+        moment = now or dt.datetime.now(dt.UTC)
+        return [
+            f"the certificate of node {name} expires on {end:%Y-%m-%d}: issue it a new "
+            "one and install it there (cmcert issue --node, cmcert install)"
+            for name, end in sorted(self._expiry.items())
+            if end - moment < within
+        ]
+
+    def accepts(self, leaf_pem: bytes) -> bool:
+        try:
+            self._verifier.verify(leaf_pem)
+        except CertificateRefused:
+            return False
+        return True
 
     def set_revocations(self, pem: bytes, origin: str) -> None:
         """Enforce the lists in `pem` from now on; a list no trusted CA signed is
@@ -101,6 +124,23 @@ def node_trust(credentials: Credentials, store: ConfigStore) -> PeerTrust:
     store.listeners.append(follow)
     follow()
     return trust
+
+
+def recheck_heartbeats(links: HeartbeatLinks, store: ConfigStore, trust: PeerTrust) -> None:
+    """After a configuration or its revocation lists changed: close the heartbeat
+    streams of nodes the configuration no longer names and of revoked certificates
+    (the calls they make from then on are refused by the authorizer)."""
+
+    def keep(peer: str, certificate: bytes) -> bool:
+        config = store.config
+        configured = config is not None and config.cluster.node(peer) is not None
+        return configured and (not certificate or trust.accepts(certificate))
+
+    def recheck() -> None:
+        links.drop(keep, "no longer a node of the configuration, or its certificate revoked")
+
+    store.listeners.append(recheck)
+    trust.changed.append(recheck)
 
 
 def quorum_server_trust(ca_file: Path, crl_file: Path) -> PeerTrust:

@@ -39,3 +39,21 @@ class PidLock:
             self.path.unlink(missing_ok=True)
             os.close(self._fd)
             self._fd = None
+
+
+def lock_holder(path: Path) -> tuple[int, str] | None:
+    """(pid, program) of the process holding the lock at `path`, None when nobody
+    holds it (a crashed daemon's file is not held: the kernel dropped its lock)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid, _, program = os.read(fd, 64).decode(errors="replace").strip().partition(" ")
+            return (int(pid), program) if pid.isdigit() else None
+        return None
+    finally:
+        os.close(fd)

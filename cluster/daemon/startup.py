@@ -21,10 +21,11 @@ from cluster.hostfiles import exposed_key_problem
 from cluster.paths import HostPaths
 from cluster.security.ca import certificate_identity, key_matches, validity_problem
 from cluster.security.identity import IdentityError, Kind
-from cluster.security.pem import Credentials, load_credentials
+from cluster.security.pem import Credentials, load_credentials, split_pem
 from cluster.transport.stats import TransportStats
 
 EXPIRY_WARNING_DAYS = 30
+EXPIRY_CHECK_INTERVAL = 24 * 3600.0
 
 
 def own_credentials(paths: HostPaths, name: str, kind: Kind) -> Credentials:
@@ -58,11 +59,42 @@ def own_credentials(paths: HostPaths, name: str, kind: Kind) -> Credentials:
     return credentials
 
 
-def warn_if_expiring(credentials: Credentials, log: logging.Logger) -> None:
-    cert = x509.load_pem_x509_certificate(credentials.certificate)
-    left = cert.not_valid_after_utc - dt.datetime.now(dt.UTC)
-    if left < dt.timedelta(days=EXPIRY_WARNING_DAYS):
-        log.warning("certificate expires in %d days: issue a new one", left.days)
+def expiry_warnings(credentials: Credentials, now: dt.datetime | None = None) -> list[str]:
+    """One sentence for this host's certificate and for each CA certificate it trusts
+    that expires within EXPIRY_WARNING_DAYS (cmviewcl -v shows them too)."""
+    moment = now or dt.datetime.now(dt.UTC)
+    found = [("certificate", x509.load_pem_x509_certificate(credentials.certificate))]
+    found += [
+        ("CA certificate", x509.load_pem_x509_certificate(pem))
+        for pem in split_pem(credentials.ca).certificates
+    ]
+    warnings = []
+    for what, cert in found:
+        left = cert.not_valid_after_utc - moment
+        if left < dt.timedelta(days=EXPIRY_WARNING_DAYS):
+            subject = cert.subject.rfc4514_string()
+            when = f"{cert.not_valid_after_utc:%Y-%m-%d}"
+            if left.total_seconds() <= 0:
+                warnings.append(f"{what} {subject} expired on {when}")
+            else:
+                days = left.days
+                warnings.append(
+                    f"{what} {subject} expires on {when} (in {days} day{'s' * (days != 1)}): "
+                    + (
+                        "issue a new one and install it (cmcert issue, cmcert install)"
+                        if what == "certificate"
+                        else "create a new CA and re-issue every certificate"
+                    )
+                )
+    return warnings
+
+
+async def watch_expiry(warnings: Callable[[], list[str]], log: logging.Logger) -> None:
+    """Log the expiry warnings at start and then once a day, for as long as they hold."""
+    while True:
+        for warning in warnings():
+            log.warning("%s", warning)
+        await asyncio.sleep(EXPIRY_CHECK_INTERVAL)
 
 
 @dataclass
@@ -90,7 +122,7 @@ def daemon_process(
         lock.release()
 
 
-def stop_event(log: logging.Logger, reload: Callable[[], None] | None = None) -> asyncio.Event:
+def stop_event(log: logging.Logger, reload: Callable[[], object] | None = None) -> asyncio.Event:
     """Set on SIGTERM or SIGINT; SIGHUP calls `reload` (else is logged: logs reopen by
     themselves); SIGUSR1 writes where every task of the daemon waits to the log (for a
     daemon that seems stuck: thread dumps do not show coroutines)."""

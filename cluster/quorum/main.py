@@ -5,7 +5,8 @@ answers their nodes' pings only while exactly half of a membership answers them.
 cmqsd may serve several clusters; each cluster name is bound to the CA of its nodes.
 Its certificate comes from `cmcert issue --quorum-server NAME`; it trusts the CAs in
 tls/ca.crt (append the other clusters' ca.crt to serve them too) and refuses the
-certificates their CRLs in tls/ca.crl revoke (read at start and on SIGHUP).
+certificates their CRLs in tls/ca.crl revoke. SIGHUP reads tls/ again: its own
+certificate (after `cmcert install --force`) and the CRLs.
 """
 
 import argparse
@@ -14,8 +15,15 @@ import asyncio
 from cluster.cli.args import CmArgumentParser
 from cluster.daemon.logs import LEVELS, parse_level
 from cluster.daemon.notify import sd_notify
+from cluster.daemon.owncert import OwnCertificate
 from cluster.daemon.peertrust import quorum_server_trust
-from cluster.daemon.startup import daemon_process, own_credentials, stop_event, warn_if_expiring
+from cluster.daemon.startup import (
+    daemon_process,
+    expiry_warnings,
+    own_credentials,
+    stop_event,
+    watch_expiry,
+)
 from cluster.errors import UsageError
 from cluster.names import node_name_problem
 from cluster.paths import HostPaths, local_node_name
@@ -35,7 +43,8 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         description="The cmcluster quorum server. Serves the Quorum service with mutual "
         "TLS on --listen; keeps its promises in $CMCLUSTER_ROOT/var/lib/cmcluster/qs.json; "
         "logs to $CMCLUSTER_ROOT/var/log/cmcluster/cmqsd.log and syslog. Stops on SIGTERM; "
-        "on SIGHUP reads tls/ca.crl again (the CRLs of the clusters' CAs, cmcert revoke).",
+        "on SIGHUP reads tls/ again: its certificate (cmcert install) and ca.crl (the "
+        "CRLs of the clusters' CAs, cmcert revoke).",
     )
     parser.add_argument(
         "--listen",
@@ -71,16 +80,24 @@ def main(argv: list[str], prog: str = "cmqsd") -> int:
         log = process.log
 
         async def serve() -> None:
-            stop = stop_event(log, reload=lambda: trust.load_file(paths.tls_dir / CA_CRL))
+            own = OwnCertificate(paths, name, Kind.QUORUM_SERVER, credentials)
+
+            def reload() -> None:
+                own.reload(log)
+                trust.load_file(paths.tls_dir / CA_CRL)
+
+            stop = stop_event(log, reload=reload)
             server = await start_quorum_server(
                 listen=args.listen,
-                credentials=credentials,
+                credentials=lambda: own.current,
                 backend=service,
                 server_name=name,
                 stats=process.stats,
                 certificates=trust,
             )
-            warn_if_expiring(credentials, log)
+            expiry = asyncio.create_task(
+                watch_expiry(lambda: expiry_warnings(own.current), log), name="expiry"
+            )
             host = split_listen(args.listen)[0]
             clusters = ", ".join(service.clusters()) or "none yet"
             log.info(
@@ -94,6 +111,7 @@ def main(argv: list[str], prog: str = "cmqsd") -> int:
             sd_notify("READY=1", f"STATUS=serving on {host}:{server.port}")
             await stop.wait()
             sd_notify("STOPPING=1")
+            expiry.cancel()
             await server.stop(STOP_GRACE)
             log.info("cmqsd stopped")
 

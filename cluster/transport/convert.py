@@ -234,6 +234,7 @@ def view_to_pb(view: ClusterView) -> view_pb2.ClusterView:
                 last_answer_age_seconds=view.quorum.last_answer_age,
             )
         )
+    msg.warnings.extend(view.warnings)
     return msg
 
 
@@ -263,5 +264,6 @@ def view_from_pb(msg: view_pb2.ClusterView) -> ClusterView:
         lease_held=msg.lease_held,
         lease_remaining=msg.lease_remaining_seconds,
         config_generation=msg.config_generation,
+        warnings=tuple(msg.warnings),
         packages=tuple(package_view_from_pb(p) for p in msg.packages),
     )

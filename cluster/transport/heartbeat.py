@@ -56,6 +56,7 @@ class Link:
     network: str
     dialed: bool
     remote: str = ""
+    certificate: bytes = b""  # the peer's leaf (PEM), on the accepting side
     since: float = field(default_factory=time.monotonic)
     last_frame: float = field(default_factory=time.monotonic)
     queue: asyncio.Queue[pb.HeartbeatFrame | None] = field(
@@ -127,6 +128,20 @@ class HeartbeatLinks:
         """Queue `message` on every live path to `peer`; returns how many took it."""
         frame = pb.HeartbeatFrame(message=encode(message))
         return sum(1 for (p, _), link in list(self._links.items()) if p == peer and link.put(frame))
+
+    def renew(self, credentials: Credentials) -> None:
+        """Dial with a new certificate from the next connection on; streams made with
+        the old one go on until the peers refuse it (its revocation)."""
+        self._credentials = credentials
+
+    def drop(self, keep: Callable[[str, bytes], bool], why: str) -> None:
+        """End every stream whose peer (name, certificate) `keep` no longer accepts: a
+        node taken out of the configuration, a certificate revoked since it connected."""
+        for link in list(self._links.values()):
+            if not keep(link.peer, link.certificate):
+                log.warning("closing the heartbeat of %s on %s: %s", link.peer, link.network, why)
+                link.put(pb.HeartbeatFrame(goodbye=pb.Goodbye(reason=why)))
+                link.put(None)
 
     def status(self) -> list[LinkStatus]:
         now = time.monotonic()
@@ -317,8 +332,10 @@ class HeartbeatLinks:
         requests: AsyncIterator[pb.HeartbeatFrame],
         context: aio.ServicerContext[Any, Any],
         peer: str,
+        certificate: bytes = b"",
     ) -> AsyncIterator[pb.HeartbeatFrame]:
-        """The server end of a stream dialled by `peer` (its certificate's node name)."""
+        """The server end of a stream dialled by `peer` (its certificate's node name;
+        `certificate` its leaf, to check again when revocations change)."""
         try:
             first = await anext(requests)
             hello = self._check_hello(first, peer)
@@ -329,7 +346,7 @@ class HeartbeatLinks:
             log.warning("refused heartbeat from %s: %s", peer, exc)
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
             return
-        link = Link(peer, hello.path, dialed=False)
+        link = Link(peer, hello.path, dialed=False, certificate=certificate)
         self._register(link)
         reader = asyncio.create_task(self._read(link, requests))
         try:

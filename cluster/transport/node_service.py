@@ -34,7 +34,8 @@ class NodeServicer(services_pb2_grpc.NodeServicer):
     def Heartbeat(
         self, request_iterator: AsyncIterator[membership_pb2.HeartbeatFrame], context: Context
     ) -> AsyncIterator[membership_pb2.HeartbeatFrame]:
-        return self._links.serve(request_iterator, context, current_identity.get().name)
+        leaf = next(iter(context.auth_context().get("x509_pem_cert", ())), b"")
+        return self._links.serve(request_iterator, context, current_identity.get().name, leaf)
 
     async def NodeCommand(
         self, request: admin_pb2.NodeCommandRequest, context: Context

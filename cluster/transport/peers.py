@@ -53,6 +53,13 @@ class PeerDialer:
         self._channels: dict[tuple[str, str], aio.Channel] = {}
         self._retiring: set[aio.Channel] = set()
 
+    def renew(self, credentials: Credentials) -> None:
+        """Dial with a new certificate from now on: every channel is replaced (the old
+        ones close after RETIRE_GRACE, when their calls are over)."""
+        self._credentials = credentials
+        for target, node in list(self._channels):
+            self._drop_key((target, node))
+
     def _channel(self, host: str, node: str) -> aio.Channel:
         key = (_target(host, self.port), node)
         channel = self._channels.get(key)
@@ -77,7 +84,10 @@ class PeerDialer:
     def _drop(self, host: str, node: str) -> None:
         """Use a new channel from now on; the old one closes after RETIRE_GRACE, when
         the calls other tasks still have on it are over."""
-        channel = self._channels.pop((_target(host, self.port), node), None)
+        self._drop_key((_target(host, self.port), node))
+
+    def _drop_key(self, key: tuple[str, str]) -> None:
+        channel = self._channels.pop(key, None)
         if channel is None:
             return
         self._retiring.add(channel)

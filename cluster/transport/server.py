@@ -1,6 +1,7 @@
 """gRPC servers: cmcld (mutual TLS on TCP, local credentials on the admin socket) and
 cmqsd (mutual TLS)."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +19,11 @@ from cluster.transport.node_service import NodeServicer
 from cluster.transport.options import server_options
 from cluster.transport.quorum import QuorumBackend, QuorumServicer
 from cluster.transport.stats import TransportStats
-from cluster.transport.tls import local_server_credentials, server_credentials
+from cluster.transport.tls import (
+    local_server_credentials,
+    renewable_server_credentials,
+    server_credentials,
+)
 
 
 @dataclass
@@ -43,7 +48,7 @@ def split_listen(listen: str) -> tuple[str, int]:
 async def start_node_server(
     *,
     listen: str,
-    credentials: Credentials,
+    credentials: Credentials | Callable[[], Credentials],
     admin_socket: Path | None,
     backend: NodeBackend,
     links: HeartbeatLinks,
@@ -82,9 +87,17 @@ async def start_node_server(
     return RunningServer(server, port, admin)
 
 
-def _listen(server: aio.Server, listen: str, credentials: Credentials) -> int:
+def _listen(
+    server: aio.Server, listen: str, credentials: Credentials | Callable[[], Credentials]
+) -> int:
+    """Bind `listen` with mutual TLS; `credentials` may be a callable, asked before
+    every handshake (a certificate reloaded on SIGHUP serves the next connection)."""
+    if callable(credentials):
+        tls = renewable_server_credentials(credentials)
+    else:
+        tls = server_credentials(credentials)
     try:
-        port = server.add_secure_port(listen, server_credentials(credentials))
+        port = server.add_secure_port(listen, tls)
     except RuntimeError:
         port = 0
     if not port:
@@ -97,7 +110,7 @@ def _listen(server: aio.Server, listen: str, credentials: Credentials) -> int:
 async def start_quorum_server(
     *,
     listen: str,
-    credentials: Credentials,
+    credentials: Credentials | Callable[[], Credentials],
     backend: QuorumBackend,
     server_name: str,
     stats: TransportStats,

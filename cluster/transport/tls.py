@@ -1,5 +1,7 @@
 """gRPC credential objects from cmcluster's credentials."""
 
+from collections.abc import Callable
+
 import grpc
 
 from cluster.security.pem import Credentials
@@ -9,6 +11,33 @@ def server_credentials(creds: Credentials) -> grpc.ServerCredentials:
     """Mutual TLS: a client without a certificate from the cluster CA is refused."""
     return grpc.ssl_server_credentials(
         [(creds.key, creds.certificate)], root_certificates=creds.ca, require_client_auth=True
+    )
+
+
+def renewable_server_credentials(current: Callable[[], Credentials]) -> grpc.ServerCredentials:
+    """Mutual TLS whose certificate (and trusted CAs) follow `current()`: gRPC asks
+    before every handshake, so a reloaded certificate serves the next connection."""
+    served = current()
+
+    def configuration(creds: Credentials) -> "grpc.ServerCertificateConfiguration":
+        return grpc.ssl_server_certificate_configuration(
+            [(creds.key, creds.certificate)], root_certificates=creds.ca
+        )
+
+    def fetch() -> "grpc.ServerCertificateConfiguration | None":
+        nonlocal served
+        now = current()
+        if now is served:
+            return None
+        served = now
+        return configuration(now)
+
+    # The stubs say the fetcher returns a configuration; gRPC documents None for "no
+    # change", which is what keeps every handshake from rebuilding the TLS context.
+    return grpc.dynamic_ssl_server_credentials(
+        configuration(served),
+        fetch,  # type: ignore[arg-type]
+        require_client_authentication=True,
     )
 
 

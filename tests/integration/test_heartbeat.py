@@ -189,3 +189,34 @@ def test_goodbye_is_logged_apart_from_a_dead_peer(
 
     with caplog.at_level(logging.INFO, logger="cmcld.heartbeat"):
         asyncio.run(scenario())
+
+
+def test_streams_of_peers_no_longer_accepted_are_closed(
+    cluster_ca: ClusterCA, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A configuration without the peer, or its certificate revoked: the accepting side
+    ends the stream (it knows the certificate the peer connected with); the peer's
+    redial then meets the authorizer."""
+
+    async def scenario() -> None:
+        a = make_end(cluster_ca, tmp_path, "a", "127.0.0.1")
+        b = make_end(cluster_ca, tmp_path, "b", "127.0.0.2")
+        a.links.port = await b.serve(0)
+        a.links.set_paths([PathSpec("b", "lan", "127.0.0.1", "127.0.0.2")])
+        await until(lambda: b.links.send("a", PING) == 1)
+        seen: list[tuple[str, bytes]] = []
+
+        def keep(peer: str, certificate: bytes) -> bool:
+            seen.append((peer, certificate))
+            return False
+
+        b.links.drop(keep, "test: revoked")
+        assert seen and seen[0][0] == "a"
+        assert seen[0][1].startswith(b"-----BEGIN CERTIFICATE-----")
+        await until(lambda: b.links.send("a", PING) == 0)
+        await a.links.close("test over", leaving=True)
+        await b.stop()
+
+    with caplog.at_level(logging.WARNING):
+        asyncio.run(scenario())
+    assert "closing the heartbeat of a on lan: test: revoked" in caplog.text

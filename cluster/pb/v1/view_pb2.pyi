@@ -284,6 +284,7 @@ class ClusterView(_message.Message):
     LEASE_HELD_FIELD_NUMBER: _builtins.int
     LEASE_REMAINING_SECONDS_FIELD_NUMBER: _builtins.int
     CONFIG_GENERATION_FIELD_NUMBER: _builtins.int
+    WARNINGS_FIELD_NUMBER: _builtins.int
     cluster_name: _builtins.str
     running: _builtins.bool
     reporting_node: _builtins.str
@@ -301,6 +302,12 @@ class ClusterView(_message.Message):
     def packages(self) -> _containers.RepeatedCompositeFieldContainer[Global___PackageView]: ...
     @_builtins.property
     def quorum_server(self) -> Global___QuorumServerView: ...
+    @_builtins.property
+    def warnings(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """What the reporting node warns of: its own, its CA's or a peer's certificate
+        expiring within 30 days.
+        """
+
     def __init__(
         self,
         *,
@@ -315,10 +322,11 @@ class ClusterView(_message.Message):
         lease_held: _builtins.bool = ...,
         lease_remaining_seconds: _builtins.float = ...,
         config_generation: _builtins.int = ...,
+        warnings: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["membership", b"membership", "quorum_server", b"quorum_server"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster_name", b"cluster_name", "config_generation", b"config_generation", "last_event", b"last_event", "lease_held", b"lease_held", "lease_remaining_seconds", b"lease_remaining_seconds", "membership", b"membership", "nodes", b"nodes", "packages", b"packages", "quorum_server", b"quorum_server", "reporting_node", b"reporting_node", "running", b"running"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster_name", b"cluster_name", "config_generation", b"config_generation", "last_event", b"last_event", "lease_held", b"lease_held", "lease_remaining_seconds", b"lease_remaining_seconds", "membership", b"membership", "nodes", b"nodes", "packages", b"packages", "quorum_server", b"quorum_server", "reporting_node", b"reporting_node", "running", b"running", "warnings", b"warnings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
