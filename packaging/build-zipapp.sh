@@ -5,7 +5,7 @@
 # The shebang runs Python with -sE (no user site, no PYTHON* variables) and -S (no
 # site-packages of the host): a host's older cryptography must never shadow ours.
 # --compile-pyc saves about 70 ms per command on a read-only install. The zipapp's
-# __main__.py is packaging/zipapp_main.py (shiv's bootstrap, after choosing SHIV_ROOT).
+# __main__.py runs packaging/zipapp_main.py (choosing SHIV_ROOT), then shiv's bootstrap.
 set -euo pipefail
 bin=$1
 out=$2

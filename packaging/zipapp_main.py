@@ -1,8 +1,8 @@
-"""The zipapp's __main__.py: choose where shiv unpacks, then run shiv's bootstrap.
+"""Where the zipapp unpacks: chosen before shiv's bootstrap runs (module _cmcluster_main).
 
 shiv unpacks the zipapp's packages on first run into $SHIV_ROOT, by default ~/.shiv,
 and fails with a traceback when that cannot be written (a user whose HOME is not
-writable, or does not exist). This picks, unless SHIV_ROOT is set:
+writable, or does not exist). Unless SHIV_ROOT is set, `prepare` picks:
 
 1. PREFIX/lib/cmcluster, where `cmcluster.pyz install --prefix PREFIX` unpacked this
    build once for every user, when it holds this build and only its owner (root or
@@ -12,8 +12,9 @@ writable, or does not exist). This picks, unless SHIV_ROOT is set:
 4. /tmp/cmcluster-UID, made 0700 and checked to be this user's own private directory
    (never one another user prepared: its code would run as this user);
 
-else it says in one line what to do. Standard library only, and a few system calls:
-it runs before every command.
+else it says in one line what to do. packaging/replace-main.py puts this module in the
+zipapp (with a compiled copy: it runs before every command) and a __main__.py that
+calls `prepare` and then shiv's bootstrap. Standard library only, a few system calls.
 """
 
 import contextlib
@@ -22,7 +23,7 @@ import stat
 import sys
 
 BUILD_ID = ""  # filled in by packaging/replace-main.py at build time
-CHOSEN = ""  # the SHIV_ROOT set here; cluster.cli.main drops it from the environment
+CHOSEN = ""  # the SHIV_ROOT __main__ set; cluster.cli.main drops it from the environment
 
 
 def _private_dir(path: str, uid: int) -> bool:
@@ -99,10 +100,3 @@ def prepare() -> str:
         return ""
     os.environ["SHIV_ROOT"] = root
     return root
-
-
-if __name__ == "__main__":
-    CHOSEN = prepare()
-    import _bootstrap  # type: ignore[import-not-found]  # shiv's, inside the zipapp
-
-    _bootstrap.bootstrap()

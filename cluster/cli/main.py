@@ -126,9 +126,9 @@ def dispatch(argv: list[str]) -> int:
 
 
 def forget_chosen_shiv_root() -> None:
-    """The zipapp's __main__ (packaging/zipapp_main.py) may have set SHIV_ROOT for this
-    run only: package scripts and services started from here must not inherit it."""
-    chosen = getattr(sys.modules.get("__main__"), "CHOSEN", "")
+    """The zipapp's start (packaging/zipapp_main.py) may have set SHIV_ROOT for this run
+    only: package scripts and services started from here must not inherit it."""
+    chosen = getattr(sys.modules.get("_cmcluster_main"), "CHOSEN", "")
     if chosen and os.environ.get("SHIV_ROOT") == chosen:
         del os.environ["SHIV_ROOT"]
 

@@ -79,9 +79,9 @@ def test_without_a_home_a_private_directory_is_used(
 
 
 def test_a_root_chosen_for_the_run_is_not_passed_on(monkeypatch: pytest.MonkeyPatch) -> None:
-    main = types.ModuleType("__main__")
+    main = types.ModuleType("_cmcluster_main")
     main.CHOSEN = "/tmp/cmcluster-1000"  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "__main__", main)
+    monkeypatch.setitem(sys.modules, "_cmcluster_main", main)
     monkeypatch.setenv("SHIV_ROOT", "/tmp/cmcluster-1000")
     forget_chosen_shiv_root()
     assert "SHIV_ROOT" not in os.environ
