@@ -37,7 +37,8 @@ def compiled(source: str) -> bytes:
         py, pyc = Path(scratch, f"{MODULE}.py"), Path(scratch, f"{MODULE}.pyc")
         py.write_text(source)
         mode = py_compile.PycInvalidationMode.UNCHECKED_HASH
-        py_compile.compile(str(py), str(pyc), doraise=True, invalidation_mode=mode)
+        shown = f"{MODULE}.py"  # not the temporary path: the build stays reproducible
+        py_compile.compile(str(py), str(pyc), shown, doraise=True, invalidation_mode=mode)
         return pyc.read_bytes()
 
 
