@@ -5,6 +5,7 @@ import asyncio
 import datetime as dt
 import logging
 import os
+import resource
 import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -107,7 +108,8 @@ class Process:
 def daemon_process(
     *, program: str, name: str, pid_file: Path, log_file: Path, level: int, syslog: bool
 ) -> Iterator[Process]:
-    """One instance per host root (pid lock); files private by default."""
+    """One instance per host root (pid lock); files private by default; descriptors
+    for a connection flood."""
     os.umask(0o077)
     lock = PidLock(pid_file)
     lock.acquire(program)
@@ -117,9 +119,37 @@ def daemon_process(
         log = setup_logging(
             program=program, node=name, log_file=log_file, level=level, syslog=syslog
         )
+        raise_open_files(log)
         yield Process(stats, log)
     finally:
         lock.release()
+
+
+OPEN_FILES = 65536  # descriptors cmcld asks for: far above MAX_CONNECTIONS
+
+
+def raise_open_files(log: logging.Logger) -> int:
+    """Lift the soft RLIMIT_NOFILE to OPEN_FILES (or the hard limit, if lower).
+
+    Debian's default soft limit is 1024: 1,100 unauthenticated TCP connections used
+    every descriptor and root's own commands failed meanwhile. Returns the limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = OPEN_FILES if hard == resource.RLIM_INFINITY else min(OPEN_FILES, hard)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        except (ValueError, OSError) as exc:
+            log.warning("could not raise the open-files limit from %d: %s", soft, exc)
+            return soft
+        soft = wanted
+    if soft < OPEN_FILES:
+        log.warning(
+            "open-files limit is %d (hard limit %d): a connection flood can exhaust it; "
+            "raise LimitNOFILE",
+            soft,
+            hard,
+        )
+    return soft
 
 
 def stop_event(log: logging.Logger, reload: Callable[[], object] | None = None) -> asyncio.Event:

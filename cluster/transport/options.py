@@ -17,12 +17,26 @@ SERVER_OPTIONS: list[tuple[str, int | str]] = [
 ]
 
 
-def server_options() -> list[tuple[str, int | str]]:
+# A connection flood must not take the daemon's descriptors (startup.OPEN_FILES is
+# far above this) nor keep unauthenticated connections: a client has this long to
+# complete its TLS handshake. 64 nodes with a few heartbeat networks and their peer
+# channels need a few hundred connections; the rest is room for operators.
+MAX_CONNECTIONS = 8192
+HANDSHAKE_TIMEOUT_MS = 5000
+TCP_OPTIONS: list[tuple[str, int | str]] = [
+    ("grpc.max_allowed_incoming_connections", MAX_CONNECTIONS),
+    ("grpc.server_handshake_timeout_ms", HANDSHAKE_TIMEOUT_MS),
+]
+
+
+def server_options(tcp: bool = True) -> list[tuple[str, int | str]]:
     """SERVER_OPTIONS, and a receive limit just above the largest request an RPC
-    declares (auth.proto's max_request_kib), each RPC checking its own below it."""
+    declares (auth.proto's max_request_kib), each RPC checking its own below it; a TCP
+    server also caps its connections and handshake time."""
     from cluster.transport.auth import largest_request
 
-    return [*SERVER_OPTIONS, ("grpc.max_receive_message_length", largest_request() + 4096)]
+    limit = ("grpc.max_receive_message_length", largest_request() + 4096)
+    return [*SERVER_OPTIONS, limit, *(TCP_OPTIONS if tcp else ())]
 
 
 # Between nodes: notice a dead link within about two seconds, reconnect quickly.

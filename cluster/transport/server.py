@@ -31,10 +31,13 @@ class RunningServer:
     server: aio.Server
     port: int  # the bound TCP port (useful when asked for port 0)
     admin: AdminSocket | None = None
+    admin_server: aio.Server | None = None
 
     async def stop(self, grace: float) -> None:
         if self.admin is not None:
             await self.admin.close()
+        if self.admin_server is not None:
+            await self.admin_server.stop(grace)
         await self.server.stop(grace)
 
 
@@ -57,7 +60,9 @@ async def start_node_server(
     certificates: CertificateCheck | None = None,
     admin_gid: int | None = None,
 ) -> RunningServer:
-    """Serve the Node and Admin services; raises CmError when an address is taken."""
+    """Serve the Node and Admin services with mutual TLS on `listen`, and the Admin
+    service to root on `admin_socket` from a server of its own: a flood of TCP
+    connections uses up the TCP server's connection cap, never root's way in."""
     split_listen(listen)
     admin = AdminSocket(admin_socket, backend.node_name, stats, admin_gid) if admin_socket else None
     authorizer = Authorizer(
@@ -66,25 +71,29 @@ async def start_node_server(
     server = aio.server(interceptors=[authorizer], options=server_options())
     # RPCs of capabilities not built yet keep the generated behaviour (UNIMPLEMENTED),
     # which the authorizer reports as "not available in cmcluster VERSION".
-    node_servicer = NodeServicer(backend, links)  # type: ignore[abstract]
     admin_servicer = AdminServicer(backend)  # type: ignore[abstract]
-    services_pb2_grpc.add_NodeServicer_to_server(node_servicer, server)
+    services_pb2_grpc.add_NodeServicer_to_server(NodeServicer(backend, links), server)  # type: ignore[abstract]
     services_pb2_grpc.add_AdminServicer_to_server(admin_servicer, server)
     port = _listen(server, listen, credentials)
+    local: aio.Server | None = None
     if admin is not None:
+        local = aio.server(interceptors=[authorizer], options=server_options(tcp=False))
+        services_pb2_grpc.add_AdminServicer_to_server(admin_servicer, local)
         inner = admin.prepare()
         try:
-            server.add_secure_port(inner, local_server_credentials())
+            local.add_secure_port(inner, local_server_credentials())
         except RuntimeError:
             raise CmError(f"cannot listen on {inner}") from None
     await server.start()
-    if admin is not None:
+    if admin is not None and local is not None:
+        await local.start()
         try:
             await admin.start()
         except CmError:
+            await local.stop(0)
             await server.stop(0)
             raise
-    return RunningServer(server, port, admin)
+    return RunningServer(server, port, admin, local)
 
 
 def _listen(
