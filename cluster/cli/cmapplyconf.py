@@ -70,15 +70,14 @@ MAX_CRL = 8 << 20  # a CRL of the cluster CA: a few bytes per revoked certificat
 def read_crl(path: Path) -> bytes:
     """The CRL file's bytes (the daemon verifies its signature); one clear line when
     it is not a readable regular file of reasonable size."""
+    from cluster.hostfiles import RefusedFile, read_regular
+
     try:
-        if not path.is_file():
-            raise UsageError(f"--crl {path}: not a regular file")
-        with path.open("rb") as f:
-            data = f.read(MAX_CRL + 1)
+        data = read_regular(path, MAX_CRL)
+    except RefusedFile as exc:
+        raise UsageError(f"--crl {path}: {exc}") from None
     except OSError as exc:
         raise UsageError(f"--crl {path}: {exc.strerror}") from None
-    if len(data) > MAX_CRL:
-        raise UsageError(f"--crl {path}: larger than {MAX_CRL >> 20} MiB: not a CRL")
     if b"-----BEGIN X509 CRL-----" not in data:
         raise UsageError(f"--crl {path}: no PEM CRL in it (cmcert revoke writes CA_DIR/ca.crl)")
     return data

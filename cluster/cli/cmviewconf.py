@@ -30,6 +30,11 @@ def main(argv: list[str], prog: str = "cmviewconf") -> int:
         return 0
     config = decode_config(blob)
     print(f"Packages:                 {len(config.packages)}")
+    if config.revocation_list:
+        from cluster.security.crl import summary
+
+        for line in summary(config.revocation_list):
+            print(f"Revoked certificates:     {line}")
     print()
     print(render_cluster(config.cluster, comments=False), end="")
     for package in config.packages:

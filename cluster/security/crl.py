@@ -120,6 +120,29 @@ def merged(
     return tuple(by_ca.values())
 
 
+def summary(data: bytes) -> list[str]:
+    """One line per CRL in `data`, as distributed with a configuration (cmviewconf);
+    not verified here: every node verified them against its CA before taking them."""
+    lines = []
+    for block in _blocks(data, "revocation list"):
+        try:
+            crl = (
+                x509.load_pem_x509_crl(block)
+                if block.startswith(b"-----")
+                else x509.load_der_x509_crl(block)
+            )
+            number = crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+        except (ValueError, x509.ExtensionNotFound):
+            lines.append("an unreadable revocation list")
+            continue
+        count = sum(1 for _ in crl)
+        lines.append(
+            f"CRL number {number} of {crl.issuer.rfc4514_string()}: "
+            f"{count} certificate{'s' * (count != 1)} revoked"
+        )
+    return lines
+
+
 def crl_path(ca_dir: Path) -> Path:
     return ca_dir / CA_CRL
 
