@@ -46,6 +46,7 @@ from cluster.security.authorization import (
     admit,
 )
 from cluster.security.identity import Identity, IdentityError, Role, identity_from_uris
+from cluster.transport.fields import unknown_enum
 from cluster.transport.replies import short, status_for
 from cluster.transport.stats import CALLS_FAILED, CALLS_REFUSED, TransportStats
 
@@ -279,6 +280,7 @@ class _Gate:
         self._rule = rule
         self._method = method
         self._parse: Callable[[bytes], Any] = lambda data: data
+        self._check_enums = True
 
     async def enter(self, context: Context) -> Identity:
         """Who calls, and whether that class of caller may call at all (before the
@@ -304,12 +306,19 @@ class _Gate:
                 f"{limit >> 10} KiB",
             )
         try:
-            return parse(raw.data)
+            request = parse(raw.data)
         except Exception:  # protobuf's DecodeError, and whatever a bad buffer raises
             await context.abort(
                 grpc.StatusCode.INVALID_ARGUMENT,
                 f"request: not a valid {self._rule.method} request message",
             )
+        if self._check_enums:
+            field = unknown_enum(request)
+            if field:
+                await context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT, f"{field}: not a value this version knows"
+                )
+        return request
 
     async def authorize(self, context: Context, identity: Identity, request: Any) -> None:
         """Operators: the role the policies give them for this call (and package)."""
@@ -370,6 +379,9 @@ class _Gate:
         """The same handler, with requests kept unparsed (`_Raw`) until admitted."""
         self._parse = handler.request_deserializer or (lambda data: data)
         streaming = bool(handler.request_streaming)
+        # A request stream (heartbeats) is checked by its codec, frame by frame: walking
+        # every frame here would cost the heartbeat path for nothing.
+        self._check_enums = not streaming
         serialize = handler.response_serializer
         behavior: Behavior | None
         if behavior := handler.unary_unary or handler.stream_unary:

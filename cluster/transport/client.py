@@ -18,6 +18,7 @@ import grpc
 from cluster.config.problems import Problem
 from cluster.core.model import ClusterView, NodeInfo, NodeQuery
 from cluster.errors import CmError, NotAuthorized, Unreachable, UsageError
+from cluster.names import shown
 from cluster.paths import DEFAULT_PORT, HostPaths
 from cluster.pb.v1 import (
     admin_pb2,
@@ -68,9 +69,14 @@ def split_host_port(text: str, default_port: int = DEFAULT_PORT) -> tuple[str, i
         host, _, port = text.partition(":")
     elif text.count(":") > 1 and not _is_ip(text):
         host = ""  # only a bare IPv6 address may hold several colons
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise UsageError(f"--server {text!r}: expected HOST or HOST:PORT")
+    if not host or not _port_ok(port) or len(host) > 255:
+        raise UsageError(f"--server {shown(text, 80)}: expected HOST or HOST:PORT")
     return host, int(port)
+
+
+def _port_ok(port: str) -> bool:
+    """1..65535 in ASCII digits (int() of thousands of digits is an error of its own)."""
+    return port.isascii() and port.isdigit() and len(port) <= 5 and 0 < int(port) < 65536
 
 
 def _is_ip(host: str) -> bool:

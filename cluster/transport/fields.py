@@ -7,6 +7,8 @@ INVALID_ARGUMENT; nothing was done.
 
 from collections.abc import Callable, Sequence
 
+from google.protobuf.message import Message
+
 from cluster.errors import FieldError
 from cluster.names import node_name_problem, object_name_problem
 from cluster.pb.v1 import config_pb2
@@ -60,3 +62,20 @@ def check_sources(request: config_pb2.CheckConfigRequest) -> None:
         for path in (source.path, source.control_path):
             if len(path) > MAX_PATH or not path.isprintable():
                 raise FieldError(f"{field}.path", "not a printable path")
+
+
+def unknown_enum(message: Message, prefix: str = "") -> str | None:
+    """The first field (dotted path) holding a value its enum does not define: proto3
+    keeps unknown numbers, so a kind 99 would reach the servicer otherwise."""
+    for field, value in message.ListFields():
+        path = f"{prefix}{field.name}"
+        items = value if field.is_repeated else [value]
+        if field.enum_type is not None:
+            if any(v not in field.enum_type.values_by_number for v in items):
+                return path
+        elif field.message_type is not None and not field.message_type.GetOptions().map_entry:
+            for item in items:
+                found = unknown_enum(item, f"{path}.")
+                if found:
+                    return found
+    return None

@@ -8,6 +8,7 @@ from pathlib import Path
 from grpc import aio
 
 from cluster.errors import CmError
+from cluster.names import shown
 from cluster.pb.v1 import services_pb2_grpc
 from cluster.security.pem import Credentials
 from cluster.transport.admin_service import AdminServicer
@@ -43,8 +44,9 @@ class RunningServer:
 
 def split_listen(listen: str) -> tuple[str, int]:
     host, sep, port = listen.rpartition(":")
-    if not sep or not port.isdigit() or not host or int(port) > 65535:
-        raise CmError(f"--listen {listen!r}: expected HOST:PORT, e.g. 0.0.0.0:5302")
+    digits = port.isascii() and port.isdigit() and len(port) <= 5
+    if not sep or not digits or not host or len(host) > 255 or int(port) > 65535:
+        raise CmError(f"--listen {shown(listen, 80)}: expected HOST:PORT, e.g. 0.0.0.0:5302")
     return host, int(port)
 
 

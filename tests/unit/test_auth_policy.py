@@ -221,3 +221,17 @@ def test_identify_refuses_unauthenticated(context: dict[str, list[bytes]]) -> No
     with pytest.raises(Refused) as refused:
         identify(context, "ipv4:198.18.0.1:1", None, None)
     assert refused.value.verdict is Verdict.UNAUTHENTICATED
+
+
+def test_unknown_enum_values_are_found_wherever_they_are() -> None:
+    from cluster.pb.v1 import admin_pb2, package_pb2
+    from cluster.transport.fields import unknown_enum
+
+    assert (
+        unknown_enum(admin_pb2.NodeCommandRequest(kind=admin_pb2.NodeCommandRequest.KIND_RUN_NODE))
+        is None
+    )
+    assert unknown_enum(admin_pb2.NodeCommandRequest(kind=99)) == "kind"  # type: ignore[arg-type]
+    action = package_pb2.PackageActionReply()
+    action.report.state = 77  # type: ignore[assignment]
+    assert unknown_enum(action) == "report.state"

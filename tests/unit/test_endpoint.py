@@ -58,3 +58,18 @@ def test_non_root_without_certificate(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setattr("os.geteuid", lambda: 1000)
     with pytest.raises(NotAuthorized, match="cmcert issue --user"):
         command_endpoint(HostPaths(tmp_path), environ={})
+
+
+def test_absurd_ports_are_one_short_line() -> None:
+    from cluster.errors import CmError
+    from cluster.transport.server import split_listen
+
+    huge = "1.2.3.4:" + "9" * 5000
+    with pytest.raises(UsageError) as refused:
+        split_host_port(huge)
+    assert len(str(refused.value)) < 200
+    with pytest.raises(CmError) as bad:
+        split_listen(huge)
+    assert len(str(bad.value)) < 200
+    with pytest.raises(CmError):
+        split_listen("0.0.0.0:\u0663")  # an Arabic-Indic digit is a digit, not a port
