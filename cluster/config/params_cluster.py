@@ -108,29 +108,45 @@ NODE = Param(
     ),
 )
 
-USER = Param(
-    "USER_NAME",
-    UserNames(),
-    "an access-control policy: who (ANY_USER or user names), then USER_HOST and USER_ROLE",
-    repeatable=True,
-    unique=False,
-    example="john fred",
-    children=(
-        Param(
-            "USER_HOST",
-            UserHost(),
-            "where the user may connect from (with its certificate)",
-            default="ANY_SERVICEGUARD_NODE",
+
+def access_policy(whom: str, roles: tuple[str, ...], role_doc: str, module: str = "") -> Param:
+    """USER_NAME with its USER_HOST and USER_ROLE: Serviceguard's access-control policy,
+    in the cluster file (`whom`: the cluster) and in a package file (the package)."""
+    return Param(
+        "USER_NAME",
+        UserNames(),
+        f"an access-control policy of {whom}: who (ANY_USER or user names), then "
+        "USER_HOST and USER_ROLE",
+        repeatable=True,
+        unique=False,
+        module=module,
+        example="john fred",
+        children=(
+            Param(
+                "USER_HOST",
+                UserHost(),
+                "where the user may connect from: ANY_SERVICEGUARD_NODE, "
+                "CLUSTER_MEMBER_NODE, a node name or an IP address",
+                default="ANY_SERVICEGUARD_NODE",
+                module=module,
+            ),
+            Param(
+                "USER_ROLE",
+                Choice(roles),
+                role_doc,
+                required=True,
+                module=module,
+                example=roles[0],
+            ),
         ),
-        Param(
-            "USER_ROLE",
-            Choice(("MONITOR", "PACKAGE_ADMIN", "FULL_ADMIN")),
-            "what the user may do: MONITOR (read), PACKAGE_ADMIN (run/halt/modify packages), "
-            "FULL_ADMIN (everything)",
-            required=True,
-            example="MONITOR",
-        ),
-    ),
+    )
+
+
+USER = access_policy(
+    "the cluster",
+    ("MONITOR", "PACKAGE_ADMIN", "FULL_ADMIN"),
+    "what the user may do: MONITOR (read), PACKAGE_ADMIN (run/halt/modify packages), "
+    "FULL_ADMIN (everything)",
 )
 
 CLUSTER_PARAMS: tuple[Param, ...] = (

@@ -10,7 +10,7 @@ file systems, RUN_SCRIPT, OCF resources, services; halting is the exact reverse.
 
 import re
 
-from cluster.config.params_cluster import UserHost, UserNames
+from cluster.config.params_cluster import access_policy
 from cluster.config.schema import Param, Schema, ignored, unsupported
 from cluster.config.types import (
     AbsPath,
@@ -438,32 +438,11 @@ OPTIONAL: tuple[Param, ...] = (
             ),
         ),
     ),
-    Param(
-        "USER_NAME",
-        UserNames(),
-        "an access-control policy of this package: who (ANY_USER or user names) may "
-        "run, halt and modify it; USER_HOST and USER_ROLE follow",
-        repeatable=True,
-        unique=False,
+    access_policy(
+        "this package (who may run, halt and modify it)",
+        ("PACKAGE_ADMIN",),
+        "PACKAGE_ADMIN, the only role a package grants (as in Serviceguard)",
         module="acp",
-        example="john fred",
-        children=(
-            Param(
-                "USER_HOST",
-                UserHost(),
-                "where the user may connect from (with its certificate)",
-                default="ANY_SERVICEGUARD_NODE",
-                module="acp",
-            ),
-            Param(
-                "USER_ROLE",
-                Choice(("PACKAGE_ADMIN",)),
-                "PACKAGE_ADMIN, the only role a package grants (as in Serviceguard)",
-                required=True,
-                module="acp",
-                example="PACKAGE_ADMIN",
-            ),
-        ),
     ),
 )
 

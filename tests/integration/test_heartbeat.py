@@ -114,33 +114,38 @@ def test_peer_of_another_cluster_is_refused(cluster_ca: ClusterCA, tmp_path: Pat
     asyncio.run(scenario())
 
 
+async def _hello_refused(
+    cluster_ca: ClusterCA, tmp_path: Path, certificate: str, says: str
+) -> tuple[aio.AioRpcError, End]:
+    """Dial b's heartbeat with a certificate of node `certificate` and a hello saying
+    `says`; the refusal b answers with, and b (stopped)."""
+    b = make_end(cluster_ca, tmp_path, "b", "127.0.0.2")
+    port = await b.serve(0)
+    creds = load_credentials(cluster_ca.bundle(tmp_path / "x.pem", node=certificate), None, None)
+    options = [("grpc.ssl_target_name_override", "b")]
+    async with aio.secure_channel(
+        f"127.0.0.2:{port}", channel_credentials(creds), options=options
+    ) as channel:
+
+        async def frames() -> AsyncIterator[pb.HeartbeatFrame]:
+            yield pb.HeartbeatFrame(hello=pb.HeartbeatHello(node_name=says, cluster_name="c"))
+            await asyncio.sleep(5)
+
+        call = services_pb2_grpc.NodeStub(channel).Heartbeat(frames())
+        with pytest.raises(aio.AioRpcError) as refused:
+            await call.read()
+    await b.stop()
+    return refused.value, b
+
+
 def test_hello_must_match_the_certificate(
     cluster_ca: ClusterCA, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A node may speak only as itself: a hello naming another node is refused."""
-
-    async def scenario() -> None:
-        b = make_end(cluster_ca, tmp_path, "b", "127.0.0.2")
-        port = await b.serve(0)
-        mallory = load_credentials(cluster_ca.bundle(tmp_path / "m.pem", node="c"), None, None)
-        options = [("grpc.ssl_target_name_override", "b")]
-        async with aio.secure_channel(
-            f"127.0.0.2:{port}", channel_credentials(mallory), options=options
-        ) as channel:
-
-            async def frames() -> AsyncIterator[pb.HeartbeatFrame]:
-                yield pb.HeartbeatFrame(hello=pb.HeartbeatHello(node_name="a", cluster_name="c"))
-                await asyncio.sleep(5)
-
-            call = services_pb2_grpc.NodeStub(channel).Heartbeat(frames())
-            with pytest.raises(aio.AioRpcError) as refused:
-                await call.read()
-            assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-            assert "says 'a', certificate says 'c'" in (refused.value.details() or "")
-        await b.stop()
-
     with caplog.at_level(logging.WARNING):
-        asyncio.run(scenario())
+        refused, _ = asyncio.run(_hello_refused(cluster_ca, tmp_path, "c", says="a"))
+    assert refused.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "says 'a', certificate says 'c'" in (refused.details() or "")
     assert "refused heartbeat from c" in caplog.text
 
 
@@ -149,29 +154,10 @@ def test_a_node_outside_the_configuration_gets_no_heartbeat(
 ) -> None:
     """A certificate of the cluster CA for a node the configuration does not name (a
     decommissioned node, a node of another cluster) is refused before any frame."""
-
-    async def scenario() -> None:
-        b = make_end(cluster_ca, tmp_path, "b", "127.0.0.2")
-        port = await b.serve(0)
-        outsider = load_credentials(cluster_ca.bundle(tmp_path / "z.pem", node="z"), None, None)
-        options = [("grpc.ssl_target_name_override", "b")]
-        async with aio.secure_channel(
-            f"127.0.0.2:{port}", channel_credentials(outsider), options=options
-        ) as channel:
-
-            async def frames() -> AsyncIterator[pb.HeartbeatFrame]:
-                yield pb.HeartbeatFrame(hello=pb.HeartbeatHello(node_name="z", cluster_name="c"))
-                await asyncio.sleep(5)
-
-            call = services_pb2_grpc.NodeStub(channel).Heartbeat(frames())
-            with pytest.raises(aio.AioRpcError) as refused:
-                await call.read()
-            assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
-            assert "not a node of this cluster's configuration" in (refused.value.details() or "")
-        assert b.got == []
-        await b.stop()
-
-    asyncio.run(scenario())
+    refused, b = asyncio.run(_hello_refused(cluster_ca, tmp_path, "z", says="z"))
+    assert refused.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "not a node of this cluster's configuration" in (refused.details() or "")
+    assert b.got == []
 
 
 def test_goodbye_is_logged_apart_from_a_dead_peer(
