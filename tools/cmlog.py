@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from cluster.cli.args import CmArgumentParser, bounded_int
+from cluster.cli.args import PACKAGE_NAME, CmArgumentParser, bounded_int
 from cluster.errors import UsageError
 from cluster.paths import HostPaths
 
@@ -83,7 +83,9 @@ def follow(path: Path, min_level: int, since: dt.datetime | None) -> None:
 
 def main(argv: list[str], prog: str = "cmlog") -> int:
     parser = CmArgumentParser(prog=prog, description="Read this node's cmcluster logs.")
-    parser.add_argument("-p", dest="package", metavar="PKG", help="a package's log")
+    parser.add_argument(
+        "-p", dest="package", type=PACKAGE_NAME, metavar="PKG", help="a package's log"
+    )
     parser.add_argument("-l", dest="level", choices=list(LEVELS), default="debug")
     parser.add_argument("--since", metavar="WHEN", help="from this time or age on")
     parser.add_argument(

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import NoReturn
 
 from cluster.errors import UsageError
+from cluster.names import node_name_problem, object_name_problem
 
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 _DECIMAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
@@ -91,3 +92,19 @@ def add_connection_options(parser: argparse.ArgumentParser) -> None:
         metavar="HOST[:PORT]",
         help="the node whose cmcld to ask (default: $CMCLUSTER_SERVER, else this host)",
     )
+
+
+def _named(problem: Callable[[str], str | None]) -> Callable[[str], str]:
+    def check(text: str) -> str:
+        why = problem(text)
+        if why:
+            raise argparse.ArgumentTypeError(why)
+        return text
+
+    return check
+
+
+# argparse types: a name refused by the one name validator is one line naming the
+# option ("argument -n: invalid node name 'n1\\n': ..."), before anything is asked.
+NODE_NAME = _named(node_name_problem)
+PACKAGE_NAME = _named(object_name_problem)

@@ -7,7 +7,7 @@ leaves a newer, empty generation behind, so a node that was down cannot bring th
 configuration back.
 """
 
-from cluster.cli.args import CmArgumentParser, add_connection_options
+from cluster.cli.args import PACKAGE_NAME, CmArgumentParser, add_connection_options
 from cluster.errors import CmError
 
 
@@ -16,7 +16,9 @@ def main(argv: list[str], prog: str = "cmdeleteconf") -> int:
     parser.add_argument(
         "-c", dest="cluster", metavar="CLUSTER", help="the cluster's name (checked)"
     )
-    parser.add_argument("-p", dest="package", metavar="PKG", help="only this package")
+    parser.add_argument(
+        "-p", dest="package", type=PACKAGE_NAME, metavar="PKG", help="only this package"
+    )
     parser.add_argument("-f", dest="force", action="store_true", help="do not ask for confirmation")
     add_connection_options(parser)
     args = parser.parse_args(argv)

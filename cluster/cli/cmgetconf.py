@@ -9,7 +9,7 @@ output. What is written parses back to the same configuration.
 import sys
 from pathlib import Path
 
-from cluster.cli.args import CmArgumentParser, add_connection_options
+from cluster.cli.args import PACKAGE_NAME, CmArgumentParser, add_connection_options
 from cluster.errors import CmError
 
 
@@ -19,7 +19,11 @@ def main(argv: list[str], prog: str = "cmgetconf") -> int:
         "-c", dest="cluster", metavar="CLUSTER", help="the cluster's name (checked)"
     )
     parser.add_argument(
-        "-p", dest="package", metavar="PKG", help="a package instead of the cluster"
+        "-p",
+        dest="package",
+        type=PACKAGE_NAME,
+        metavar="PKG",
+        help="a package instead of the cluster",
     )
     parser.add_argument("file", nargs="?", type=Path, metavar="FILE", help="output file")
     add_connection_options(parser)

@@ -6,14 +6,16 @@ Refused while the node runs packages unless -f, which moves or halts them first
 (packages arrive with the package runner).
 """
 
-from cluster.cli.args import CmArgumentParser, add_connection_options
+from cluster.cli.args import NODE_NAME, CmArgumentParser, add_connection_options
 
 
 def main(argv: list[str], prog: str = "cmhaltnode") -> int:
     parser = CmArgumentParser(prog=prog, description="Halt nodes.")
     parser.add_argument("-v", dest="verbose", action="store_true", help="verbose")
     parser.add_argument("-f", dest="force", action="store_true", help="move or halt packages first")
-    parser.add_argument("nodes", nargs="*", metavar="NODE", help="default: this node")
+    parser.add_argument(
+        "nodes", nargs="*", type=NODE_NAME, metavar="NODE", help="default: this node"
+    )
     add_connection_options(parser)
     args = parser.parse_args(argv)
 

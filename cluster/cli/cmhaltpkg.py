@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from functools import partial
 from typing import TYPE_CHECKING
 
-from cluster.cli.args import CmArgumentParser, add_connection_options
+from cluster.cli.args import NODE_NAME, PACKAGE_NAME, CmArgumentParser, add_connection_options
 
 if TYPE_CHECKING:
     from cluster.transport.client import Outcome
@@ -25,10 +25,13 @@ def main(argv: list[str], prog: str = "cmhaltpkg") -> int:
         dest="nodes",
         action="append",
         default=[],
+        type=NODE_NAME,
         metavar="NODE",
         help="halt them on this node only (repeat; default: wherever they run)",
     )
-    parser.add_argument("packages", nargs="+", metavar="PKG", help="package names")
+    parser.add_argument(
+        "packages", nargs="+", type=PACKAGE_NAME, metavar="PKG", help="package names"
+    )
     add_connection_options(parser)
     args = parser.parse_args(argv)
 

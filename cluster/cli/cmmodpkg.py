@@ -8,7 +8,7 @@ where it failed may run it again. -d keeps it where it is (or down).
 With -n: node switching, whether the package may run on those nodes.
 """
 
-from cluster.cli.args import CmArgumentParser, add_connection_options
+from cluster.cli.args import NODE_NAME, PACKAGE_NAME, CmArgumentParser, add_connection_options
 from cluster.errors import UsageError
 
 
@@ -26,11 +26,14 @@ def main(argv: list[str], prog: str = "cmmodpkg") -> int:
         dest="nodes",
         action="append",
         default=[],
+        type=NODE_NAME,
         metavar="NODE",
         help="node switching on this node (repeat; default: global switching, AUTO_RUN)",
     )
     parser.add_argument("-v", dest="verbose", action="store_true", help="verbose")
-    parser.add_argument("packages", nargs="+", metavar="PKG", help="package names")
+    parser.add_argument(
+        "packages", nargs="+", type=PACKAGE_NAME, metavar="PKG", help="package names"
+    )
     add_connection_options(parser)
     args = parser.parse_args(argv)
 

@@ -12,7 +12,7 @@ import dataclasses
 import json
 import sys
 
-from cluster.cli.args import CmArgumentParser, add_connection_options
+from cluster.cli.args import NODE_NAME, CmArgumentParser, add_connection_options
 from cluster.core.model import NodeInfo, NodeQuery
 from cluster.errors import UsageError
 from cluster.network.subnets import heartbeat_candidates, shared_subnets
@@ -27,6 +27,7 @@ def main(argv: list[str], prog: str = "cmquerycl") -> int:
         dest="nodes",
         action="append",
         default=[],
+        type=NODE_NAME,
         metavar="NODE",
         help="a node to query (repeat; default: this node)",
     )

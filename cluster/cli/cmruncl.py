@@ -6,7 +6,7 @@ Forms the cluster with every configured node. -n names a subset: the operator's
 assertion that the other nodes are down, so it asks for confirmation unless -f.
 """
 
-from cluster.cli.args import CmArgumentParser, add_connection_options
+from cluster.cli.args import NODE_NAME, CmArgumentParser, add_connection_options
 
 
 def main(argv: list[str], prog: str = "cmruncl") -> int:
@@ -17,6 +17,7 @@ def main(argv: list[str], prog: str = "cmruncl") -> int:
         dest="nodes",
         action="append",
         default=[],
+        type=NODE_NAME,
         metavar="NODE",
         help="form the cluster with these nodes only (repeat)",
     )

@@ -3,13 +3,15 @@
 cmrunnode [-v] [NODE ...]          (default: this node)
 """
 
-from cluster.cli.args import CmArgumentParser, add_connection_options
+from cluster.cli.args import NODE_NAME, CmArgumentParser, add_connection_options
 
 
 def main(argv: list[str], prog: str = "cmrunnode") -> int:
     parser = CmArgumentParser(prog=prog, description="Start nodes in the running cluster.")
     parser.add_argument("-v", dest="verbose", action="store_true", help="verbose")
-    parser.add_argument("nodes", nargs="*", metavar="NODE", help="default: this node")
+    parser.add_argument(
+        "nodes", nargs="*", type=NODE_NAME, metavar="NODE", help="default: this node"
+    )
     add_connection_options(parser)
     args = parser.parse_args(argv)
 

@@ -9,7 +9,7 @@ run it again or on another node. Global switching (AUTO_RUN) is left as it is; e
 it with cmmodpkg -e PKG once the package runs where it should.
 """
 
-from cluster.cli.args import CmArgumentParser, add_connection_options
+from cluster.cli.args import NODE_NAME, PACKAGE_NAME, CmArgumentParser, add_connection_options
 from cluster.errors import UsageError
 
 
@@ -21,10 +21,13 @@ def main(argv: list[str], prog: str = "cmrunpkg") -> int:
         dest="nodes",
         action="append",
         default=[],
+        type=NODE_NAME,
         metavar="NODE",
         help="the node to run them on (default: the placement engine chooses)",
     )
-    parser.add_argument("packages", nargs="+", metavar="PKG", help="package names")
+    parser.add_argument(
+        "packages", nargs="+", type=PACKAGE_NAME, metavar="PKG", help="package names"
+    )
     add_connection_options(parser)
     args = parser.parse_args(argv)
 

@@ -14,7 +14,7 @@ import dataclasses
 import json
 
 from cluster.cli import viewpackages
-from cluster.cli.args import CmArgumentParser, add_connection_options
+from cluster.cli.args import NODE_NAME, PACKAGE_NAME, CmArgumentParser, add_connection_options
 from cluster.core.model import ClusterView, NodeView
 from cluster.errors import CmError, UsageError
 
@@ -27,10 +27,22 @@ def main(argv: list[str], prog: str = "cmviewcl") -> int:
         "-l", dest="level", choices=("node", "package"), help="only nodes or packages"
     )
     parser.add_argument(
-        "-n", dest="nodes", action="append", default=[], metavar="NODE", help="only this node"
+        "-n",
+        dest="nodes",
+        action="append",
+        default=[],
+        type=NODE_NAME,
+        metavar="NODE",
+        help="only this node",
     )
     parser.add_argument(
-        "-p", dest="packages", action="append", default=[], metavar="PKG", help="only this package"
+        "-p",
+        dest="packages",
+        action="append",
+        default=[],
+        type=PACKAGE_NAME,
+        metavar="PKG",
+        help="only this package",
     )
     add_connection_options(parser)
     args = parser.parse_args(argv)

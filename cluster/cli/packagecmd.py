@@ -24,7 +24,7 @@ def checked_names(packages: Sequence[str], nodes: Sequence[str]) -> list[str]:
     for node in nodes:
         problem = node_name_problem(node)
         if problem:
-            raise UsageError(f"-n {node}: {problem}")
+            raise UsageError(f"-n: {problem}")
     for package in packages:
         problem = object_name_problem(package)
         if problem:

@@ -178,7 +178,7 @@ class _Raw:
     data: bytes
 
 
-class _RefusalLog:
+class RefusalLog:
     """Refusals are logged one per line, but at most `burst` per `period` seconds: a
     flood of refused calls must not flood the log (they are all counted)."""
 
@@ -225,7 +225,7 @@ class Authorizer(aio.ServerInterceptor):
         self._certificates = certificates
         self._local = local_peers
         self._rules = rules()
-        self._log_refusal = _RefusalLog()
+        self._log_refusal = RefusalLog()
 
     async def intercept_service(
         self,

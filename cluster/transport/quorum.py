@@ -9,15 +9,16 @@ from grpc import aio
 
 from cluster.core.messages import Accept, Learn, Message, Prepare, QuorumPing
 from cluster.errors import CmError, Unreachable
-from cluster.names import cluster_name_problem
+from cluster.names import cluster_name_problem, shown
 from cluster.pb.v1 import membership_pb2 as pb
 from cluster.pb.v1 import services_pb2_grpc
 from cluster.security.pem import Credentials
-from cluster.transport.auth import current_certificate, current_identity
+from cluster.transport.auth import RefusalLog, current_certificate, current_identity
 from cluster.transport.fields import check_name, check_nodes
 from cluster.transport.options import PEER_CHANNEL_OPTIONS
 from cluster.transport.protocol_codec import ProtocolError, decode, encode
 from cluster.transport.replies import abort_for
+from cluster.transport.stats import CALLS_REFUSED, TransportStats
 from cluster.transport.tls import channel_credentials
 
 QUORUM_PORT = 1238  # Serviceguard's hacl-qs port
@@ -39,8 +40,10 @@ class QuorumBackend(Protocol):
 
 
 class QuorumServicer(services_pb2_grpc.QuorumServicer):
-    def __init__(self, backend: QuorumBackend) -> None:
+    def __init__(self, backend: QuorumBackend, stats: TransportStats) -> None:
         self._backend = backend
+        self._stats = stats
+        self._log_refusal = RefusalLog()
 
     async def Exchange(
         self, request: pb.QuorumRequest, context: aio.ServicerContext[Any, Any]
@@ -50,10 +53,10 @@ class QuorumServicer(services_pb2_grpc.QuorumServicer):
         if peer is None:  # a server built without its certificate check
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, "certificate not checked")
             raise AssertionError("abort raises")
-        check_name("cluster_name", request.cluster_name, cluster_name_problem)
-        check_nodes("configured_nodes", request.configured_nodes)
-        roster = Roster(request.config_generation, tuple(request.configured_nodes))
         try:
+            check_name("cluster_name", request.cluster_name, cluster_name_problem)
+            check_nodes("configured_nodes", request.configured_nodes)
+            roster = Roster(request.config_generation, tuple(request.configured_nodes))
             message = decode(request.message)
             if not isinstance(message, _FOR_QUORUM):
                 raise ProtocolError(
@@ -67,6 +70,15 @@ class QuorumServicer(services_pb2_grpc.QuorumServicer):
                 node, peer.issuer_fingerprint, request.cluster_name, roster, message
             )
         except CmError as exc:
+            # Refused as a node's calls to cmcld are: counted, and logged (at a bounded rate).
+            count = self._stats.add(CALLS_REFUSED)
+            self._log_refusal(
+                "refused Exchange from node %s for cluster %s (%d refused since start): %s",
+                node,
+                shown(request.cluster_name),
+                count,
+                exc,
+            )
             await abort_for(context, exc)
         return pb.QuorumReply(messages=[encode(m) for m in replies])
 

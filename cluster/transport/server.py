@@ -131,7 +131,7 @@ async def start_quorum_server(
     split_listen(listen)
     authorizer = Authorizer(server_name, stats, certificates=certificates)
     server = aio.server(interceptors=[authorizer], options=server_options())
-    services_pb2_grpc.add_QuorumServicer_to_server(QuorumServicer(backend), server)
+    services_pb2_grpc.add_QuorumServicer_to_server(QuorumServicer(backend, stats), server)
     port = _listen(server, listen, credentials)
     await server.start()
     return RunningServer(server, port)

@@ -153,13 +153,14 @@ def test_cmmodpkg_global_and_node_switching(
         ),
         (
             ["cmrunpkg", "pkg/1"],
-            "cmrunpkg: invalid package name 'pkg/1': use 1 to 39 letters, digits, '_', '.' or "
-            "'-', starting and ending with a letter or digit",
+            "cmrunpkg: argument PKG: invalid package name 'pkg/1': use 1 to 39 "
+            "letters, digits, '_', '.' or '-', starting and ending with a letter or digit "
+            "(see cmrunpkg --help)",
         ),
         (
             ["cmmodpkg", "-e", "-n", "node_1", "pkg1"],
-            "cmmodpkg: -n node_1: invalid node name 'node_1': use 1 to 39 letters, digits or "
-            "hyphens, starting and ending with a letter or digit",
+            "cmmodpkg: argument -n: invalid node name 'node_1': use 1 to 39 letters, digits or "
+            "hyphens, starting and ending with a letter or digit (see cmmodpkg --help)",
         ),
     ],
 )
