@@ -56,7 +56,10 @@ class Draft:
         A child may be marked invalid after it was added (legacy.py drops the RUN_SCRIPT
         line naming a control script), so validity is looked at here, not when indexed.
         """
-        return next((c for c in self._seen.get(_repeat_key(child), ()) if c.valid), None)
+        for candidate in self._seen.get(_repeat_key(child), ()):
+            if candidate.valid:
+                return candidate
+        return None
 
 
 def draft(text: str, path: str, schema: Schema, problems: Problems) -> Draft:

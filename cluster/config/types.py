@@ -10,6 +10,7 @@ import ipaddress
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Protocol
 
 from cluster.config.units import UNIT_NAMES, format_duration, human_duration, parse_duration
@@ -314,8 +315,12 @@ class Pattern:
     hint: str
     normalize: Callable[[re.Match[str]], str]
 
+    @cached_property
+    def _compiled(self) -> re.Pattern[str]:
+        return re.compile(self.regex)
+
     def parse(self, text: str) -> Value:
-        match = re.match(self.regex, text.strip())
+        match = self._compiled.match(text.strip())
         if not match:
             raise ValueError(f"{text!r} is not {self.hint}")
         return self.normalize(match)
