@@ -951,6 +951,44 @@ def test_revoked_user_and_node_certificates_are_refused(site: Site) -> None:
     assert site.c.view(OTHER)["lease_held"]
 
 
+def test_a_node_certificate_is_replaced_without_an_outage(site: Site) -> None:
+    """Rotation: n2 gets a new certificate (cmcert issue, cmcert install --force on n2,
+    which tells its cmcld), then its old one is revoked and the CRL distributed. No
+    reformation, no package moved, no lease lost; the old certificate is refused."""
+    before = site.ready()
+    old, new = site.c.work / f"{OTHER}.pem", site.work / "n2-rotated.pem"
+    issued = site.on_client(
+        "cmcert", "issue", "--node", OTHER, "--dir", str(site.ca_dir), "-o", str(new)
+    )
+    assert issued.returncode == 0, issued.stdout + issued.stderr
+    mark = site.mark(OTHER)
+    installed = site.c.ok(OTHER, "cmcert", "install", "--force", str(new))
+    assert "told cmcld" in installed, installed
+    wait_for(
+        lambda: "new certificate in use from now on" in site.since(OTHER, mark),
+        10,
+        "n2's cmcld taking its new certificate",
+    )
+    revoked = site.on_client("cmcert", "revoke", str(old), "--dir", str(site.ca_dir))
+    assert revoked.returncode == 0, revoked.stdout + revoked.stderr
+    site.c.ok(HOME, "cmapplyconf", "-f", "--crl", str(site.ca_dir / "ca.crl"))
+    generation = before.generation() + 1
+    for node in NODES:
+        wait_for(
+            lambda n=node: site.c.view(n).get("config_generation") == generation,  # type: ignore[misc]
+            10,
+            f"the CRL's generation on {node}",
+        )
+    # The members keep talking over a package change (reports, flags) with the new
+    # certificate, and the old one is refused wherever it is tried.
+    site.unchanged(before, generation=generation)
+    as_old = client_of_bundle(site.work / "clients", "n2-old", old)
+    probe = [node_call("Node/GetNodeInfo", "GetNodeInfo", node_pb2.GetNodeInfoRequest())]
+    all_refused(site.calls(HOME, as_old, probe), "UNAUTHENTICATED", "revoked")
+    assert "SIGHUP: certificate NOT reloaded" not in site.log(OTHER)
+    assert site.c.view(OTHER)["lease_held"]
+
+
 # -- 7. access-control policies -------------------------------------------------------------------
 
 
