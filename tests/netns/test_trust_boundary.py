@@ -24,6 +24,7 @@ import datetime as dt
 import hashlib
 import re
 import subprocess
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -987,6 +988,73 @@ def test_a_node_certificate_is_replaced_without_an_outage(site: Site) -> None:
     all_refused(site.calls(HOME, as_old, probe), "UNAUTHENTICATED", "revoked")
     assert "SIGHUP: certificate NOT reloaded" not in site.log(OTHER)
     assert site.c.view(OTHER)["lease_held"]
+
+
+FLOODER = """
+import socket, sys, time
+target, count, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+host, port = target.rsplit(":", 1)
+open_ = []
+def connect():
+    s = socket.socket()
+    s.setblocking(False)
+    s.connect_ex((host, int(port)))
+    return s
+end = time.monotonic() + seconds
+opened = 0
+while time.monotonic() < end:
+    while len(open_) < count:
+        open_.append(connect())
+        opened += 1
+    time.sleep(0.2)
+    alive = []
+    for s in open_:  # the server closes those that never handshake: open them again
+        try:
+            if s.recv(1) == b"":
+                s.close()
+                continue
+        except BlockingIOError:
+            pass
+        except OSError:
+            s.close()
+            continue
+        alive.append(s)
+    open_ = alive
+print(opened, len(open_))
+"""
+
+
+def test_a_connection_flood_leaves_heartbeats_and_root_commands_working(site: Site) -> None:
+    """2,000 unauthenticated connections to n1, held (and opened again as n1 closes
+    them) for three MEMBER_TIMEOUTs: no reformation, no lease lost, and root's cmviewcl
+    on n1 answers meanwhile."""
+    before = site.ready()
+    seconds = 3 * MT + 2
+    flooder = subprocess.Popen(
+        site.c.lab.host("client").argv(
+            [sys.executable, "-c", FLOODER, site.target(HOME), "2000", str(seconds)]
+        ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(1.5)  # the flood is up
+        started = time.monotonic()
+        viewed = site.c.cm(HOME, "cmviewcl", "-v", timeout=30)
+        took = time.monotonic() - started
+        assert viewed.returncode == 0, viewed.stdout + viewed.stderr
+        assert took < 10, f"root's cmviewcl took {took:.1f} s under the flood"
+        out, err = flooder.communicate(timeout=seconds + 30)
+    finally:
+        if flooder.poll() is None:
+            flooder.kill()
+            flooder.wait(10)
+    assert flooder.returncode == 0, err
+    opened, held = (int(x) for x in out.split())
+    assert opened >= 2000 and held > 0, out
+    site.unchanged(before)
+    assert "Too many open files" not in site.log(HOME)
 
 
 # -- 7. access-control policies -------------------------------------------------------------------
