@@ -20,6 +20,7 @@ from cluster.config.problems import ConfigError, Problem
 from cluster.config.schema import Param
 from cluster.config.tree import Document, Entry
 from cluster.config.types import Value
+from cluster.names import shown
 from cluster.pb.v1 import config_pb2 as pb
 
 
@@ -98,13 +99,18 @@ def config_from_pb(message: pb.ClusterConfig, path: str = "cmclconfig") -> Confi
     cluster_doc = Document("cluster", path, entries)
     package_docs = []
     for item in message.packages:
-        where = f"{path} (package {item.package_name})"
+        where = f"{path} (package {shown(item.package_name)})"
         entries = tuple(_from_pb(e, PACKAGE_SCHEMA.params, where, problems) for e in item.entries)
         package_docs.append(Document("package", item.source_file or item.package_name, entries))
     if problems:
         raise ConfigError(problems)
-    cluster = build_cluster(cluster_doc)
-    packages = tuple(build_package(d) for d in package_docs)
+    try:
+        cluster = build_cluster(cluster_doc)
+        packages = tuple(build_package(d) for d in package_docs)
+    except (KeyError, ValueError, TypeError, AssertionError) as exc:
+        # The builders expect what compile_config writes (every default filled in): a
+        # stored or received configuration without it is refused, not half-read.
+        raise _error(path, f"incomplete configuration ({type(exc).__name__})") from None
     return Config(cluster, tuple(sorted(packages, key=lambda p: p.name)), message.revocation_list)
 
 

@@ -158,8 +158,8 @@ class ConfigService:
             raise NotAuthorized(
                 f"transaction {request.transaction} belongs to {staged.coordinator}"
             )
-        self._store.commit(request.transaction, request.generation)
-        log.info("committed configuration generation %d (from %s)", request.generation, caller)
+        if self._store.commit(request.transaction, request.generation):
+            log.info("committed configuration generation %d (from %s)", request.generation, caller)
         return self._store.generation
 
     def abort_config(self, caller: str, transaction: str) -> None:

@@ -200,12 +200,13 @@ class ConfigStore:
         write_atomic(self._staged_path, request.SerializeToString(deterministic=True), PRIVATE)
         self.staged = Staged(transaction, coordinator, blob, time.monotonic())
 
-    def commit(self, transaction: str, generation: int) -> None:
-        """Phase 2: make the staged blob the applied configuration."""
+    def commit(self, transaction: str, generation: int) -> bool:
+        """Phase 2: make the staged blob the applied configuration; False when it was
+        committed already (a retried commit, or caught up meanwhile)."""
         staged = self.staged
         if staged is None or staged.transaction != transaction:
             if self.generation >= generation:
-                return  # committed already (a retried commit, or caught up meanwhile)
+                return False
             raise CmError(f"nothing staged for transaction {transaction}")
         if staged.blob.generation != generation:
             raise CmError(
@@ -213,6 +214,7 @@ class ConfigStore:
             )
         self._write(staged.blob)
         self._drop_staged()
+        return True
 
     def abort(self, transaction: str) -> bool:
         if self.staged is None or self.staged.transaction != transaction:

@@ -32,6 +32,30 @@ def level_name(level: int) -> str:
     return next((name for name, value in LEVELS.items() if value == level), str(level))
 
 
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(32), 127)}
+_CONTROL.update({ord("\n"): "\\n", ord("\t"): "\\t", ord("\r"): "\\r"})
+
+
+class OneLine(logging.Filter):
+    """Values interpolated into a message (names, paths, errors: often a caller's input)
+    are written with their control characters escaped, so one record is one line and
+    nobody forges a log line with a newline; the message text itself, written by
+    cmcluster, may still span lines (the SIGUSR1 task dump)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_one_line(a) for a in record.args)
+        return True
+
+
+def _one_line(value: object) -> object:
+    if isinstance(value, str):
+        return value.translate(_CONTROL)
+    if isinstance(value, BaseException):
+        return str(value).translate(_CONTROL)
+    return value
+
+
 def setup_logging(
     *, program: str, node: str, log_file: Path, level: int, syslog: bool
 ) -> logging.Logger:
@@ -48,6 +72,7 @@ def setup_logging(
             datefmt="%Y-%m-%d %H:%M:%S",
         )
     )
+    file_handler.addFilter(OneLine())
     root.addHandler(file_handler)
     if syslog and SYSLOG_SOCKET.exists():
         try:
@@ -58,6 +83,7 @@ def setup_logging(
             pass  # no syslog daemon listening: the file is enough
         else:
             sys_handler.setFormatter(logging.Formatter(f"{program}[%(process)d]: %(message)s"))
+            sys_handler.addFilter(OneLine())
             root.addHandler(sys_handler)
     if sys.stderr.isatty():
         console = logging.StreamHandler(sys.stderr)

@@ -45,7 +45,7 @@ from cluster.security.authorization import (
     Verdict,
     admit,
 )
-from cluster.security.identity import Identity, IdentityError, Role, identity_from_uris
+from cluster.security.identity import Identity, IdentityError, Kind, Role, identity_from_uris
 from cluster.transport.fields import unknown_enum
 from cluster.transport.replies import short, status_for
 from cluster.transport.stats import CALLS_FAILED, CALLS_REFUSED, TransportStats
@@ -170,6 +170,17 @@ def identify(
         raise Refused(Verdict.UNAUTHENTICATED, str(exc)) from None
 
 
+class RequestRefused(Exception):
+    """A request (or a message of a request stream) refused before the servicer saw it:
+    too large, unparsable, an unknown enum value. A servicer reading a request stream
+    may see it: it means the stream is over, and the call ends with `code`."""
+
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
 @dataclass(frozen=True)
 class _Raw:
     """A request not parsed yet: it is parsed only once the caller is known and the
@@ -281,13 +292,16 @@ class _Gate:
         self._method = method
         self._parse: Callable[[bytes], Any] = lambda data: data
         self._check_enums = True
+        self._refused: RequestRefused | None = None
 
     async def enter(self, context: Context) -> Identity:
-        """Who calls, and whether that class of caller may call at all (before the
-        request is parsed; the operator's role comes with the request)."""
+        """Who calls, and whether that class of caller may call at all, before the
+        request is parsed (an operator's role comes with the request; a node or quorum
+        server certificate is never an operator, so it is refused here)."""
         try:
             identity = self._auth.who(context)
-            if self._rule.caller is not CallerClass.OPERATOR:
+            never_operator = identity.kind in (Kind.NODE, Kind.QUORUM_SERVER)
+            if self._rule.caller is not CallerClass.OPERATOR or never_operator:
                 admit(self._rule, identity, self._auth.standing())
         except Refused as refusal:
             await self._auth.refuse(context, self._method, refusal)
@@ -295,27 +309,29 @@ class _Gate:
         current_identity.set(identity)
         return identity
 
-    async def parse(self, context: Context, raw: Any, parse: Callable[[bytes], Any]) -> Any:
+    def decode(self, raw: Any) -> Any:
+        """The request message of `raw`; RequestRefused when it is larger than the RPC
+        declares, does not parse, or holds an enum value this version does not know."""
         if not isinstance(raw, _Raw):
             return raw
         limit = self._rule.max_request_bytes
         if len(raw.data) > limit:
-            await context.abort(
+            raise RequestRefused(
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
                 f"request of {len(raw.data)} bytes: {self._rule.method} takes at most "
                 f"{limit >> 10} KiB",
             )
         try:
-            request = parse(raw.data)
+            request = self._parse(raw.data)
         except Exception:  # protobuf's DecodeError, and whatever a bad buffer raises
-            await context.abort(
+            raise RequestRefused(
                 grpc.StatusCode.INVALID_ARGUMENT,
                 f"request: not a valid {self._rule.method} request message",
-            )
+            ) from None
         if self._check_enums:
             field = unknown_enum(request)
             if field:
-                await context.abort(
+                raise RequestRefused(
                     grpc.StatusCode.INVALID_ARGUMENT, f"{field}: not a value this version knows"
                 )
         return request
@@ -333,19 +349,26 @@ class _Gate:
         except Refused as refusal:
             await self._auth.refuse(context, self._method, refusal)
 
-    async def requests(
-        self, context: Context, items: AsyncIterator[Any], parse: Callable[[bytes], Any]
-    ) -> AsyncIterator[Any]:
+    async def requests(self, items: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        """A request stream, message by message. A bad message ends it: the servicer's
+        reader sees RequestRefused (and stops quietly), the call ends with its status."""
         async for item in items:
-            yield await self.parse(context, item, parse)
+            try:
+                yield self.decode(item)
+            except RequestRefused as refused:
+                self._refused = refused
+                raise
 
     async def request(self, context: Context, raw: Any, streaming: bool) -> Any:
         """The caller's request (or request stream), once the caller is admitted."""
         identity = await self.enter(context)
         if streaming:
             await self.authorize(context, identity, None)
-            return self.requests(context, raw, self._parse)
-        request = await self.parse(context, raw, self._parse)
+            return self.requests(raw)
+        try:
+            request = self.decode(raw)
+        except RequestRefused as refused:
+            await context.abort(refused.code, refused.message)
         await self.authorize(context, identity, request)
         return request
 
@@ -359,7 +382,7 @@ class _Gate:
         except (aio.AbortError, asyncio.CancelledError):
             raise
         except Exception as exc:
-            await self._auth.failed(context, self._method, exc)
+            await self._failed(context, exc)
 
     async def stream(
         self, behavior: Behavior, raw: Any, context: Context, streaming: bool
@@ -373,7 +396,15 @@ class _Gate:
         except (aio.AbortError, asyncio.CancelledError):
             raise
         except Exception as exc:
-            await self._auth.failed(context, self._method, exc)
+            await self._failed(context, exc)
+        if self._refused is not None:  # the servicer stopped reading at a bad message
+            await context.abort(self._refused.code, self._refused.message)
+
+    async def _failed(self, context: Context, exc: Exception) -> None:
+        refused = exc if isinstance(exc, RequestRefused) else self._refused
+        if refused is not None:
+            await context.abort(refused.code, refused.message)
+        await self._auth.failed(context, self._method, exc)
 
     def wrap(self, handler: Handler) -> Handler:
         """The same handler, with requests kept unparsed (`_Raw`) until admitted."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from cluster.core.messages import Message
 from cluster.pb.v1 import membership_pb2 as pb
 from cluster.pb.v1 import services_pb2_grpc
 from cluster.security.pem import Credentials
+from cluster.transport.auth import RequestRefused
 from cluster.transport.options import PEER_CHANNEL_OPTIONS
 from cluster.transport.protocol_codec import ProtocolError, decode, encode
 from cluster.transport.stats import TransportStats
@@ -33,6 +35,7 @@ from cluster.transport.tls import channel_credentials
 
 log = logging.getLogger("cmcld.heartbeat")
 
+_NETWORK = re.compile(r"[A-Za-z0-9.:/_-]{1,64}")  # a subnet ("198.18.1.0/24"), as PathSpec names it
 QUEUE_LIMIT = 512
 BATCH_LIMIT = 64  # frames waiting on one stream; more means the path is stuck: drop
 MIN_BACKOFF, MAX_BACKOFF = 0.1, 1.0
@@ -175,6 +178,10 @@ class HeartbeatLinks:
         if frame.WhichOneof("frame") != "hello":
             raise ProtocolError("frame", "a heartbeat stream must start with a hello")
         hello = frame.hello
+        if not _NETWORK.fullmatch(hello.path):
+            raise ProtocolError(
+                "hello.path", "not a heartbeat network (a subnet such as 198.18.1.0/24)"
+            )
         if hello.node_name != peer:
             raise ProtocolError(
                 "hello.node_name", f"says {hello.node_name!r}, certificate says {peer!r}"
@@ -364,6 +371,11 @@ class HeartbeatLinks:
                     break
         except (aio.AioRpcError, asyncio.CancelledError):
             pass
+        except RequestRefused as refused:  # a frame too large or unparsable: the call ends
+            count = self._stats.add(PROTOCOL_ERRORS)
+            log.warning(
+                "heartbeat from %s on %s refused (%d): %s", link.peer, link.network, count, refused
+            )
         except Exception:
             log.exception("heartbeat from %s on %s failed", link.peer, link.network)
         finally:

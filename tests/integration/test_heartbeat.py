@@ -128,7 +128,8 @@ async def _hello_refused(
     ) as channel:
 
         async def frames() -> AsyncIterator[pb.HeartbeatFrame]:
-            yield pb.HeartbeatFrame(hello=pb.HeartbeatHello(node_name=says, cluster_name="c"))
+            hello = pb.HeartbeatHello(node_name=says, cluster_name="c", path="lan")
+            yield pb.HeartbeatFrame(hello=hello)
             await asyncio.sleep(5)
 
         call = services_pb2_grpc.NodeStub(channel).Heartbeat(frames())
