@@ -23,6 +23,8 @@ command -v vgcreate >/dev/null 2>&1 || need+=(lvm2)
 [ -x /usr/lib/ocf/resource.d/heartbeat/Dummy ] || need+=(resource-agents)
 command -v modprobe >/dev/null 2>&1 || need+=(kmod)
 command -v losetup >/dev/null 2>&1 || need+=(mount)
+# The RPC fuzz test tells cmcld's own writes apart (nothing outside CMCLUSTER_ROOT).
+command -v strace >/dev/null 2>&1 || need+=(strace)
 
 [ ${#need[@]} -eq 0 ] && exit 0
 
