@@ -136,81 +136,73 @@ async def _serve(
     store = ConfigStore(paths)
     store.load()
     trust = node_trust(credentials, store)
-    warnings = certificate_warnings(own, trust)
     background = Background()
     catch_up = CatchUp(log)
     guard = await _start_guard(paths, node, store, log)
-    membership = MembershipDriver(
-        node=node,
-        paths=paths,
-        store=store,
-        credentials=credentials,
-        stats=stats,
-        port=port or DEFAULT_PORT,
-        auto_start=auto_start,
-        on_newer_config=catch_up.soon,
-        guard=guard,
-    )
-    membership.load_durable()  # an unreadable Paxos state stops cmcld here, before serving
-    own.listeners += [dialer.renew, membership.renew]
-    recheck_heartbeats(membership.links, store, trust)
-    packages, coordinator, package_ops = _packages(
-        node=node, paths=paths, store=store, membership=membership, guard=guard, dialer=dialer
-    )
-    lan = _lan(node, store, packages)
-    config = ConfigService(
-        node,
-        store,
-        peers=dialer,
-        background=background,
-        running=membership.cluster_running,
-        trust=trust,
-    )
-    catch_up.distributor = config.distributor
-    store.listeners.append(membership.reconfigure)
-    if guard is not None:
-        refit = guard.refit  # the configured watchdog, also for a reattached guard
-        store.listeners.append(lambda: refit(_watchdog_device(store)))
-        refit(_watchdog_device(store))
-    commands = ClusterCommands(membership, dialer)
-    backend = LocalNode(
-        name=node,
-        dialer=dialer,
-        stats=stats,
-        store=store,
-        config=config,
-        membership=membership,
-        commands=commands,
-        background=background,
-        packages=package_ops,
-        lan=lan,
-        warnings=warnings,
-    )
-    server = await start_node_server(
-        listen=listen,
-        credentials=lambda: own.current,
-        admin_socket=paths.admin_socket,
-        backend=backend,
-        links=membership.links,
-        stats=stats,
-        authority=NodeAuthority(node, store, membership.decided),
-        certificates=trust,
-        admin_gid=admin_gid,
-    )
+    try:
+        membership = MembershipDriver(
+            node=node,
+            paths=paths,
+            store=store,
+            credentials=credentials,
+            stats=stats,
+            port=port or DEFAULT_PORT,
+            auto_start=auto_start,
+            on_newer_config=catch_up.soon,
+            guard=guard,
+        )
+        membership.load_durable()  # an unreadable Paxos state stops cmcld here, before serving
+        own.listeners += [dialer.renew, membership.renew]
+        recheck_heartbeats(membership.links, store, trust)
+        packages, coordinator, package_ops = _packages(
+            node=node, paths=paths, store=store, membership=membership, guard=guard, dialer=dialer
+        )
+        lan = _lan(node, store, packages)
+        config = ConfigService(
+            node,
+            store,
+            peers=dialer,
+            background=background,
+            running=membership.cluster_running,
+            trust=trust,
+        )
+        catch_up.distributor = config.distributor
+        store.listeners.append(membership.reconfigure)
+        if guard is not None:
+            refit = guard.refit  # the configured watchdog, also for a reattached guard
+            store.listeners.append(lambda: refit(_watchdog_device(store)))
+            refit(_watchdog_device(store))
+        commands = ClusterCommands(membership, dialer)
+        backend = LocalNode(
+            name=node,
+            dialer=dialer,
+            stats=stats,
+            store=store,
+            config=config,
+            membership=membership,
+            commands=commands,
+            background=background,
+            packages=package_ops,
+            lan=lan,
+            warnings=certificate_warnings(own, trust),
+        )
+        server = await start_node_server(
+            listen=listen,
+            credentials=lambda: own.current,
+            admin_socket=paths.admin_socket,
+            backend=backend,
+            links=membership.links,
+            stats=stats,
+            authority=NodeAuthority(node, store, membership.decided),
+            certificates=trust,
+            admin_gid=admin_gid,
+        )
+    except BaseException:
+        await _retire_unused(guard, log)  # cmcld never served: it ran nothing
+        raise
     # Peers listen on the cluster port, as this node does.
     dialer.port = membership.links.port = server.port
-    log.info(
-        "cmcld %s started on node %s: mutual TLS on %s:%d, admin socket %s",
-        __version__,
-        node,
-        host,
-        server.port,
-        paths.admin_socket,
-    )
-    if store.blob is not None:
-        log.info(
-            "configuration generation %d (%s)", store.generation, store.cluster_name or "deleted"
-        )
+    _started(log, node=node, host=host, port=server.port, paths=paths, store=store)
     running, catching_up, *watchers = _tasks(
         ("membership", membership.run()),
         ("catch-up", catch_up.every(CATCH_UP_INTERVAL)),
@@ -218,7 +210,7 @@ async def _serve(
         ("resource-monitor", packages.watch_resources()),
         ("mmp-samples", packages.watch_mmp()),
         ("local-lan-failover", lan.run(packages.poll_interval)),
-        ("certificate-expiry", watch_expiry(warnings, log)),
+        ("certificate-expiry", watch_expiry(certificate_warnings(own, trust), log)),
     )
     sd_notify("READY=1", f"STATUS=serving on {host}:{server.port}", f"MAINPID={os.getpid()}")
     await stop.wait()
@@ -228,9 +220,8 @@ async def _serve(
     if packages.active():  # not a member (or leaving failed): halt what still runs here
         await packages.halt_all_here()
     coordinator.close()
-    catching_up.cancel()
-    for watcher in watchers:
-        watcher.cancel()
+    for task in (catching_up, *watchers):
+        task.cancel()
     await background.finish(CHANGE_GRACE)
     await membership.close()
     running.cancel()
@@ -239,6 +230,32 @@ async def _serve(
     if guard is not None:
         await asyncio.to_thread(guard.close)
     log.info("cmcld stopped")
+
+
+def _started(
+    log: logging.Logger, *, node: str, host: str, port: int, paths: HostPaths, store: ConfigStore
+) -> None:
+    log.info(
+        "cmcld %s started on node %s: mutual TLS on %s:%d, admin socket %s",
+        __version__,
+        node,
+        host,
+        port,
+        paths.admin_socket,
+    )
+    if store.blob is not None:
+        log.info(
+            "configuration generation %d (%s)", store.generation, store.cluster_name or "deleted"
+        )
+
+
+async def _retire_unused(guard: GuardLink | None, log: logging.Logger) -> None:
+    """A cmcld that fails before it serves (its port taken, its state unreadable)
+    retires the guard it started: nothing ran under it. A guard it reattached to (left
+    by a previous cmcld, maybe guarding packages still running) is left alone."""
+    if guard is not None and guard.started_here:
+        await asyncio.to_thread(guard.close)
+        log.info("lease guard retired: cmcld did not start")
 
 
 def _tasks(*work: tuple[str, Coroutine[Any, Any, None]]) -> list[asyncio.Task[None]]:
@@ -339,7 +356,8 @@ async def _start_guard(
             guard = Guard.attach(paths)
             if guard.status().state != "fired" and guard.listening():
                 log.info("reattached to the running lease guard (pid %d)", old)
-                return GuardLink(guard, revive=lambda: _new_guard(paths, node, store, log))
+                revive = lambda: _new_guard(paths, node, store, log)  # noqa: E731
+                return GuardLink(guard, revive=revive, started_here=False)
         except GuardError:
             pass
     fresh: Guard | None = await asyncio.to_thread(_new_guard, paths, node, store, log)

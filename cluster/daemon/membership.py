@@ -606,8 +606,14 @@ class GuardLink:
     """The guard as the membership uses it: a failure to reach it is logged, never
     raised into the loop (the lease then simply runs out on the guard's side)."""
 
-    def __init__(self, guard: Guard, revive: Callable[[], Guard | None] | None = None) -> None:
+    def __init__(
+        self,
+        guard: Guard,
+        revive: Callable[[], Guard | None] | None = None,
+        started_here: bool = True,
+    ) -> None:
         self._guard = guard
+        self.started_here = started_here  # False: reattached to a previous cmcld's guard
         self._revive = revive
         self._margin: int | None = None
 

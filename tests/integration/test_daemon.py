@@ -58,6 +58,14 @@ def test_port_in_use_is_refused(daemon: Daemon, cluster_ca: ClusterCA, tmp_path:
     assert result.status == 1
     assert f"cannot listen on {daemon.address}: address in use" in result.err
     assert "Traceback" not in result.err
+    # The lease guard it started is retired with it: nothing ran under it (it was left
+    # running once, one more idle process for every failed start).
+    from cluster.guard.client import Guard
+
+    deadline = time.monotonic() + 10
+    while Guard.running_pid(HostPaths(other)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not Guard.running_pid(HostPaths(other))
 
 
 def test_missing_certificate_says_how_to_make_one(tmp_path: Path) -> None:
