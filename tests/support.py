@@ -79,7 +79,7 @@ class ClusterCA:
         node: str | None = None,
         user: str | None = None,
         role: Role | None = None,
-        days: int = 30,
+        days: int = 365,  # more than the 30 days before expiry warnings start
         not_before: dt.datetime | None = None,
     ) -> Path:
         identity = Identity(Kind.NODE, node) if node else Identity(Kind.USER, str(user), role)

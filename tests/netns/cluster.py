@@ -107,7 +107,7 @@ class LabCluster:
         from cluster.security.identity import Identity, Kind
 
         kind = Kind.QUORUM_SERVER if quorum_server else Kind.NODE
-        issued = ca.issue(self.ca.authority, Identity(kind, name), days=30)
+        issued = ca.issue(self.ca.authority, Identity(kind, name), days=365)
         bundle = self.work / f"{name}.pem"
         ca.write_private(bundle, ca.bundle_bytes(issued, self.ca.authority), force=True)
         install_node_bundle(HostPaths(self.root(name)), bundle, name, force=True)
