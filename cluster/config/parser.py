@@ -16,7 +16,7 @@ from cluster.config.tree import Document, Entry, Skip, normalize
 from cluster.config.types import Value
 
 
-@dataclass
+@dataclass(slots=True)
 class Draft:
     """An entry being built: its parameter (None at the top), value, line, children.
 

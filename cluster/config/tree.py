@@ -66,6 +66,10 @@ def walk(entries: tuple[Entry, ...]) -> Iterator[Entry]:
 Skip = Callable[[Param], bool]
 
 
+def _bare(entry: Entry) -> Entry:
+    return Entry(entry.keyword, entry.value, entry.line, (), entry.source)
+
+
 def normalize(
     entries: tuple[Entry, ...], params: tuple[Param, ...], skip: Skip
 ) -> tuple[Entry, ...]:
@@ -84,8 +88,11 @@ def normalize(
             continue
         given = by_keyword.get(param.keyword)
         if given:
+            if not param.children:
+                out.extend(entry if not entry.children else _bare(entry) for entry in given)
+                continue
             for entry in given:
-                children = normalize(entry.children, param.children, skip) if param.children else ()
+                children = normalize(entry.children, param.children, skip)
                 out.append(Entry(entry.keyword, entry.value, entry.line, children, entry.source))
         elif param.default is not None and not param.repeatable and not skip(param):
             out.append(Entry(param.keyword, param.default, 0))
