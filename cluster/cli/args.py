@@ -108,3 +108,10 @@ def _named(problem: Callable[[str], str | None]) -> Callable[[str], str]:
 # option ("argument -n: invalid node name 'n1\\n': ..."), before anything is asked.
 NODE_NAME = _named(node_name_problem)
 PACKAGE_NAME = _named(object_name_problem)
+
+
+def add_nodes_option(parser: argparse.ArgumentParser, help: str) -> None:
+    """Serviceguard's `-n NODE`, repeatable, each name checked by the validator."""
+    parser.add_argument(
+        "-n", dest="nodes", action="append", default=[], type=NODE_NAME, metavar="NODE", help=help
+    )

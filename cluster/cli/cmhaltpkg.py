@@ -11,7 +11,12 @@ from collections.abc import Iterator
 from functools import partial
 from typing import TYPE_CHECKING
 
-from cluster.cli.args import NODE_NAME, PACKAGE_NAME, CmArgumentParser, add_connection_options
+from cluster.cli.args import (
+    PACKAGE_NAME,
+    CmArgumentParser,
+    add_connection_options,
+    add_nodes_option,
+)
 
 if TYPE_CHECKING:
     from cluster.transport.client import Outcome
@@ -20,15 +25,7 @@ if TYPE_CHECKING:
 def main(argv: list[str], prog: str = "cmhaltpkg") -> int:
     parser = CmArgumentParser(prog=prog, description="Halt packages.")
     parser.add_argument("-v", dest="verbose", action="store_true", help="verbose")
-    parser.add_argument(
-        "-n",
-        dest="nodes",
-        action="append",
-        default=[],
-        type=NODE_NAME,
-        metavar="NODE",
-        help="halt them on this node only (repeat; default: wherever they run)",
-    )
+    add_nodes_option(parser, "halt them on this node only (repeat; default: wherever they run)")
     parser.add_argument(
         "packages", nargs="+", type=PACKAGE_NAME, metavar="PKG", help="package names"
     )

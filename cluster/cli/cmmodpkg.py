@@ -8,7 +8,12 @@ where it failed may run it again. -d keeps it where it is (or down).
 With -n: node switching, whether the package may run on those nodes.
 """
 
-from cluster.cli.args import NODE_NAME, PACKAGE_NAME, CmArgumentParser, add_connection_options
+from cluster.cli.args import (
+    PACKAGE_NAME,
+    CmArgumentParser,
+    add_connection_options,
+    add_nodes_option,
+)
 from cluster.errors import UsageError
 
 
@@ -21,14 +26,8 @@ def main(argv: list[str], prog: str = "cmmodpkg") -> int:
         help="enable switching (and clear the failure history)",
     )
     parser.add_argument("-d", dest="disable", action="store_true", help="disable switching")
-    parser.add_argument(
-        "-n",
-        dest="nodes",
-        action="append",
-        default=[],
-        type=NODE_NAME,
-        metavar="NODE",
-        help="node switching on this node (repeat; default: global switching, AUTO_RUN)",
+    add_nodes_option(
+        parser, "node switching on this node (repeat; default: global switching, AUTO_RUN)"
     )
     parser.add_argument("-v", dest="verbose", action="store_true", help="verbose")
     parser.add_argument(

@@ -12,7 +12,7 @@ import dataclasses
 import json
 import sys
 
-from cluster.cli.args import NODE_NAME, CmArgumentParser, add_connection_options
+from cluster.cli.args import CmArgumentParser, add_connection_options, add_nodes_option
 from cluster.core.model import NodeInfo, NodeQuery
 from cluster.errors import UsageError
 from cluster.network.subnets import heartbeat_candidates, shared_subnets
@@ -22,15 +22,7 @@ def main(argv: list[str], prog: str = "cmquerycl") -> int:
     parser = CmArgumentParser(
         prog=prog, description="Show the network interfaces and subnets of cluster nodes."
     )
-    parser.add_argument(
-        "-n",
-        dest="nodes",
-        action="append",
-        default=[],
-        type=NODE_NAME,
-        metavar="NODE",
-        help="a node to query (repeat; default: this node)",
-    )
+    add_nodes_option(parser, "a node to query (repeat; default: this node)")
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="every interface of every node"
     )

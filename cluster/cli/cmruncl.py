@@ -6,21 +6,13 @@ Forms the cluster with every configured node. -n names a subset: the operator's
 assertion that the other nodes are down, so it asks for confirmation unless -f.
 """
 
-from cluster.cli.args import NODE_NAME, CmArgumentParser, add_connection_options
+from cluster.cli.args import CmArgumentParser, add_connection_options, add_nodes_option
 
 
 def main(argv: list[str], prog: str = "cmruncl") -> int:
     parser = CmArgumentParser(prog=prog, description="Start the cluster.")
     parser.add_argument("-v", dest="verbose", action="store_true", help="verbose")
-    parser.add_argument(
-        "-n",
-        dest="nodes",
-        action="append",
-        default=[],
-        type=NODE_NAME,
-        metavar="NODE",
-        help="form the cluster with these nodes only (repeat)",
-    )
+    add_nodes_option(parser, "form the cluster with these nodes only (repeat)")
     parser.add_argument("-f", dest="force", action="store_true", help="do not ask for confirmation")
     add_connection_options(parser)
     args = parser.parse_args(argv)

@@ -9,22 +9,19 @@ run it again or on another node. Global switching (AUTO_RUN) is left as it is; e
 it with cmmodpkg -e PKG once the package runs where it should.
 """
 
-from cluster.cli.args import NODE_NAME, PACKAGE_NAME, CmArgumentParser, add_connection_options
+from cluster.cli.args import (
+    PACKAGE_NAME,
+    CmArgumentParser,
+    add_connection_options,
+    add_nodes_option,
+)
 from cluster.errors import UsageError
 
 
 def main(argv: list[str], prog: str = "cmrunpkg") -> int:
     parser = CmArgumentParser(prog=prog, description="Run packages.")
     parser.add_argument("-v", dest="verbose", action="store_true", help="verbose")
-    parser.add_argument(
-        "-n",
-        dest="nodes",
-        action="append",
-        default=[],
-        type=NODE_NAME,
-        metavar="NODE",
-        help="the node to run them on (default: the placement engine chooses)",
-    )
+    add_nodes_option(parser, "the node to run them on (default: the placement engine chooses)")
     parser.add_argument(
         "packages", nargs="+", type=PACKAGE_NAME, metavar="PKG", help="package names"
     )

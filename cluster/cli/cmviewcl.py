@@ -14,7 +14,12 @@ import dataclasses
 import json
 
 from cluster.cli import viewpackages
-from cluster.cli.args import NODE_NAME, PACKAGE_NAME, CmArgumentParser, add_connection_options
+from cluster.cli.args import (
+    PACKAGE_NAME,
+    CmArgumentParser,
+    add_connection_options,
+    add_nodes_option,
+)
 from cluster.core.model import ClusterView, NodeView
 from cluster.errors import CmError, UsageError
 
@@ -26,15 +31,7 @@ def main(argv: list[str], prog: str = "cmviewcl") -> int:
     parser.add_argument(
         "-l", dest="level", choices=("node", "package"), help="only nodes or packages"
     )
-    parser.add_argument(
-        "-n",
-        dest="nodes",
-        action="append",
-        default=[],
-        type=NODE_NAME,
-        metavar="NODE",
-        help="only this node",
-    )
+    add_nodes_option(parser, "only this node")
     parser.add_argument(
         "-p",
         dest="packages",
