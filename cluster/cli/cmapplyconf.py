@@ -64,16 +64,14 @@ def main(argv: list[str], prog: str = "cmapplyconf") -> int:
     return 0
 
 
-MAX_CRL = 8 << 20  # a CRL of the cluster CA: a few bytes per revoked certificate
-
-
 def read_crl(path: Path) -> bytes:
     """The CRL file's bytes (the daemon verifies its signature); one clear line when
     it is not a readable regular file of reasonable size."""
     from cluster.hostfiles import RefusedFile, read_regular
+    from cluster.security.pem import MAX_CRL_BYTES
 
     try:
-        data = read_regular(path, MAX_CRL)
+        data = read_regular(path, MAX_CRL_BYTES)
     except RefusedFile as exc:
         raise UsageError(f"--crl {path}: {exc}") from None
     except OSError as exc:

@@ -27,9 +27,9 @@ from cluster.atomicfile import save_file
 from cluster.errors import UsageError
 from cluster.names import shown
 from cluster.security.ca import CertificateAuthority, fingerprint
+from cluster.security.pem import MAX_CRL_BYTES, read_file
 
 CA_CRL = "ca.crl"
-MAX_CRL_BYTES = 8 * 1024 * 1024  # ~200,000 entries; refuses /dev/zero at once
 _PEM_CRL = re.compile(rb"-----BEGIN X509 CRL-----\r?\n[A-Za-z0-9+/=\r\n]*?-----END X509 CRL-----")
 
 
@@ -315,16 +315,7 @@ def _may_sign_crls(ca: x509.Certificate) -> bool:
 
 
 def _read_bounded(path: Path) -> bytes:
-    try:
-        with path.open("rb") as stream:
-            data = stream.read(MAX_CRL_BYTES + 1)
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such file (CRL)") from None
-    except IsADirectoryError:
-        raise UsageError(f"{path}: is a directory, expected a CRL") from None
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read CRL: {exc.strerror}") from None
-    return data
+    return read_file(path, "CRL", MAX_CRL_BYTES + 1)
 
 
 @contextmanager

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cluster.errors import UsageError
+from cluster.hostfiles import MAX_CONFIG_FILE, RefusedFile, read_regular
 
 _BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n[A-Za-z0-9+/=\r\n]*?-----END \1-----\r?\n?")
 _KEY_LABELS = {b"PRIVATE KEY", b"EC PRIVATE KEY", b"RSA PRIVATE KEY"}
@@ -37,13 +38,20 @@ def split_pem(data: bytes) -> PemBlocks:
     return PemBlocks(certs, keys)
 
 
-def read_file(path: Path, what: str) -> bytes:
+MAX_CRL_BYTES = 8 * 1024 * 1024  # a CRL: ~200,000 entries; refuses a device at once
+
+
+def read_file(path: Path, what: str, limit: int = MAX_CONFIG_FILE) -> bytes:
+    """A certificate, key or CRL file: a regular file of at most `limit` bytes (a
+    device or a FIFO given by mistake is refused at once, not read until memory ends)."""
     try:
-        return path.read_bytes()
+        return read_regular(path, limit)
     except FileNotFoundError:
         raise UsageError(f"{path}: no such file ({what})") from None
     except IsADirectoryError:
         raise UsageError(f"{path}: is a directory, expected {what}") from None
+    except RefusedFile as exc:
+        raise UsageError(f"{path}: {exc}, expected {what}") from None
     except OSError as exc:
         raise UsageError(f"{path}: cannot read {what}: {exc.strerror}") from None
 
