@@ -80,13 +80,18 @@ class PeerTrust:
             return
         self._enforce(lists)
 
-    def load_file(self, crl_file: Path) -> None:
-        """The lists of a file (cmqsd's tls/ca.crl); a missing file changes nothing."""
+    def load_file(self, crl_file: Path, strict: bool = False) -> None:
+        """The lists of a file (cmqsd's tls/ca.crl); a missing file changes nothing. A
+        bad one is logged and the lists in force kept, or, `strict` (at start, when
+        none are in force yet), a CmError: starting as if nothing were revoked is not
+        an answer to a damaged list."""
         if not crl_file.exists():
             return
         try:
             lists = read_crls(crl_file, self._cas)
         except UsageError as exc:
+            if strict:
+                raise CmError(f"{exc}: fix or remove it") from None
             log.error("revocation lists NOT updated: %s", exc)
             return
         self._enforce(lists)
@@ -143,8 +148,8 @@ def recheck_heartbeats(links: HeartbeatLinks, store: ConfigStore, trust: PeerTru
     trust.changed.append(recheck)
 
 
-def quorum_server_trust(ca_file: Path, crl_file: Path) -> PeerTrust:
-    """cmqsd's trust: every CA in its ca.crt, the lists in its ca.crl (optional)."""
-    trust = PeerTrust(trusted_cas(ca_file.read_bytes()))
-    trust.load_file(crl_file)
+def quorum_server_trust(credentials: Credentials, crl_file: Path) -> PeerTrust:
+    """cmqsd's trust: every CA of its tls/ca.crt, the lists in its ca.crl (optional)."""
+    trust = PeerTrust(trusted_cas(credentials.ca))
+    trust.load_file(crl_file, strict=True)
     return trust

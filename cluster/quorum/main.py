@@ -67,7 +67,7 @@ def main(argv: list[str], prog: str = "cmqsd") -> int:
         raise UsageError(f"{problem} (set --name)")
     split_listen(args.listen)
     credentials = own_credentials(paths, name, Kind.QUORUM_SERVER)
-    trust = quorum_server_trust(paths.ca_cert, paths.tls_dir / CA_CRL)
+    trust = quorum_server_trust(credentials, paths.tls_dir / CA_CRL)
     service = QuorumService(paths.state_dir / "qs.json", paths.state_dir / "qs-clusters.json")
     with daemon_process(
         program="cmqsd",

@@ -22,17 +22,14 @@ import datetime as dt
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from cluster.errors import UsageError
 from cluster.security.ca import certificate_identity, fingerprint
-from cluster.security.crl import Revocations, read_crls
+from cluster.security.crl import Revocations
 from cluster.security.identity import Identity, IdentityError
-from cluster.security.pem import read_file, split_pem
 
 MAX_LEAF_PEM = 64 * 1024  # a cmcluster leaf is under 1 KiB
 CACHE_SIZE = 1024
@@ -92,14 +89,6 @@ class PeerVerifier:
         self._cache: dict[bytes, _Verdict] = {}
         self._cache_size = cache_size
         self._lock = threading.Lock()
-
-    @classmethod
-    def from_files(cls, ca_file: Path, crl_file: Path | None = None) -> "PeerVerifier":
-        """A verifier from a host's trust files: ca.crt (one or more CA certificates) and
-        ca.crl (one CRL per CA, optional; a missing file means nothing is revoked)."""
-        cas = _load_cas(ca_file)
-        revocations = read_crls(crl_file, cas) if crl_file and crl_file.exists() else ()
-        return cls(cas, revocations)
 
     @property
     def revocations(self) -> tuple[Revocations, ...]:
@@ -230,13 +219,3 @@ def _authority_problem(ca: x509.Certificate) -> str | None:
     if not usage.key_cert_sign:
         return "may not sign certificates (no keyCertSign)"
     return None
-
-
-def _load_cas(path: Path) -> list[x509.Certificate]:
-    blocks = split_pem(read_file(path, "CA certificates")).certificates
-    if not blocks:
-        raise UsageError(f"{path}: no PEM certificate in it")
-    try:
-        return [x509.load_pem_x509_certificate(block) for block in blocks]
-    except ValueError:
-        raise UsageError(f"{path}: a corrupt CA certificate") from None

@@ -11,7 +11,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from cluster.errors import UsageError
 from cluster.security import ca
 from cluster.security.crl import revoke
 from cluster.security.identity import Identity, Kind, Role, node_uri
@@ -255,16 +254,23 @@ def test_a_cached_verify_takes_microseconds(
     assert per_call < 50e-6, f"{per_call * 1e6:.1f} µs per cached verify"
 
 
-def test_from_files(tmp_path: Path, authority: ca.CertificateAuthority) -> None:
+def test_quorum_server_trust_reads_its_crl_file(
+    tmp_path: Path, authority: ca.CertificateAuthority
+) -> None:
+    """cmqsd's trust: its CAs, and the CRLs of tls/ca.crl (a missing file revokes nothing)."""
+    from cluster.daemon.peertrust import quorum_server_trust
+    from cluster.errors import CmError
+    from cluster.security.identity import IdentityError
+    from cluster.security.pem import Credentials
+
     issued = ca.issue(authority, Identity(Kind.NODE, "n1"))
     revoke(authority, [issued.certificate.serial_number])
-    verifier = PeerVerifier.from_files(
-        authority.directory / "ca.crt", authority.directory / "ca.crl"
-    )
-    with pytest.raises(CertificateRefused, match="revoked"):
+    credentials = Credentials(b"", b"", authority.certificate_pem)
+    verifier = quorum_server_trust(credentials, authority.directory / "ca.crl")
+    with pytest.raises(IdentityError, match="revoked"):
         verifier.verify(pem(issued.certificate))
-    without = PeerVerifier.from_files(authority.directory / "ca.crt", tmp_path / "missing.crl")
+    without = quorum_server_trust(credentials, tmp_path / "missing.crl")
     assert without.verify(pem(issued.certificate)).identity.name == "n1"
-    (tmp_path / "empty").write_bytes(b"")
-    with pytest.raises(UsageError, match="empty: no PEM certificate"):
-        PeerVerifier.from_files(tmp_path / "empty")
+    (tmp_path / "empty.crl").write_bytes(b"")
+    with pytest.raises(CmError, match=r"empty\.crl: no PEM CRL .*fix or remove it"):
+        quorum_server_trust(credentials, tmp_path / "empty.crl")
