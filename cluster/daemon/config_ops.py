@@ -4,7 +4,7 @@ and changes operators ask for (cmcheckconf, cmapplyconf, cmdeleteconf, cmgetconf
 import asyncio
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 
 from cluster.config.check import check_config
 from cluster.config.compile import compile_config, config_from_pb, decode_config
@@ -99,13 +99,15 @@ class ConfigService:
         peers: PeerDialer,
         background: Background,
         running: Callable[[], Running | None],
+        cluster_running: Callable[[], Awaitable[Running | None]],
         trust: PeerTrust,
     ) -> None:
         self._node = node
         self._store = store
         self._peers = peers
         self._background = background
-        self._running = running  # None while no cluster runs
+        self._running = running  # what this node knows; None while no cluster runs
+        self._cluster_running = cluster_running  # asked of every member
         self._trust = trust
         self.distributor = Distributor(node, store, peers)
 
@@ -128,6 +130,7 @@ class ConfigService:
             except ConfigError as exc:
                 raise FieldError("blob", str(exc)) from None
             self._invited(caller, candidate, "stage a configuration")
+        self._refuse_here(request.blob)
         self._store.stage(request.transaction, caller, request.expected_generation, request.blob)
         log.info(
             "staged configuration generation %d from %s (transaction %s)",
@@ -241,13 +244,34 @@ class ConfigService:
         if config == self._store.config:
             yield f"The configuration is unchanged (generation {self._store.generation})"
             return
-        self._refuse_offline_changes(config)
+        await self._refuse_offline_changes(config)
         async for line in self.distributor.apply(config, str(caller)):
             yield line
 
-    def _refuse_offline_changes(self, new: Config | None) -> None:
-        running = self._running()
-        if running is None or self._store.config is None:
+    def _refuse_here(self, blob: pb.ConfigBlob) -> None:
+        """Every node checks a staged change against what it runs itself (and, on the
+        coordinator, what it placed): the node that runs a package is the authority on
+        it, so a change gathered wrongly elsewhere is still refused here."""
+        applied, running = self._store.config, self._running()
+        if applied is None or running is None:
+            return
+        if is_tombstone(blob):
+            raise CmError(f"the cluster is running on {self._node}: halt it with cmhaltcl first")
+        try:
+            candidate = decode_config(blob, "staged configuration")
+        except ConfigError as exc:
+            raise FieldError("blob", str(exc)) from None
+        refusals = online_refusals(applied, candidate, running)
+        if refusals:
+            raise ConfigError(refusals)
+
+    async def _refuse_offline_changes(self, new: Config | None) -> None:
+        """The online-change rules against where packages run in the whole cluster, as
+        every member reports it (refused when a member does not answer)."""
+        if self._store.config is None or self._running() is None:
+            return
+        running = await self._cluster_running()
+        if running is None:
             return
         if new is None:
             raise CmError(
@@ -265,7 +289,7 @@ class ConfigService:
         if config is None:
             raise CmError("no configuration is applied on this node")
         if not package:
-            self._refuse_offline_changes(None)
+            await self._refuse_offline_changes(None)
             async for line in self.distributor.apply(None, str(caller)):
                 yield line
             return

@@ -164,6 +164,7 @@ async def _serve(
             peers=dialer,
             background=background,
             running=membership.cluster_running,
+            cluster_running=package_ops.cluster_running,
             trust=trust,
         )
         catch_up.distributor = config.distributor

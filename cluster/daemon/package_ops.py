@@ -10,6 +10,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+from cluster.config.online import Running
 from cluster.core.model import PackageNodeView, PackageView, ServiceView
 from cluster.daemon.coordinator import Coordinator, instance_of
 from cluster.daemon.distribute import node_addresses
@@ -201,10 +202,13 @@ class PackageOps:
 
     # -- cmviewcl -----------------------------------------------------------------------
 
-    async def gather(self) -> dict[str, package_pb2.NodePackages]:
-        """Every member's report (all its packages, halted ones too); a member that does
-        not answer in time is missing."""
-        members = list(self._membership.decided().members) if self._membership.active() else []
+    async def gather(self, nodes: list[str] | None = None) -> dict[str, package_pb2.NodePackages]:
+        """Every member's (or every one of `nodes`') report, all its packages, halted
+        ones too; a node that does not answer in time is missing."""
+        if nodes is not None:
+            members = list(nodes)
+        else:
+            members = list(self._membership.decided().members) if self._membership.active() else []
         if self.node not in members:
             members.append(self.node)
         config = self._membership.config
@@ -301,8 +305,34 @@ class PackageOps:
 
     def running_packages(self) -> dict[str, frozenset[str]]:
         """Where packages run as far as this node knows, for the online-change rules:
-        the coordinator's view on the coordinator, else this node's own packages."""
+        this node's own packages, and on the coordinator what it placed elsewhere."""
+        held: dict[str, set[str]] = {name: {self.node} for name in self._packages.active()}
         config = self._membership.config
         if self._coordinator.active and config is not None:
-            return {p.name: frozenset(self._coordinator.held(p.name)) for p in config.packages}
-        return {name: frozenset({self.node}) for name in self._packages.active()}
+            for p in config.packages:
+                held.setdefault(p.name, set()).update(self._coordinator.held(p.name))
+        return {name: frozenset(nodes) for name, nodes in held.items() if nodes}
+
+    async def cluster_running(self) -> Running | None:
+        """Where packages run in the whole cluster, as every member reports it, for the
+        online-change rules of cmapplyconf/cmdeleteconf on any node. One node's memory
+        is not enough (a package it does not run may run elsewhere), and a member that
+        does not answer makes the answer unknown: refused, not guessed."""
+        known = self._membership.cluster_running()
+        if known is None:
+            return None
+        reports = await self.gather(sorted(known.nodes))
+        missing = sorted(set(known.nodes) - set(reports))
+        if missing:
+            raise CmError(
+                f"cannot tell which packages run on {', '.join(missing)} (no answer): "
+                "try again when every member answers (cmviewcl)"
+            )
+        held: dict[str, set[str]] = {n: set(s) for n, s in self.running_packages().items()}
+        for member, report in reports.items():
+            for item in report.packages:
+                if instance_of(item) is not None:
+                    held.setdefault(item.package_name, set()).add(member)
+        return Running(
+            nodes=known.nodes, packages={name: frozenset(nodes) for name, nodes in held.items()}
+        )

@@ -65,6 +65,23 @@ def test_package_starts_on_its_first_node(tmp_path: Path) -> None:
         assert site.answer(0.3) == ""
 
 
+def test_no_node_deletes_a_package_running_elsewhere(tmp_path: Path) -> None:
+    """cmdeleteconf -p on nodes that neither run the package nor (at least one of them)
+    coordinate: refused with where it runs, and nothing changes (issue 13 point 6)."""
+    with package_site(tmp_path) as site:
+        c = site.c
+        before = c.cm_ok("n1", "cmviewconf")
+        for node in ("n2", "n3"):
+            refused = c.cm(node, "cmdeleteconf", "-f", "-p", PKG)
+            out = refused.stdout + refused.stderr
+            assert refused.returncode != 0, out
+            assert f"package {PKG} runs on n1" in out and "Traceback" not in out, out
+        for node in NODES:
+            assert c.cm_ok(node, "cmviewconf") == before
+        assert c.package("n2", PKG)["node"] == "n1" and site.answer().startswith("n1 ")
+        assert site.holds("n1") == (True, True)
+
+
 def test_manual_switch_as_the_operators_procedure_says(tmp_path: Path) -> None:
     """cmhaltpkg -v pkg; cmrunpkg -v -n other pkg; cmmodpkg -e pkg, from any host."""
     with package_site(tmp_path) as site:
