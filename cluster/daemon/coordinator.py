@@ -1,32 +1,26 @@
-"""Package placement on the coordinator of the current epoch (DESIGN.md section 3).
+"""Package placement on the coordinator of the current epoch: the IO around the core's
+placement session (`cluster.core.session`, DESIGN.md section 3), as the membership
+driver is around `MemberNode`.
 
-After each decided membership in which this node is the coordinator, it first gathers
-what every member holds (GetPackages, answered only by members already in that epoch),
-never trusting its memory; then it runs the placement engine (`core.policy.decide`)
-after every report, action outcome, flag change, operator request and takeover time,
-and sends each action, stamped with the epoch, to its node.
-
-An action in flight pins its instance as starting/halting whatever reports arrive
-meanwhile, so no later decision can repeat it elsewhere; its reply carries the node's
-report afterwards. An action whose outcome is unknown (the node did not answer) stays
-pinned until that node reports again or leaves the membership.
-
-The switching flags (AUTO_RUN, node switching, failure history) are replicated to every
-member, versioned (epoch, seq), so a new coordinator continues with the newest copy.
+It feeds the session the decided memberships, the applied configuration, members'
+reports, action outcomes, takeover times and operator commands, and performs what the
+session returns: ask a member for its report, send an action (or perform it here),
+store and replicate the switching flags, answer a command, log, wake up later. The
+decisions are all the session's; this module only waits and talks.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
 
 from cluster.config.model import Config, Package
 from cluster.core.messages import Membership
-from cluster.core.policy import decide
 from cluster.core.policy_model import (
     Action,
     ActionKind,
@@ -35,36 +29,59 @@ from cluster.core.policy_model import (
     FailbackPolicy,
     FailoverPolicy,
     HaltRequest,
-    Instance,
     InstanceState,
     Location,
     Outcome,
     PackageSpec,
-    PackageState,
     PackageType,
     Request,
     RunRequest,
-    Snapshot,
+)
+from cluster.core.session import PlacementSession
+from cluster.core.session_model import (
+    ActionDone,
+    ActionLost,
+    ActionRefused,
+    Ask,
+    Configured,
+    Decided,
+    HaltAll,
+    Layout,
+    Modify,
+    Order,
+    Publish,
+    Reply,
+    Reported,
+    ReportMissing,
+    Requested,
+    Say,
+    SessionEffect,
+    SessionEvent,
+    TakeoverAt,
+    Wake,
+    WakeAt,
 )
 from cluster.daemon.background import report_end
 from cluster.daemon.distribute import node_addresses
 from cluster.daemon.packages import LocalPackages
-from cluster.errors import CmError
-from cluster.pb.v1 import common_pb2, package_pb2
+from cluster.errors import CmError, Unreachable
+from cluster.pb.v1 import package_pb2
+from cluster.transport.convert_session import (
+    flags_from_pb,
+    flags_to_pb,
+    instance_of,
+    report_from_pb,
+)
 from cluster.transport.peers import PeerDialer
 
 log = logging.getLogger("cmcld.coordinator")
 
-GATHER_RETRY = 0.1  # seconds between asks to a member not yet in the epoch
 RPC_TIMEOUT = 5.0
 ACTION_SLACK = 60.0  # beyond the package's own script and service timeouts
 COMMAND_TIMEOUT = 900.0
+LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
-INSTANCE_OF = {
-    common_pb2.PACKAGE_STATE_STARTING: InstanceState.STARTING,
-    common_pb2.PACKAGE_STATE_RUNNING: InstanceState.RUNNING,
-    common_pb2.PACKAGE_STATE_HALTING: InstanceState.HALTING,
-}
+__all__ = ["Coordinator", "instance_of", "layout_of", "spec_of"]
 
 
 def spec_of(package: Package, config: Config) -> PackageSpec:
@@ -82,17 +99,14 @@ def spec_of(package: Package, config: Config) -> PackageSpec:
     )
 
 
-def instance_of(report: package_pb2.PackageReport) -> InstanceState | None:
-    if report.halt_unclean:
-        return InstanceState.UNCLEAN
-    return INSTANCE_OF.get(report.state)
-
-
-@dataclass
-class Pending:
-    request: Request
-    answer: asyncio.Future[tuple[Outcome, str]] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
+def layout_of(config: Config | None, generation: int) -> Layout | None:
+    if config is None:
+        return None
+    return Layout(
+        generation=generation,
+        nodes=tuple(n.name for n in config.cluster.nodes),
+        packages=tuple(spec_of(p, config) for p in config.packages),
+        auto_run={p.name: p.auto_run for p in config.packages},
     )
 
 
@@ -111,266 +125,140 @@ class Coordinator:
         self._generation = generation
         self._local = packages
         self._dialer = dialer
-        self.membership: Membership | None = None
-        self.ready = False  # every member's report gathered for this epoch
-        self.reports: dict[str, package_pb2.NodePackages] = {}
-        self.in_flight: dict[tuple[str, str], InstanceState] = {}
-        self.unknown: set[tuple[str, str]] = set()  # outcome lost: pinned until reported
-        self.released: dict[str, int] = {}  # non-member -> monotonic ns its takeover is allowed
-        self.requests: list[Pending] = []
-        self.reasons: dict[str, str] = {}
-        self.cluster_halting = False
-        self.last_failure: dict[str, tuple[int, str, str]] = {}  # package -> (n, node, detail)
-        self._failures = 0
-        self._dirty = asyncio.Event()
+        self.session = PlacementSession(
+            node, layout_of(config(), generation()), flags_from_pb(packages.flags)
+        )
+        self._tickets = itertools.count(1)
+        self._answers: dict[int, asyncio.Future[tuple[Outcome, str]]] = {}
         self._changed = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._timers: list[asyncio.TimerHandle] = []
+        self._timers: set[asyncio.TimerHandle] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
-    @property
-    def epoch(self) -> int:
-        return self.membership.epoch if self.membership else 0
+    # -- what the rest of the daemon reads ----------------------------------------------
 
     @property
     def active(self) -> bool:
-        return self.membership is not None
+        return self.session.active
 
-    # -- membership ----------------------------------------------------------------
+    @property
+    def epoch(self) -> int:
+        return self.session.epoch
+
+    @property
+    def reasons(self) -> dict[str, str]:
+        return self.session.reasons
+
+    def held(self, name: str) -> dict[str, InstanceState]:
+        return self.session.held(name, time.monotonic_ns())
+
+    def where(self, name: str) -> list[str]:
+        return self.session.where(name, time.monotonic_ns())
+
+    def anything_held(self) -> bool:
+        return self.session.anything_held(time.monotonic_ns())
+
+    # -- events in ---------------------------------------------------------------------
 
     def on_decided(self, membership: Membership) -> None:
         """Called for every decided membership (on every node)."""
-        self._stop(f"the coordinator changed (epoch {membership.epoch})")
-        if membership.coordinator != self.node or self.node not in membership.members:
-            return
-        self.membership = membership
-        self.ready = False
-        self.reports = {}
-        self.cluster_halting = False
-        self._task = asyncio.get_running_loop().create_task(
-            self._run(membership), name=f"coordinator-{membership.epoch}"
-        )
-        self._task.add_done_callback(report_end)
+        self._cancel_pending()
+        self._feed(Decided(time.monotonic_ns(), membership, flags_from_pb(self._local.flags)))
 
     def on_takeover(self, node: str, epoch: int, at: int) -> None:
-        if self.membership is None or epoch != self.membership.epoch:
-            return
-        self.released[node] = at
-        delay = max(0.0, (at - time.monotonic_ns()) / 1e9)
-        self._timers.append(asyncio.get_running_loop().call_later(delay, self.poke))
-
-    def _stop(self, why: str) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
-        for timer in self._timers:
-            timer.cancel()
-        self._timers = []
-        for pending in self.requests:
-            if not pending.answer.done():
-                pending.answer.set_exception(CmError(f"{why}: try the command again"))
-        self.requests = []
-        self.membership = None
-        self.ready = False
-        self.in_flight = {}
-        self.unknown = set()
-        self.released = {}
-        self.reasons = {}
-        self._changed.set()
-
-    def close(self) -> None:
-        self._stop("cmcld stopping")
-
-    def poke(self) -> None:
-        self._dirty.set()
-
-    # -- reports -----------------------------------------------------------------------
+        self._feed(TakeoverAt(time.monotonic_ns(), node, epoch, at))
 
     def take_report(self, report: package_pb2.NodePackages) -> None:
         """A member's report (pushed, or an action's reply)."""
-        if self.membership is None or report.epoch != self.membership.epoch:
-            return
-        if report.node_name not in self.membership.members:
-            return
-        old = self.reports.get(report.node_name)
-        if old is not None and old.boot == report.boot and old.seq > report.seq:
-            return  # an older report overtaken by a newer one
-        self.reports[report.node_name] = report
-        for key in [k for k in self.unknown if k[1] == report.node_name]:
-            self.unknown.discard(key)
-        self._adopt_flags(report.flags)
-        self._record_failures(report)
-        self.poke()
+        self._feed(Reported(time.monotonic_ns(), report_from_pb(report)))
 
-    def _adopt_flags(self, flags: package_pb2.PackageFlags) -> None:
-        mine = self._local.flags
-        if (flags.epoch, flags.seq) > (mine.epoch, mine.seq):
-            self._local.set_flags(flags)
+    def poke(self) -> None:
+        """The applied configuration (or this node's flags) changed."""
+        self.session.adopt(flags_from_pb(self._local.flags))
+        self._feed(Configured(time.monotonic_ns(), layout_of(self._config(), self._generation())))
 
-    def _record_failures(self, report: package_pb2.NodePackages) -> None:
-        if not report.failed_packages:
-            return
-        current = self._flag_table()
-        new = [
-            p
-            for p in report.failed_packages
-            if report.node_name not in current.get(p, _Flag()).failed
-        ]
-        if not new:
-            return
-        for name in new:
-            if name in current:
-                current[name].failed.add(report.node_name)
-            self._failures += 1
-            self.last_failure[name] = (self._failures, report.node_name, _error(report, name))
-        log.warning("failure history: %s failed on %s", ", ".join(sorted(new)), report.node_name)
-        self._set_flags(current)
+    def close(self) -> None:
+        self._cancel_pending()
+        self._perform(self.session.close("cmcld stopping"))
 
-    async def _gather(self, membership: Membership) -> None:
-        async def one(member: str) -> None:
-            while True:
-                try:
-                    reply = await self._ask(member, membership.epoch)
-                except CmError as exc:
-                    log.debug(
-                        "package report of %s for epoch %d: %s", member, membership.epoch, exc
-                    )
-                    await asyncio.sleep(GATHER_RETRY)
-                    continue
-                self.take_report(reply)
-                return
+    def _cancel_pending(self) -> None:
+        """Timers of the previous session (its asks and wake-ups) are dropped; actions in
+        flight run on (a node stops what it was told only by its own rules), and their
+        outcomes, stamped with the old epoch, are ignored by the next session."""
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
 
-        await asyncio.gather(*(one(m) for m in membership.members))
+    def _feed(self, event: SessionEvent) -> None:
+        self._perform(self.session.handle(event))
 
-    async def _ask(self, member: str, epoch: int) -> package_pb2.NodePackages:
-        if member == self.node:
-            report = self._local.node_report()
-            if report.epoch != epoch:
-                raise CmError("not in that epoch yet")
-            return report
-        config = self._config()
-        reply: package_pb2.NodePackages = await self._dialer.call(
-            member,
-            node_addresses(member, config),
-            "GetPackages",
-            package_pb2.GetPackagesRequest(epoch=epoch),
-            RPC_TIMEOUT,
-        )
-        return reply
+    # -- effects out -------------------------------------------------------------------
 
-    # -- the decision loop ------------------------------------------------------------
+    def _perform(self, effects: list[SessionEffect]) -> None:
+        for effect in effects:
+            if isinstance(effect, Ask):
+                self._later(effect.at, self._ask, effect.node, effect.epoch)
+            elif isinstance(effect, Order):
+                self._spawn(self._send(effect.action, effect.generation), effect.action.describe())
+            elif isinstance(effect, Publish):
+                self._local.set_flags(flags_to_pb(effect.flags))
+                if effect.push:
+                    self._push_flags()
+            elif isinstance(effect, Reply):
+                answer = self._answers.pop(effect.ticket, None)
+                if answer is not None and not answer.done():
+                    answer.set_result((effect.outcome, effect.reason))
+            elif isinstance(effect, Say):
+                log.log(LEVELS.get(effect.level, logging.INFO), "%s", effect.text)
+            elif isinstance(effect, WakeAt):
+                self._later(effect.at, lambda: self._feed(Wake(time.monotonic_ns())))
+        self._changed.set()
+        self._changed = asyncio.Event()
 
-    async def _run(self, membership: Membership) -> None:
-        began = time.monotonic()
-        try:
-            await self._gather(membership)
-        except asyncio.CancelledError:
-            log.debug("epoch %d: gathering cancelled", membership.epoch, exc_info=True)
-            raise
-        self.ready = True
-        log.info(
-            "epoch %d: package reports of %d members gathered in %.0f ms",
-            membership.epoch,
-            len(membership.members),
-            (time.monotonic() - began) * 1000,
-        )
-        self._push_flags()
-        self.poke()
-        while True:
-            await self._dirty.wait()
-            self._dirty.clear()
+    def _later(self, at: int, fn: Callable[..., object], *args: object) -> None:
+        delay = max(0.0, (at - time.monotonic_ns()) / 1e9)
+
+        def fire() -> None:
+            self._timers.discard(timer)
+            fn(*args)
+
+        timer = asyncio.get_running_loop().call_later(delay, fire)
+        self._timers.add(timer)
+
+    def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.get_running_loop().create_task(work, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(report_end)
+
+    def _ask(self, node: str, epoch: int) -> None:
+        async def ask() -> None:
             try:
-                self._decide_once()
-            except Exception:
-                log.exception("package placement failed in epoch %d", membership.epoch)
-            self._changed.set()
-            self._changed = asyncio.Event()
+                if node == self.node:
+                    reply = self._local.node_report()
+                else:
+                    reply = await self._dialer.call(
+                        node,
+                        node_addresses(node, self._config()),
+                        "GetPackages",
+                        package_pb2.GetPackagesRequest(epoch=epoch),
+                        RPC_TIMEOUT,
+                    )
+            except CmError as exc:
+                log.debug("package report of %s for epoch %d: %s", node, epoch, exc)
+                reply = None
+            now = time.monotonic_ns()
+            if reply is None or reply.epoch != epoch:
+                self._feed(ReportMissing(now, node, epoch))
+            else:
+                self._feed(Reported(now, report_from_pb(reply)))
 
-    def snapshot(self) -> Snapshot | None:
-        config, membership = self._config(), self.membership
-        if config is None or membership is None:
-            return None
-        members = tuple(membership.members)
-        flags = self._flag_table()
-        states: list[PackageState] = []
-        for package in config.packages:
-            held: dict[str, InstanceState] = {}
-            for member in members:
-                report = self.reports.get(member)
-                for item in report.packages if report else ():
-                    if item.package_name == package.name:
-                        state = instance_of(item)
-                        if state is not None:
-                            held[member] = state
-            for (name, node), state in self.in_flight.items():
-                if name == package.name:
-                    held[node] = state
-            for name, node in self.unknown:
-                if name == package.name and node not in held:
-                    held[node] = InstanceState.STARTING
-            flag = flags.get(package.name, _Flag(package.auto_run))
-            states.append(
-                PackageState(
-                    name=package.name,
-                    instances=tuple(Instance(n, s) for n, s in sorted(held.items())),
-                    auto_run=flag.auto_run,
-                    disabled_nodes=frozenset(flag.disabled),
-                    failed_nodes=frozenset(flag.failed),
-                )
-            )
-        now = time.monotonic_ns()
-        halting = {m for m in members if self.reports.get(m) and self.reports[m].halting}
-        if self.cluster_halting:
-            halting = set(members)
-        return Snapshot(
-            epoch=membership.epoch,
-            members=members,
-            coordinator=self.node,
-            nodes=tuple(n.name for n in config.cluster.nodes),
-            packages=tuple(spec_of(p, config) for p in config.packages),
-            states=tuple(states),
-            released=frozenset(
-                n for n, at in self.released.items() if at <= now and n not in members
-            ),
-            halting=frozenset(halting),
-            requests=tuple(p.request for p in self.requests),
-        )
+        self._spawn(ask(), f"report-{node}")
 
-    def _decide_once(self) -> None:
-        snap = self.snapshot()
-        if snap is None:
-            return
-        decision = decide(snap)
-        if decision.auto_run_off:
-            table = self._flag_table()
-            for name in decision.auto_run_off:
-                table.setdefault(name, _Flag()).auto_run = False
-            self._set_flags(table)
-        for action in decision.actions:
-            state = (
-                InstanceState.STARTING if action.kind is ActionKind.START else InstanceState.HALTING
-            )
-            self.in_flight[(action.package, action.node)] = state
-        if decision.actions or decision.answers:
-            log.info("%s", decision.summary)
-        for action in decision.actions:
-            asyncio.get_running_loop().create_task(self._send(action))
-        for answer in decision.answers:
-            for pending in self.requests:
-                if (
-                    pending.request == answer.request
-                    and answer.outcome is not Outcome.WAITING
-                    and not pending.answer.done()
-                ):
-                    pending.answer.set_result((answer.outcome, answer.reason))
-        self.requests = [p for p in self.requests if not p.answer.done()]
-        self.reasons = {w.package: w.reason for w in decision.waits}
-
-    async def _send(self, action: Action) -> None:
-        key = (action.package, action.node)
+    async def _send(self, action: Action, generation: int) -> None:
         config = self._config()
         order = package_pb2.PackageAction(
             epoch=action.epoch,
-            config_generation=self._generation(),
+            config_generation=generation,
             package_name=action.package,
             kind=(
                 package_pb2.PackageAction.KIND_START
@@ -380,10 +268,12 @@ class Coordinator:
             reason=action.reason,
         )
         timeout = _action_timeout(config.package(action.package) if config else None)
+        event: SessionEvent
         try:
             if action.node == self.node:
                 await self._local.execute(order)
-                reply_report = self._local.node_report()
+                report = report_from_pb(self._local.node_report())
+                event = ActionDone(time.monotonic_ns(), action, report)
             else:
                 reply = await self._dialer.call(
                     action.node,
@@ -392,81 +282,18 @@ class Coordinator:
                     order,
                     timeout,
                 )
-                reply_report = None
                 if reply.error:
-                    raise CmError(reply.error)
+                    event = ActionRefused(time.monotonic_ns(), action, reply.error)
+                else:
+                    event = ActionDone(time.monotonic_ns(), action)
+        except Unreachable as exc:
+            event = ActionLost(time.monotonic_ns(), action, str(exc))
         except CmError as exc:
-            if self.membership is None or self.membership.epoch != action.epoch:
-                return
-            log.error("%s: %s", action.describe(), exc)
-            self.in_flight.pop(key, None)
-            if action.kind is ActionKind.START:
-                self.unknown.add(key)  # until that node reports again
-                self._failures += 1
-                self.last_failure[action.package] = (self._failures, action.node, str(exc))
-            self._refresh(action.node, action.epoch)
-            return
-        if self.membership is None or self.membership.epoch != action.epoch:
-            return
-        self.in_flight.pop(key, None)
-        if reply_report is not None:
-            self.take_report(reply_report)
-        else:
-            self._refresh(action.node, action.epoch)
-
-    def _refresh(self, node: str, epoch: int) -> None:
-        """Ask a member for its report again (after an action, or a lost answer)."""
-
-        async def again() -> None:
-            for _ in range(50):
-                if self.membership is None or self.membership.epoch != epoch:
-                    return
-                try:
-                    self.take_report(await self._ask(node, epoch))
-                    return
-                except CmError:
-                    await asyncio.sleep(GATHER_RETRY * 5)
-
-        asyncio.get_running_loop().create_task(again())
-
-    # -- flags ---------------------------------------------------------------------------
-
-    def _flag_table(self) -> dict[str, _Flag]:
-        config = self._config()
-        table: dict[str, _Flag] = {}
-        for p in config.packages if config else ():
-            table[p.name] = _Flag(p.auto_run)
-        known = {f.package_name: f for f in self._local.flags.packages}
-        for name, flag in table.items():
-            if name in known:
-                f = known[name]
-                flag.auto_run = f.auto_run
-                flag.disabled = set(f.disabled_nodes)
-                flag.failed = set(f.failed_nodes)
-        return table
-
-    def _set_flags(self, table: dict[str, _Flag]) -> None:
-        old = self._local.flags
-        seq = old.seq + 1 if old.epoch == self.epoch else 1
-        flags = package_pb2.PackageFlags(
-            epoch=self.epoch,
-            seq=seq,
-            packages=[
-                package_pb2.PackageFlag(
-                    package_name=name,
-                    auto_run=f.auto_run,
-                    disabled_nodes=sorted(f.disabled),
-                    failed_nodes=sorted(f.failed),
-                )
-                for name, f in sorted(table.items())
-            ],
-        )
-        self._local.set_flags(flags)
-        self._push_flags()
-        self.poke()
+            event = ActionRefused(time.monotonic_ns(), action, str(exc))
+        self._feed(event)
 
     def _push_flags(self) -> None:
-        membership, config = self.membership, self._config()
+        membership, config = self.session.membership, self._config()
         if membership is None:
             return
         flags = self._local.flags
@@ -484,33 +311,46 @@ class Coordinator:
                         RPC_TIMEOUT,
                     )
 
-            asyncio.get_running_loop().create_task(push())
+            self._spawn(push(), f"flags-{member}")
 
     # -- operator commands ------------------------------------------------------------------
 
     async def command(self, request: package_pb2.PackageCommandRequest) -> AsyncIterator[str]:
-        if self.membership is None:
+        if not self.session.active:
             raise CmError("this node is no longer the coordinator: try the command again")
-        if not self.ready:
-            await self._wait(lambda: self.ready, 30.0, "gathering the members' package reports")
+        if not self.session.ready:
+            await self._wait(
+                lambda: self.session.ready, 30.0, "gathering the members' package reports"
+            )
         which = request.WhichOneof("command")
         who = request.operator or "an operator"
         if which == "modify":
-            async for line in self._modify(request.modify, who):
-                yield line
+            modify = request.modify
+            reason = await self._ask_session(
+                lambda ticket: Modify(
+                    time.monotonic_ns(),
+                    ticket,
+                    modify.package_name,
+                    modify.enable,
+                    tuple(modify.node_names),
+                    who,
+                ),
+                f"cmmodpkg {modify.package_name}",
+            )
+            yield reason
         elif which == "run":
-            async for line in self._run_package(
-                request.run.package_name, request.run.node_name, who
-            ):
+            async for line in self._run_package(request.run.package_name, request.run.node_name):
                 yield line
         elif which == "halt":
-            async for line in self._halt_package(
-                request.halt.package_name, request.halt.node_name, who
-            ):
+            async for line in self._halt_package(request.halt.package_name, request.halt.node_name):
                 yield line
         elif which == "halt_all":
-            async for line in self._halt_all(who):
-                yield line
+            self._feed(HaltAll(time.monotonic_ns()))
+            yield "halting every package (cmhaltcl -f)"
+            await self._wait(
+                lambda: not self.anything_held(), COMMAND_TIMEOUT, "halting the packages"
+            )
+            yield "every package is halted"
         else:
             raise CmError("empty package command")
 
@@ -521,32 +361,42 @@ class Coordinator:
             raise CmError(f"package {name} is not configured (cmviewconf lists the packages)")
         return package
 
-    async def _ask_engine(self, request: Request) -> str:
-        pending = Pending(request)
-        self.requests.append(pending)
-        self.poke()
-        outcome, reason = await asyncio.wait_for(pending.answer, COMMAND_TIMEOUT)
+    async def _ask_session(self, make: Callable[[int], SessionEvent], what: str) -> str:
+        ticket = next(self._tickets)
+        answer: asyncio.Future[tuple[Outcome, str]] = asyncio.get_running_loop().create_future()
+        self._answers[ticket] = answer
+        try:
+            self._feed(make(ticket))
+            outcome, reason = await asyncio.wait_for(answer, COMMAND_TIMEOUT)
+        finally:
+            self._answers.pop(ticket, None)
         if outcome is Outcome.REFUSED:
-            raise CmError(f"{request.describe()} refused: {reason}")
+            raise CmError(f"{what} refused: {reason}")
         return reason
 
-    async def _run_package(self, name: str, node: str, who: str) -> AsyncIterator[str]:
+    async def _ask_engine(self, request: Request) -> str:
+        return await self._ask_session(
+            lambda ticket: Requested(time.monotonic_ns(), ticket, request), request.describe()
+        )
+
+    async def _run_package(self, name: str, node: str) -> AsyncIterator[str]:
         self._package(name)
-        failures_before = self.last_failure.get(name, (0, "", ""))[0]
+        before = self.session.last_failure.get(name)
+        failures_before = before.number if before else 0
         reason = await self._ask_engine(RunRequest(name, node or None))
         yield reason or f"{name}: starting"
 
         def done() -> bool:
-            failure = self.last_failure.get(name)
-            if failure is not None and failure[0] > failures_before:
-                raise CmError(f"package {name} failed to start on {failure[1]}: {failure[2]}")
+            failure = self.session.last_failure.get(name)
+            if failure is not None and failure.number > failures_before:
+                raise CmError(f"package {name} failed to start on {failure.node}: {failure.detail}")
             where = self.where(name)
             return bool(where) and (not node or node in where)
 
         await self._wait(done, COMMAND_TIMEOUT, f"starting {name}")
         yield f"Package {name} is running on {', '.join(self.where(name))}"
 
-    async def _halt_package(self, name: str, node: str, who: str) -> AsyncIterator[str]:
+    async def _halt_package(self, name: str, node: str) -> AsyncIterator[str]:
         self._package(name)
         reason = await self._ask_engine(HaltRequest(name, node or None))
         yield reason or f"{name}: halting"
@@ -560,87 +410,18 @@ class Coordinator:
         await self._wait(done, COMMAND_TIMEOUT, f"halting {name}")
         yield f"Package {name} is halted" + (f" on {node}" if node else "")
 
-    async def _halt_all(self, who: str) -> AsyncIterator[str]:
-        self.cluster_halting = True
-        self.poke()
-        yield "halting every package (cmhaltcl -f)"
-        await self._wait(lambda: not self.anything_held(), COMMAND_TIMEOUT, "halting the packages")
-        yield "every package is halted"
-
-    async def _modify(
-        self, request: package_pb2.ModifyPackageRequest, who: str
-    ) -> AsyncIterator[str]:
-        package = self._package(request.package_name)
-        config = self._config()
-        assert config is not None
-        eligible = package.eligible_nodes(config.cluster)
-        for node in request.node_names:
-            if node not in eligible:
-                raise CmError(f"{node} is not in the node list of package {package.name}")
-        table = self._flag_table()
-        flag = table[package.name]
-        nodes = set(request.node_names)
-        if request.enable and not nodes:
-            flag.auto_run = True
-            cleared, flag.failed = flag.failed, set()
-            what = "global switching (AUTO_RUN) enabled"
-            if cleared:
-                what += f"; failure history on {', '.join(sorted(cleared))} cleared"
-        elif request.enable:
-            flag.disabled -= nodes
-            flag.failed -= nodes
-            what = f"node switching enabled on {', '.join(sorted(nodes))}"
-        elif not nodes:
-            flag.auto_run = False
-            what = "global switching (AUTO_RUN) disabled"
-        else:
-            flag.disabled |= nodes
-            what = f"node switching disabled on {', '.join(sorted(nodes))}"
-        self._set_flags(table)
-        log.info("package %s: %s (by %s)", package.name, what, who)
-        yield f"{package.name}: {what}"
-
     async def _wait(self, done: Callable[[], bool], timeout: float, what: str) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        epoch = self.epoch
+        epoch = self.session.epoch
         while not done():
-            if self.membership is None or self.epoch != epoch:
+            if not self.session.active or self.session.epoch != epoch:
                 raise CmError(f"{what}: the cluster re-formed meanwhile; check cmviewcl")
             left = deadline - loop.time()
             if left <= 0:
                 raise CmError(f"{what}: not done within {timeout:.0f} s; check cmviewcl")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), min(left, 1.0))
-
-    # -- reading ---------------------------------------------------------------------------
-
-    def held(self, name: str) -> dict[str, InstanceState]:
-        snap = self.snapshot()
-        if snap is None:
-            return {}
-        return {i.node: i.state for i in snap.state(name).instances}
-
-    def where(self, name: str) -> list[str]:
-        return sorted(n for n, s in self.held(name).items() if s is InstanceState.RUNNING)
-
-    def anything_held(self) -> bool:
-        snap = self.snapshot()
-        return snap is not None and any(s.instances for s in snap.states)
-
-
-@dataclass
-class _Flag:
-    auto_run: bool = True
-    disabled: set[str] = field(default_factory=set)
-    failed: set[str] = field(default_factory=set)
-
-
-def _error(report: package_pb2.NodePackages, name: str) -> str:
-    for item in report.packages:
-        if item.package_name == name and item.last_error:
-            return item.last_error
-    return "see the package log on that node"
 
 
 def _action_timeout(package: Package | None) -> float:

@@ -10,16 +10,12 @@ from pathlib import Path
 import pytest
 
 from cluster.config.model import Config
-from cluster.core.messages import Membership
-from cluster.core.policy_model import InstanceState
-from cluster.daemon.coordinator import Coordinator
 from cluster.daemon.packages import Epoch, LocalPackages
 from cluster.errors import CmError
 from cluster.packages.runner import State
 from cluster.paths import HostPaths
 from cluster.pb.v1 import common_pb2, package_pb2
 from cluster.resources import stopnow
-from cluster.transport.peers import PeerDialer
 from tests.unit.config.helpers import THREE_NODES, config
 
 PACKAGE = """
@@ -166,39 +162,5 @@ def test_a_service_out_of_restarts_halts_the_package_and_reports_the_failure(
             )
         )
         assert packages.node_report().failed_packages == []
-
-    asyncio.run(scenario())
-
-
-def test_an_order_in_flight_pins_its_package_whatever_reports_say(tmp_path: Path) -> None:
-    async def scenario() -> None:
-        packages, _ = local(tmp_path, Epoch(7, True, "a"))
-        coordinator = Coordinator(
-            node="a",
-            config=lambda: packages._store.config,
-            generation=lambda: 3,
-            packages=packages,
-            dialer=PeerDialer.__new__(PeerDialer),  # never called here
-        )
-        coordinator.membership = Membership(7, ("a", "b"), "a")
-        coordinator.reports = {
-            "a": package_pb2.NodePackages(epoch=7, node_name="a"),
-            "b": package_pb2.NodePackages(epoch=7, node_name="b"),
-        }
-        coordinator.in_flight[("web", "b")] = InstanceState.STARTING
-        snap = coordinator.snapshot()
-        assert snap is not None
-        assert [(i.node, i.state) for i in snap.state("web").instances] == [
-            ("b", InstanceState.STARTING)
-        ]
-        # b reports nothing yet: still pinned, so no decision starts it on a too.
-        coordinator.take_report(package_pb2.NodePackages(epoch=7, node_name="b", seq=1))
-        snap = coordinator.snapshot()
-        assert snap is not None and snap.state("web").instances
-        # A report of another epoch is ignored.
-        stale = package_pb2.NodePackages(epoch=6, node_name="b", seq=2)
-        stale.packages.add(package_name="web", state=common_pb2.PACKAGE_STATE_RUNNING)
-        coordinator.take_report(stale)
-        assert coordinator.reports["b"].seq == 1
 
     asyncio.run(scenario())
