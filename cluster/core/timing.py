@@ -15,6 +15,14 @@ PPM = 1_000_000
 DEFAULT_MEMBER_TIMEOUT = 14 * SECOND  # Serviceguard's default MEMBER_TIMEOUT
 DEFAULT_RHO_PPM = 10_000  # 1 %: generous for any quartz or TSC a node runs on
 MIN_STOP_MARGIN = 200 * MS
+MAX_STOP_MARGIN_DIVISOR = 2  # STOP_MARGIN is at most MT/2: the rest tolerates lost heartbeats
+# The bound stop-now gives each step (cluster/resources/stopnow.py enforces them; the
+# configured packages' sums decide STOP_MARGIN, cluster/config/stopbound.py):
+STOP_NOW_START = 20 * MS  # the guard waking up late and loading its plan
+STOP_NOW_STEP = 10 * MS  # SIGKILL of a process group, removal of an address
+STOP_NOW_UNMOUNT = 200 * MS  # kill the users, unmount while busy, then force / detach
+STOP_NOW_OCF = 2 * SECOND  # an OCF agent's stop
+STOP_NOW_VG = 3 * SECOND  # vgchange -a n, and --deltag in what is left of it
 MAX_HEARTBEAT = 1 * SECOND
 MAX_PROPOSAL_STEP = 100 * MS
 

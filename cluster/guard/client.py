@@ -202,6 +202,11 @@ class Guard:
     def set_margin(self, margin_ns: int) -> None:
         self._send(p.MARGIN, margin_ns)
 
+    def set_watchdog_limit(self, limit_ns: int) -> None:
+        """The longest watchdog timeout that still resets this host, frozen with its
+        guard, before its lease ends; the guard fits the device under it."""
+        self._send(p.WATCHDOG_LIMIT, limit_ns)
+
     def publish_plan(self, plan: Plan, generation: int | None = None) -> None:
         """Save the plan atomically, then tell the guard to reload it. Call it from the
         runner's `Context.on_change` before the change takes effect."""

@@ -16,6 +16,7 @@ import select
 import signal
 import struct
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,10 @@ from cluster.paths import HostPaths, local_node_name
 from cluster.resources import stopnow
 
 WDIOC_SETTIMEOUT = 0xC0045706  # _IOWR('W', 6, int)
+WDIOC_GETTIMEOUT = 0x80045707  # _IOR('W', 7, int)
+WATCHDOG_DRIFT_PPM = 10_000  # the device's timer against CLOCK_MONOTONIC (1 %, as rho)
+PACK = struct.Struct("i").pack
+FEED_LEAD_NS = 2_000_000  # wake this much before the last allowed feed, so it is not missed
 MCL_CURRENT, MCL_FUTURE = 1, 2
 IDLE_WAKEUP = 0.5  # seconds: the longest sleep, so signals and exits are seen soon
 
@@ -46,32 +51,130 @@ class GuardLog:
 
 
 class Watchdog:
-    """A watchdog device fed by writes; "V" before close disarms it (magic close)."""
+    """A watchdog device fed by writes; "V" before close disarms it (magic close).
 
-    def __init__(self, path: str, interval: float, timeout: int | None) -> None:
-        self.path, self.interval = path, interval
+    A host frozen with its guard (VM pause, cgroup freeze) is stopped only by the device
+    running out, so it must run out before anyone may take over: the guard sets the
+    device timeout T at or below the limit cmcld sends ((MT - heartbeat) / (1 + rho),
+    whole seconds as WDIOC_SETTIMEOUT takes them), reads back what the device accepted,
+    and while armed feeds only when now + T x (1 + drift) is still before the lease
+    deadline (`may_feed`). A host that stops feeding is then reset by the deadline,
+    whatever froze it. A device that keeps a longer timeout cannot do this: the guard
+    says so and feeds as before (it still resets the host after a stop-now)."""
+
+    def __init__(
+        self,
+        path: str,
+        interval: float,
+        timeout: int | None,
+        ioctl: Callable[[int, int, bytes], bytes] = fcntl.ioctl,
+    ) -> None:
+        self.path, self.interval, self._ioctl = path, interval, ioctl
         self.fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         self.timeout_set = False
+        self.timeout: int | None = None  # seconds, as the device reports it
+        self.limit_ns = 0  # from cmcld; 0 until it is known
+        self.protects = False  # a frozen host is reset before its lease ends
+        self.problem = "no limit from cmcld yet"
         if timeout:
-            try:
-                fcntl.ioctl(self.fd, WDIOC_SETTIMEOUT, struct.pack("i", timeout))
-                self.timeout_set = True
-            except OSError:
-                pass  # not a watchdog driver (tests use a FIFO), or a fixed timeout
+            self.timeout_set = self.set_timeout(timeout) is not None
         self.feeding = True
         self.next_feed = 0.0
+        self.fed_at_ns = 0
 
-    def feed_if_due(self, now: float) -> None:
-        if self.feeding and now >= self.next_feed:
-            with contextlib.suppress(BlockingIOError):
-                os.write(self.fd, b"k")
-            self.next_feed = now + self.interval
+    def set_timeout(self, seconds: int) -> int | None:
+        """WDIOC_SETTIMEOUT, then the timeout read back (WDIOC_GETTIMEOUT, or what
+        SETTIMEOUT wrote back); None when the device takes no timeout (tests use a
+        FIFO) or refuses this one."""
+        try:
+            accepted = struct.unpack("i", self._ioctl(self.fd, WDIOC_SETTIMEOUT, PACK(seconds)))[0]
+        except OSError:
+            self.timeout = self.read_timeout()
+            return None
+        self.timeout = self.read_timeout() or accepted
+        return self.timeout
+
+    def read_timeout(self) -> int | None:
+        try:
+            value: int = struct.unpack("i", self._ioctl(self.fd, WDIOC_GETTIMEOUT, PACK(0)))[0]
+        except OSError:
+            return None
+        return value if value > 0 else None
+
+    def fit(self, limit_ns: int) -> str:
+        """Set the device timeout to the whole seconds at or below `limit_ns`; one
+        sentence saying whether a frozen host is now reset before its lease ends."""
+        self.limit_ns = limit_ns
+        want = limit_ns // 1_000_000_000
+        limit = f"{limit_ns / 1e6:.0f} ms"
+        if want < 1:
+            self.protects = False
+            self.timeout = self.read_timeout()
+            self.problem = (
+                f"a watchdog timeout is whole seconds, and the lease allows at most {limit} "
+                "(MEMBER_TIMEOUT minus a heartbeat): a host frozen with its guard is NOT "
+                "reset before others take over"
+            )
+            return self.problem
+        got = self.set_timeout(want)
+        self.timeout_set = got is not None
+        if got is not None and got * 1_000_000_000 <= limit_ns:
+            self.protects, self.problem = True, ""
+            return f"watchdog {self.path} timeout {got} s (the lease allows {limit})"
+        self.protects = False
+        if got is None and self.timeout is None:
+            self.problem = (
+                f"{self.path} takes no timeout (WDIOC_SETTIMEOUT/GETTIMEOUT refused): a "
+                "host frozen with its guard is reset only after the device's own timeout"
+            )
+        else:
+            self.problem = (
+                f"{self.path} keeps a timeout of {self.timeout or got} s (asked {want} s), "
+                f"longer than the {limit} the lease allows: a host frozen with its guard "
+                "is NOT reset before others take over"
+            )
+        return self.problem
+
+    def may_feed(self, now_ns: int, deadline_ns: int) -> bool:
+        """While armed: whether a feed now still lets the device reset a frozen host
+        by the lease deadline."""
+        if not self.protects or self.timeout is None:
+            return True
+        return now_ns + stretch(self.timeout * 1_000_000_000) <= deadline_ns
+
+    def last_feed_ns(self, deadline_ns: int) -> int:
+        """The latest moment a feed is still allowed against `deadline_ns`."""
+        assert self.timeout is not None
+        return deadline_ns - stretch(self.timeout * 1_000_000_000)
+
+    def feed(self, now_ns: int) -> None:
+        with contextlib.suppress(BlockingIOError):
+            os.write(self.fd, b"k")
+        self.fed_at_ns = now_ns
+        self.next_feed = now_ns / 1e9 + self.interval
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "device": self.path,
+            "interval": self.interval,
+            "timeout_set": self.timeout_set,
+            "timeout": self.timeout,
+            "limit_ms": round(self.limit_ns / 1e6, 3),
+            "protects_frozen_host": self.protects,
+            "problem": self.problem,
+            "feeding": self.feeding,
+        }
 
     def close(self, disarm: bool) -> None:
         if disarm:
             with contextlib.suppress(OSError):
                 os.write(self.fd, b"V")
         os.close(self.fd)
+
+
+def stretch(ns: int) -> int:
+    """A duration of the device's clock as this host's monotonic clock may see it."""
+    return ns + -(-ns * WATCHDOG_DRIFT_PPM // 1_000_000)
 
 
 def raise_priority(rt_priority: int) -> dict[str, str]:
@@ -141,14 +244,7 @@ class Guard:
             "plan_generation": self.generation,
             "plan_actions": len(self.plan.actions),
             "priority": self.priority,
-            "watchdog": None
-            if self.watchdog is None
-            else {
-                "device": self.watchdog.path,
-                "interval": self.watchdog.interval,
-                "timeout_set": self.watchdog.timeout_set,
-                "feeding": self.watchdog.feeding,
-            },
+            "watchdog": None if self.watchdog is None else self.watchdog.status(),
             "fired": self.fired,
             "updated_ns": time.monotonic_ns(),
         }
@@ -186,6 +282,10 @@ class Guard:
         elif command == p.MARGIN:
             self.margin_ns = value
             self.write_status()
+        elif command == p.WATCHDOG_LIMIT:
+            if self.watchdog is not None and value != self.watchdog.limit_ns:
+                self.log(self.watchdog.fit(value))
+                self.write_status()
         elif command == p.PLAN:
             self.generation = value
             self.plan = self._load_plan(self.plan)
@@ -209,6 +309,7 @@ class Guard:
         self.fd = -1
         report = stopnow.execute(self.plan)
         late_ns = report.finished_ns - self.deadline_ns
+        bounds = stopnow.package_bounds(self.plan)
         self.fired = {
             "node": self.node,
             "deadline_ns": self.deadline_ns,
@@ -217,31 +318,46 @@ class Guard:
             "late_ns": late_ns,  # > 0: finished after the deadline
             "wall_time": time.time(),
             "plan_generation": self.generation,
+            "bounds_ms": {pkg: round(b / 1e6, 3) for pkg, b in bounds.items()},
             "report": report.to_dict(),
         }
         self.log(
-            f"lease deadline passed without renewal: stop-now of {len(self.plan.actions)} "
-            f"action(s) took {report.elapsed_ns / 1e6:.1f} ms, finished "
-            f"{abs(late_ns) / 1e6:.1f} ms {'AFTER' if late_ns > 0 else 'before'} the deadline"
-            f"{'' if report.clean else '; NOT CLEAN'}"
+            f"lease deadline passed without renewal: stop-now of {report.summary(self.margin_ns)}"
+            f", finished {abs(late_ns) / 1e6:.1f} ms "
+            f"{'AFTER' if late_ns > 0 else 'before'} the deadline"
         )
         for o in report.outcomes:
             self.log(
                 f"  {o.package}: {o.label}: {'ok' if o.ok else 'FAILED'} "
                 f"({o.elapsed_ns / 1e6:.2f} ms) {o.detail}"
             )
+        for package, took in report.package_times().items():
+            bound = bounds.get(package, took)
+            if took > bound:
+                self.log(f"  {package}: {stopnow.ms(took)}, beyond its bound {stopnow.ms(bound)}")
         try:
             p.write_json(self.files.fired, self.fired)
         except OSError as exc:
             self.log(f"cannot record the stop-now in {self.files.fired}: {exc}")
+        try:
+            stopnow.record_times(self.files.times, report, by="guard", margin_ns=self.margin_ns)
+        except OSError as exc:
+            self.log(f"cannot record the stop-now figures in {self.files.times}: {exc}")
         self.write_status()
 
     def _wakeup_in(self, now_ns: int) -> float:
         wait = IDLE_WAKEUP
         if self.state == p.ARMED:
             wait = min(wait, (self.deadline_ns - self.margin_ns - now_ns) / 1e9)
-        if self.watchdog is not None and self.watchdog.feeding:
-            wait = min(wait, self.watchdog.next_feed - now_ns / 1e9)
+        watchdog = self.watchdog
+        if watchdog is not None and watchdog.feeding:
+            wait = min(wait, watchdog.next_feed - now_ns / 1e9)
+            if self.state == p.ARMED and watchdog.protects:
+                # Feed once more at the last moment the deadline allows, in case no
+                # renewal comes before then (the guard fires at deadline - margin).
+                last = watchdog.last_feed_ns(self.deadline_ns) - FEED_LEAD_NS
+                if last > max(now_ns, watchdog.fed_at_ns):
+                    wait = min(wait, (last - now_ns) / 1e9)
         return max(0.0, wait)
 
     def run(self) -> int:
@@ -257,8 +373,7 @@ class Guard:
                 ):
                     self.fire()
                 continue
-            if self.watchdog is not None:
-                self.watchdog.feed_if_due(now / 1e9)
+            self._feed(now)
             readable = [self.fd] if self.fd >= 0 else []
             ready, _, _ = select.select(readable, [], [], self._wakeup_in(time.monotonic_ns()))
             if ready:
@@ -270,6 +385,19 @@ class Guard:
         if self.state != p.FIRED:
             self._become(p.EXITED)
         return 0
+
+    def _feed(self, now_ns: int) -> None:
+        """Feed when due; while armed with a fitted device, at every wake-up (renewals,
+        the last allowed moment) but only if a frozen host would still be reset by the
+        deadline."""
+        watchdog = self.watchdog
+        if watchdog is None or not watchdog.feeding:
+            return
+        if self.state != p.ARMED or not watchdog.protects:
+            if now_ns / 1e9 >= watchdog.next_feed:
+                watchdog.feed(now_ns)
+        elif watchdog.may_feed(now_ns, self.deadline_ns):
+            watchdog.feed(now_ns)
 
     def _handle_signals(self) -> None:
         while self.signals:

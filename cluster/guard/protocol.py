@@ -27,6 +27,9 @@ PLAN = 3  # value: plan generation; the plan file changed, reload it
 DISARM = 4  # no lease any more (clean halt): stand down, do not fire
 EXIT = 5  # disarm and exit
 NOP = 6  # nothing: a write that fails with EPIPE once the guard has fired
+# value: the longest watchdog timeout, ns, that still resets a frozen host before its
+# lease ends ((MEMBER_TIMEOUT - heartbeat) / (1 + rho)); the guard sets the device below it
+WATCHDOG_LIMIT = 7
 COMMAND_NAMES = {
     RENEW: "renew",
     MARGIN: "margin",
@@ -34,6 +37,7 @@ COMMAND_NAMES = {
     DISARM: "disarm",
     EXIT: "exit",
     NOP: "nop",
+    WATCHDOG_LIMIT: "watchdog limit",
 }
 
 STARTING, IDLE, ARMED, FIRED, EXITED = "starting", "idle", "armed", "fired", "exited"
@@ -46,6 +50,7 @@ class GuardFiles:
     plan: Path  # the stop-now plan cmcld keeps up to date
     fired: Path  # durable record of a stop-now the guard performed
     log: Path
+    times: Path  # measured stop-now durations per package (cmcld's and the guard's)
 
     @classmethod
     def from_paths(cls, paths: HostPaths) -> "GuardFiles":
@@ -55,6 +60,7 @@ class GuardFiles:
             plan=paths.state_dir / "stopnow.json",
             fired=paths.state_dir / "stopnow.fired.json",
             log=paths.log_dir / "cmguard.log",
+            times=paths.state_dir / "stopnow.times.json",
         )
 
 

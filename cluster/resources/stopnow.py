@@ -5,14 +5,23 @@ A plan is an ordered list of small serializable actions. cmcld saves it (atomica
 the lease deadline passes without renewal, executes it with `execute`, which never
 raises, continues past failures and reports each action's outcome and duration.
 
-Order, whatever the start order was: kill process groups (services, running scripts)
--> delete floating IPs (clients stop reaching this node) -> OCF agents' stop with a
-short timeout -> kill the users of each filesystem and unmount it (forced, then lazy)
--> deactivate volume groups. Every action is idempotent ("already gone" is success),
-so cmcld and the guard may both execute a plan.
+Order within a package, whatever the start order was: kill process groups (services,
+running scripts) -> delete floating IPs (clients stop reaching this node) -> OCF agents'
+stop -> kill the users of each filesystem and unmount it (forced, then lazy) ->
+deactivate volume groups. Every action is idempotent ("already gone" is success), so
+cmcld and the guard may both execute a plan.
 
-Only the standard library's lightest modules are imported (no asyncio, no subprocess):
-the guard must start and act fast, and a child is spawned only for LVM and OCF.
+Stop-now must end within STOP_MARGIN (DESIGN.md §2), so packages stop in parallel and
+every step is bounded: `bound_ns` is what the executor allows an action (the
+STOP_NOW_* constants of cluster/core/timing.py), a package needs the sum of its
+actions' bounds, a node the largest of its packages'. The executor is one thread
+polling non-blocking steps (children for LVM and OCF, EBUSY retries for umount), so
+one slow package never holds another back. What it cannot bound is a syscall the
+kernel keeps (an umount flushing a slow disk): the measured figures show that.
+
+Only the standard library's lightest modules are imported (no asyncio, no subprocess,
+no threads): the guard must start and act fast, and a child is spawned only for LVM
+and OCF.
 """
 
 import contextlib
@@ -22,11 +31,19 @@ import json
 import os
 import signal
 import time
+from collections.abc import Generator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import ClassVar, TypeAlias
+from typing import Any, ClassVar, TypeAlias
 
 from cluster.atomicfile import write_atomic
+from cluster.core.timing import (
+    STOP_NOW_OCF,
+    STOP_NOW_START,
+    STOP_NOW_STEP,
+    STOP_NOW_UNMOUNT,
+    STOP_NOW_VG,
+)
 from cluster.network import netlink
 from cluster.paths import HostPaths
 from cluster.resources import procs
@@ -76,7 +93,7 @@ class OcfStop:
     label: str
     agent: str  # path of the agent executable
     env: dict[str, str] = field(default_factory=dict)  # OCF_* variables
-    timeout: float = 2.0
+    timeout: float = STOP_NOW_OCF / 1e9
 
 
 @dataclass(frozen=True)
@@ -90,6 +107,7 @@ class Unmount:
     label: str
     mount_point: str
     device: str
+    timeout: float = STOP_NOW_UNMOUNT / 1e9  # then forced, then detached lazily
 
 
 @dataclass(frozen=True)
@@ -103,7 +121,7 @@ class DeactivateVG:
     vg: str
     node: str
     devices: tuple[str, ...] = ()  # restrict LVM to these devices (--devices), if any
-    timeout: float = 3.0
+    timeout: float = STOP_NOW_VG / 1e9  # -a n, then --deltag in what is left
 
 
 StopNowAction: TypeAlias = KillGroup | DeleteAddress | OcfStop | Unmount | DeactivateVG
@@ -168,7 +186,32 @@ def load_plan(path: Path, node: str = "") -> Plan:
     return plan_from_json(data, str(path))
 
 
+# -- bounds -----------------------------------------------------------------------------
+
+
+def bound_ns(action: StopNowAction) -> int:
+    """How long the executor lets `action` take before it gives up on it."""
+    if isinstance(action, (KillGroup, DeleteAddress)):
+        return STOP_NOW_STEP
+    if isinstance(action, Unmount):
+        return round(action.timeout * 1e9) + 2 * STOP_NOW_STEP  # + forced, + lazy
+    return round(action.timeout * 1e9)
+
+
+def package_bounds(plan: Plan) -> dict[str, int]:
+    """Per package, the longest its stop-now may take: its actions run one after the
+    other, packages side by side, after the guard's wake-up."""
+    bounds: dict[str, int] = {}
+    for action in plan.actions:
+        bounds[action.package] = bounds.get(action.package, STOP_NOW_START) + bound_ns(action)
+    return bounds
+
+
 # -- execution --------------------------------------------------------------------------
+
+POLL_FIRST, POLL_MAX = 0.0005, 0.005  # seconds between polls of waiting steps
+Result: TypeAlias = tuple[bool, str]
+Step: TypeAlias = Generator[None, None, Result]  # yields while it waits; returns its result
 
 
 @dataclass(frozen=True)
@@ -179,6 +222,7 @@ class Outcome:
     ok: bool
     elapsed_ns: int
     detail: str = ""
+    done_ns: int = 0  # when it ended, from the start of the stop-now
 
 
 @dataclass(frozen=True)
@@ -195,37 +239,130 @@ class Report:
     def elapsed_ns(self) -> int:
         return self.finished_ns - self.started_ns
 
+    def package_times(self) -> dict[str, int]:
+        """How long each package took to stop (they stop side by side), ns."""
+        times: dict[str, int] = {}
+        for o in self.outcomes:
+            times[o.package] = max(times.get(o.package, 0), o.done_ns)
+        return times
+
+    def summary(self, margin_ns: int = 0) -> str:
+        """One sentence: the whole, each package, and the margin it had to fit in."""
+        times = self.package_times()
+        each = ", ".join(f"{p} {ms(t)}" for p, t in sorted(times.items(), key=lambda x: -x[1]))
+        text = f"{len(self.outcomes)} action(s) of {len(times)} package(s) in {ms(self.elapsed_ns)}"
+        text += f" ({each})" if each else ""
+        if margin_ns > 0:
+            over = self.elapsed_ns - margin_ns
+            text += (
+                f", {ms(over)} MORE than STOP_MARGIN {ms(margin_ns)}"
+                if over > 0
+                else f", within STOP_MARGIN {ms(margin_ns)}"
+            )
+        return text + ("" if self.clean else "; NOT CLEAN")
+
     def to_dict(self) -> dict[str, object]:
         return {
             "started_ns": self.started_ns,
             "finished_ns": self.finished_ns,
             "elapsed_ms": round(self.elapsed_ns / 1e6, 3),
             "clean": self.clean,
+            "packages_ms": {p: round(t / 1e6, 3) for p, t in self.package_times().items()},
             "outcomes": [asdict(o) for o in self.outcomes],
         }
 
 
-def execute(plan: Plan) -> Report:
-    """Perform every action as fast as possible; never raises."""
-    started = time.monotonic_ns()
-    outcomes = []
-    for action in plan.actions:
-        t0 = time.monotonic_ns()
+def ms(ns: int) -> str:
+    """A duration for a log line: "812 ms", "3.1 ms", "2.05 s"."""
+    if abs(ns) >= 10_000_000_000:
+        return f"{ns / 1e9:.1f} s"
+    if abs(ns) >= 1_000_000_000:
+        return f"{ns / 1e9:.2f} s"
+    return f"{ns / 1e6:.0f} ms" if abs(ns) >= 100_000_000 else f"{ns / 1e6:.1f} ms"
+
+
+class _Running:
+    """One action in progress: its step, advanced by `poll` until it has a result."""
+
+    def __init__(self, index: int, action: StopNowAction) -> None:
+        self.index, self.action = index, action
+        self.started_ns = time.monotonic_ns()
+        self.result: Result | None = None
         try:
-            ok, detail = _perform(action)
+            self.step: Step | None = _begin(action)
         except Exception as exc:
-            ok, detail = False, f"{type(exc).__name__}: {exc}"
-        outcomes.append(
-            Outcome(action.kind, action.package, action.label, ok, time.monotonic_ns() - t0, detail)
+            self.step, self.result = None, (False, f"{type(exc).__name__}: {exc}")
+
+    def poll(self) -> bool:
+        """Advance the step once; True when it has ended."""
+        if self.step is None:
+            return True
+        try:
+            next(self.step)
+            return False
+        except StopIteration as done:
+            self.result = done.value
+        except Exception as exc:
+            self.result = (False, f"{type(exc).__name__}: {exc}")
+        self.step = None
+        return True
+
+    def outcome(self, origin_ns: int) -> Outcome:
+        ok, detail = self.result or (False, "no result")
+        now = time.monotonic_ns()
+        a = self.action
+        return Outcome(
+            a.kind, a.package, a.label, ok, now - self.started_ns, detail, now - origin_ns
         )
-    return Report(started, time.monotonic_ns(), tuple(outcomes))
 
 
-def _perform(action: StopNowAction) -> tuple[bool, str]:
+def execute(plan: Plan) -> Report:
+    """Perform every action as fast as possible, packages side by side; never raises.
+
+    Each package's actions run in plan order. Whenever a package is free, its next
+    action starts, the lowest phase first across packages: every process group is
+    killed and every address removed before any umount, which may block in the kernel.
+    Outcomes come in plan order."""
+    started = time.monotonic_ns()
+    queues: dict[str, list[tuple[int, StopNowAction]]] = {}
+    for index, action in enumerate(plan.actions):
+        queues.setdefault(action.package, []).append((index, action))
+    for queue in queues.values():
+        queue.reverse()  # taken from the end
+    busy: dict[str, _Running] = {}
+    done: list[tuple[int, Outcome]] = []
+    delay = POLL_FIRST
+    while queues or busy:
+        while free := [p for p in queues if p not in busy]:
+            package = min(free, key=lambda p: queues[p][-1][1].phase)
+            index, action = queues[package].pop()
+            if not queues[package]:
+                del queues[package]
+            running = _Running(index, action)
+            if running.poll():
+                done.append((index, running.outcome(started)))
+            else:
+                busy[package] = running
+        progressed = False
+        for package, running in list(busy.items()):
+            if running.poll():
+                del busy[package]
+                done.append((running.index, running.outcome(started)))
+                progressed = True
+        if busy and not progressed:
+            time.sleep(delay)
+            delay = min(delay * 2, POLL_MAX)
+        else:
+            delay = POLL_FIRST
+    outcomes = tuple(outcome for _, outcome in sorted(done, key=lambda d: d[0]))
+    return Report(started, time.monotonic_ns(), outcomes)
+
+
+def _begin(action: StopNowAction) -> Step:
     if isinstance(action, KillGroup):
-        return _kill_group(action)
+        return _instant(_kill_group(action))
     if isinstance(action, DeleteAddress):
-        return _delete_address(action)
+        return _instant(_delete_address(action))
     if isinstance(action, Unmount):
         return _unmount(action)
     if isinstance(action, DeactivateVG):
@@ -233,7 +370,12 @@ def _perform(action: StopNowAction) -> tuple[bool, str]:
     return _ocf_stop(action)
 
 
-def _kill_group(action: KillGroup) -> tuple[bool, str]:
+def _instant(result: Result) -> Step:
+    return result
+    yield  # a generator that never waits
+
+
+def _kill_group(action: KillGroup) -> Result:
     if not procs.group_is_ours(action.pgid, action.start_time):
         return True, "already gone"
     if not procs.signal_group(action.pgid, signal.SIGKILL):
@@ -241,7 +383,7 @@ def _kill_group(action: KillGroup) -> tuple[bool, str]:
     return True, "killed"
 
 
-def _delete_address(action: DeleteAddress) -> tuple[bool, str]:
+def _delete_address(action: DeleteAddress) -> Result:
     removed = netlink.delete_everywhere(action.address)
     if not removed:
         return True, "not present"
@@ -259,7 +401,8 @@ def umount2(target: str, flags: int) -> int:
     return ctypes.get_errno()
 
 
-def _unmount(action: Unmount) -> tuple[bool, str]:
+def _unmount(action: Unmount) -> Step:
+    deadline = time.monotonic() + action.timeout
     mount = procs.mount_at(action.mount_point)
     if mount is None:
         return True, "not mounted"
@@ -268,11 +411,10 @@ def _unmount(action: Unmount) -> tuple[bool, str]:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
             killed.append(pid)
-    # Killed processes release their files as they exit: retry briefly, then force.
-    deadline = time.monotonic() + 0.5
+    # Killed processes release their files as they exit: retry until the bound, then force.
     code = umount2(mount.mount_point, 0)
     while code == errno.EBUSY and time.monotonic() < deadline:
-        time.sleep(0.005)
+        yield
         code = umount2(mount.mount_point, 0)
     how = "unmounted"
     if code == errno.EBUSY:
@@ -301,8 +443,26 @@ def which(name: str) -> str:
 
 def spawn_wait(argv: list[str], env: dict[str, str], timeout: float) -> int | None:
     """Run a command in its own process group with stdio on /dev/null; its exit status,
-    or None after a timeout (the group is then killed). No subprocess module: this runs
-    in the guard, at high priority, while the node is losing its lease."""
+    or None after a timeout (the group is then killed)."""
+    step = _spawned(argv, env, timeout)
+    delay = POLL_FIRST
+    while True:
+        try:
+            next(step)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+        time.sleep(delay)
+        delay = min(delay * 2, POLL_MAX)
+
+
+KILL_GRACE = 0.02  # seconds a SIGKILLed child gets to be reaped before it is left behind
+
+
+def _spawned(argv: list[str], env: dict[str, str], timeout: float) -> Generator[None, None, Any]:
+    """A child in its own process group: its exit status, or None after `timeout` (its
+    group is then killed; a child stuck in the kernel is left for a later reaping, not
+    waited for). No subprocess module: this runs in the guard, at high priority, while
+    the node is losing its lease."""
     devnull = os.open(os.devnull, os.O_RDWR)
     try:
         actions = [(os.POSIX_SPAWN_DUP2, devnull, fd) for fd in (0, 1, 2)]
@@ -324,18 +484,19 @@ def spawn_wait(argv: list[str], env: dict[str, str], timeout: float) -> int | No
     finally:
         os.close(devnull)
     deadline = time.monotonic() + timeout
-    delay = 0.001
     while True:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
             return os.waitstatus_to_exitcode(status)
         if time.monotonic() >= deadline:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            return None
-        time.sleep(delay)
-        delay = min(delay * 2, 0.02)
+            break
+        yield
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+    grace = time.monotonic() + KILL_GRACE
+    while time.monotonic() < grace and os.waitpid(pid, os.WNOHANG)[0] == 0:
+        yield
+    return None
 
 
 def _realtime() -> bool:
@@ -348,22 +509,103 @@ def _base_env() -> dict[str, str]:
     return {"PATH": path, "LANG": "C", "LVM_SUPPRESS_FD_WARNINGS": "1"}
 
 
-def _deactivate_vg(action: DeactivateVG) -> tuple[bool, str]:
+def _deactivate_vg(action: DeactivateVG) -> Step:
+    deadline = time.monotonic() + action.timeout
     vgchange = which("vgchange")
     devices = [arg for d in action.devices for arg in ("--devices", d)]
-    code = spawn_wait([vgchange, *devices, "-a", "n", action.vg], _base_env(), action.timeout)
+    argv = [vgchange, *devices, "-a", "n", action.vg]
+    code = yield from _spawned(argv, _base_env(), action.timeout)
     if code != 0:
         why = "timed out" if code is None else f"exit {code}"
         return False, f"vgchange -a n {action.vg}: {why}"
-    spawn_wait(
-        [vgchange, *devices, "--deltag", action.node, action.vg], _base_env(), action.timeout
-    )
-    return True, "deactivated"
+    # The tag only says who owns the group; an adoptive node retags it once this
+    # node's lease has surely ended, so it gets what is left of the bound.
+    left = deadline - time.monotonic()
+    if left <= 0:
+        return True, f"deactivated; tag {action.node} left (no time)"
+    argv = [vgchange, *devices, "--deltag", action.node, action.vg]
+    code = yield from _spawned(argv, _base_env(), left)
+    return True, "deactivated" if code == 0 else f"deactivated; tag {action.node} left"
 
 
-def _ocf_stop(action: OcfStop) -> tuple[bool, str]:
+def _ocf_stop(action: OcfStop) -> Step:
     env = {**_base_env(), **action.env}
-    code = spawn_wait([action.agent, "stop"], env, action.timeout)
+    code = yield from _spawned([action.agent, "stop"], env, action.timeout)
     if code in (0, 7):
         return True, "stopped" if code == 0 else "not running"
     return False, "stop timed out" if code is None else f"stop exit {code}"
+
+
+# -- measured figures -------------------------------------------------------------------
+
+TIMES_VERSION = 1
+MAX_TIMES = 1024  # packages remembered; the oldest measurement goes first
+
+
+def times_path(paths: HostPaths) -> Path:
+    return paths.state_dir / "stopnow.times.json"
+
+
+def load_times(path: Path) -> dict[str, dict[str, Any]]:
+    """Per package, its measured stop-now figures (empty when none were ever taken or
+    the file is unreadable: figures are a report, never a reason to stop)."""
+    try:
+        doc = json.loads(path.read_bytes())
+        packages = doc["packages"] if doc.get("version") == TIMES_VERSION else {}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+    if not isinstance(packages, dict):
+        return {}
+    return {str(k): v for k, v in packages.items() if isinstance(v, dict)}
+
+
+def record_times(
+    path: Path, report: Report, *, by: str, margin_ns: int, wall_time: float | None = None
+) -> dict[str, dict[str, Any]]:
+    """Keep each package's last and worst stop-now duration with the margin it had, so
+    an operator sees (cmviewcl -v) a package that does not stop in time. Returns the
+    figures written."""
+    times = load_times(path)
+    when = time.time() if wall_time is None else wall_time
+    unclean = {o.package for o in report.outcomes if not o.ok}
+    for package, took in report.package_times().items():
+        before = times.get(package, {})
+        worst = max(float(before.get("worst_ms", 0.0)), took / 1e6)
+        times[package] = {
+            "last_ms": round(took / 1e6, 3),
+            "worst_ms": round(worst, 3),
+            "count": int(before.get("count", 0)) + 1,
+            "by": by,
+            "when": when,
+            "margin_ms": round(margin_ns / 1e6, 3),
+            "clean": package not in unclean,
+        }
+    oldest_first = sorted(times, key=lambda p: float(times[p].get("when", 0)))
+    for package in oldest_first[: max(0, len(times) - MAX_TIMES)]:
+        del times[package]
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    doc = {"version": TIMES_VERSION, "packages": times}
+    write_atomic(path, json.dumps(doc, indent=1).encode() + b"\n", mode=0o600)
+    return times
+
+
+def overruns(times: dict[str, dict[str, Any]], margin_ns: int, node: str) -> list[str]:
+    """What cmviewcl -v warns of: each package whose measured stop-now here took longer
+    than STOP_MARGIN now is, or was not clean."""
+    lines = []
+    for package, t in sorted(times.items()):
+        worst = float(t.get("worst_ms", 0.0))
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(t.get("when", 0))))
+        if margin_ns > 0 and worst * 1e6 > margin_ns:
+            lines.append(
+                f"the stop-now of package {package} on {node} took up to "
+                f"{ms(round(worst * 1e6))}, more than STOP_MARGIN {ms(margin_ns)} "
+                f"(last: {ms(round(float(t.get('last_ms', 0.0)) * 1e6))} by the "
+                f"{t.get('by', '?')} at {stamp})"
+            )
+        elif not t.get("clean", True):
+            lines.append(
+                f"the last stop-now of package {package} on {node} was NOT clean "
+                f"({t.get('by', '?')} at {stamp})"
+            )
+    return lines

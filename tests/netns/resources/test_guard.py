@@ -195,6 +195,10 @@ def test_watchdog_fed_until_firing(paths: HostPaths, guards: list[Guard], tmp_pa
             "device": str(fifo),
             "interval": 0.05,
             "timeout_set": False,
+            "timeout": None,  # a FIFO takes no WDIOC_* ioctl
+            "limit_ms": 0.0,
+            "protects_frozen_host": False,
+            "problem": "no limit from cmcld yet",
             "feeding": False,
         }
         guard.close()
