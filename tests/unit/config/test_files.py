@@ -56,7 +56,7 @@ def test_missing_and_unexecutable_files_are_reported_per_file_with_their_nodes()
     )
     package = PACKAGE + "node_name d\n"
     result = check_config(
-        Source("cluster.ascii", dedent(cluster) + "QS_HOST qs\n"),
+        Source("cluster.ascii", dedent(cluster) + "QS_HOST qs\nWATCHDOG_DEVICE /dev/watchdog\n"),
         [PackageSource("p.conf", dedent(package))],
         checker,
     )

@@ -37,11 +37,11 @@ def test_a_halted_cluster_takes_anything() -> None:
 
 def test_timing_and_quorum_need_a_halted_cluster_other_tuning_does_not() -> None:
     old = config(QS, DB)
-    new = config(QS.replace("14s", "5s") + "NETWORK_POLLING_INTERVAL 3s\nQS_HOST qs1\n", DB)
+    new = config(QS.replace("14s", "7s") + "NETWORK_POLLING_INTERVAL 3s\nQS_HOST qs1\n", DB)
     assert refusals(old, new, DB_ON_A) == [
         "cannot change QS_HOST from (none) to qs1 while the cluster runs: the quorum server "
         "votes in membership decisions; halt the cluster (cmhaltcl) to change it",
-        "cannot change MEMBER_TIMEOUT from 14000000 to 5000000 while the cluster runs: nodes "
+        "cannot change MEMBER_TIMEOUT from 14000000 to 7000000 while the cluster runs: nodes "
         "hold leases granted under the current value; halt the cluster (cmhaltcl) to change it",
     ]
 

@@ -58,7 +58,7 @@ def test_package_warnings() -> None:
     fs_directory /data
     """
     other = "package_name q\nnode_name b\nfs_name /dev/vg2/x\nfs_directory /data/q\n"
-    result = check(THREE_NODES, pkg, other)
+    result = check(THREE_NODES + "WATCHDOG_DEVICE /dev/watchdog\n", pkg, other)
     assert result.ok
     assert messages(result, warnings=True) == [
         "pkg1.conf:3: warning: HALT_SCRIPT_TIMEOUT 10s is not longer than the services' "
