@@ -2,17 +2,13 @@
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import os
-import signal
-import time
 from collections.abc import Coroutine
 from typing import Any
 
 from cluster.cli.args import CmArgumentParser
 from cluster.core.effects import HaltNode
-from cluster.core.timing import MIN_STOP_MARGIN
 from cluster.daemon.authority import NodeAuthority
 from cluster.daemon.background import Background, report_end
 from cluster.daemon.cluster_ops import ClusterCommands
@@ -21,8 +17,9 @@ from cluster.daemon.configstore import ConfigStore
 from cluster.daemon.coordinator import Coordinator
 from cluster.daemon.distribute import Distributor
 from cluster.daemon.lan import LanFailover
+from cluster.daemon.leaseguard import GuardLink, open_guard
 from cluster.daemon.logs import LEVELS, parse_level
-from cluster.daemon.membership import GuardLink, MembershipDriver
+from cluster.daemon.membership import MembershipDriver
 from cluster.daemon.node import LocalNode
 from cluster.daemon.notify import sd_notify
 from cluster.daemon.owncert import OwnCertificate, certificate_warnings
@@ -31,7 +28,6 @@ from cluster.daemon.packages import LocalPackages
 from cluster.daemon.peertrust import node_trust, recheck_heartbeats
 from cluster.daemon.startup import daemon_process, own_credentials, stop_event, watch_expiry
 from cluster.errors import CmError, UsageError
-from cluster.guard.client import Guard, GuardError
 from cluster.names import node_name_problem
 from cluster.paths import DEFAULT_PORT, HostPaths, local_node_name
 from cluster.security.identity import Kind
@@ -55,7 +51,13 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         "mutual TLS on --listen and to root on this node through a local socket; logs "
         "to $CMCLUSTER_ROOT/var/log/cmcluster/cmcld.log and syslog. Stops on SIGTERM; "
         "on SIGHUP uses the certificate in tls/ again (cmcert install --force sends it: "
-        "rotation without a restart); on SIGUSR1 logs where each of its tasks waits.",
+        "rotation without a restart); on SIGUSR1 logs where each of its tasks waits. "
+        "Packages run here only under its lease guard (cmguard): while none runs (it "
+        "cannot start, or a stop-now was not clean) the node may be a member but starts "
+        "no package, and cmviewcl -v says why. An unclean stop-now is recorded in "
+        "var/lib/cmcluster/stopnow.fired.json: check the host (processes, addresses, "
+        "mounts, volume groups of the packages), then remove that file; cmcld starts a "
+        "new guard within 5 s while a member, or at its next start.",
     )
     parser.add_argument(
         "--listen",
@@ -138,7 +140,7 @@ async def _serve(
     trust = node_trust(credentials, store)
     background = Background()
     catch_up = CatchUp(log)
-    guard = await _start_guard(paths, node, store, log)
+    guard = await asyncio.to_thread(open_guard, paths, node, lambda: _watchdog_device(store))
     try:
         membership = MembershipDriver(
             node=node,
@@ -169,10 +171,9 @@ async def _serve(
         )
         catch_up.distributor = config.distributor
         store.listeners.append(membership.reconfigure)
-        if guard is not None:
-            refit = guard.refit  # the configured watchdog, also for a reattached guard
-            store.listeners.append(lambda: refit(_watchdog_device(store)))
-            refit(_watchdog_device(store))
+        # The configured watchdog, also for a reattached guard.
+        store.listeners.append(lambda: guard.refit(_watchdog_device(store)))
+        guard.refit(_watchdog_device(store))
         commands = ClusterCommands(membership, dialer)
         backend = LocalNode(
             name=node,
@@ -228,8 +229,7 @@ async def _serve(
     running.cancel()
     await server.stop(STOP_GRACE)
     await dialer.close()
-    if guard is not None:
-        await asyncio.to_thread(guard.close)
+    await asyncio.to_thread(guard.close)
     log.info("cmcld stopped")
 
 
@@ -250,11 +250,11 @@ def _started(
         )
 
 
-async def _retire_unused(guard: GuardLink | None, log: logging.Logger) -> None:
+async def _retire_unused(guard: GuardLink, log: logging.Logger) -> None:
     """A cmcld that fails before it serves (its port taken, its state unreadable)
-    retires the guard it started: nothing ran under it. A guard it reattached to (left
-    by a previous cmcld, maybe guarding packages still running) is left alone."""
-    if guard is not None and guard.started_here:
+    retires the guard it started: nothing ran under it. A guard it reattached to is
+    left alone (it may be armed by the previous cmcld's lease)."""
+    if guard.started_here:
         await asyncio.to_thread(guard.close)
         log.info("lease guard retired: cmcld did not start")
 
@@ -273,7 +273,7 @@ def _packages(
     paths: HostPaths,
     store: ConfigStore,
     membership: MembershipDriver,
-    guard: GuardLink | None,
+    guard: GuardLink,
     dialer: PeerDialer,
 ) -> tuple[LocalPackages, Coordinator, PackageOps]:
     """This node's packages and the coordinator's placement, following the membership."""
@@ -282,9 +282,12 @@ def _packages(
         paths=paths,
         store=store,
         epoch=lambda: current_epoch(membership),
-        may_run=lambda: membership.holds_lease() and (guard is None or guard.listening()),
+        # No guard, no package (leaseguard.py): the node reports why it runs none.
+        may_run=lambda: membership.holds_lease() and guard.listening(),
         plan_sink=guard,
+        blocked=guard.problem,
     )
+    guard.on_change = packages.changed
     packages.reconfigure()
     store.listeners.append(packages.reconfigure)
     coordinator = Coordinator(
@@ -343,73 +346,6 @@ async def _leave(
                 log.info("leaving: %s", line)
     except (CmError, TimeoutError) as exc:
         log.warning("could not leave the cluster cleanly: %s", exc or "timed out")
-
-
-async def _start_guard(
-    paths: HostPaths, node: str, store: ConfigStore, log: logging.Logger
-) -> GuardLink | None:
-    """The lease guard: a separate process that stops everything if this cmcld stops
-    renewing the lease (frozen, hung or dead). A guard left by a previous cmcld is
-    reattached if it still listens; one that fired is retired after its record is read."""
-    old = Guard.running_pid(paths)
-    if old:
-        try:
-            guard = Guard.attach(paths)
-            if guard.status().state != "fired" and guard.listening():
-                log.info("reattached to the running lease guard (pid %d)", old)
-                revive = lambda: _new_guard(paths, node, store, log)  # noqa: E731
-                return GuardLink(guard, revive=revive, started_here=False)
-        except GuardError:
-            pass
-    fresh: Guard | None = await asyncio.to_thread(_new_guard, paths, node, store, log)
-    if fresh is None:
-        return None
-    return GuardLink(fresh, revive=lambda: _new_guard(paths, node, store, log))
-
-
-def _new_guard(
-    paths: HostPaths, node: str, store: ConfigStore, log: logging.Logger
-) -> Guard | None:
-    """Retire a previous guard (after it fired, or left by an earlier cmcld) and start a
-    new one. None when it cannot start, or when the previous one's stop-now was not
-    clean: packages then never start here until an operator has checked the host."""
-    old = Guard.running_pid(paths)
-    if old:
-        log.warning("retiring the previous lease guard (pid %d)", old)
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(old, signal.SIGTERM)  # our own guard, by its recorded pid
-        deadline = time.monotonic() + 5
-        while Guard.running_pid(paths) and time.monotonic() < deadline:
-            time.sleep(0.02)
-    record = Guard.fired_record(paths)
-    if record is not None:
-        clean = bool(record.get("report", {}).get("clean", False))
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.get("wall_time", 0)))
-        if not clean:
-            log.error(
-                "the lease guard's stop-now at %s was NOT clean: packages may still hold "
-                "resources, so none starts here; check this host, then remove %s and "
-                "restart cmcld",
-                when,
-                Guard.fired_path(paths),
-            )
-            return None
-        log.warning(
-            "the lease guard performed a clean stop-now at %s (cmcld was not renewing "
-            "the lease); record cleared",
-            when,
-        )
-        Guard.clear_fired(paths)
-    watchdog = _watchdog_device(store)
-    try:
-        guard = Guard.start(paths, node=node, margin_ns=MIN_STOP_MARGIN, watchdog=watchdog)
-    except GuardError as exc:
-        log.error("lease guard unavailable: %s", exc)
-        return None
-    log.info(
-        "lease guard started (pid %d)%s", guard.pid, f", watchdog {watchdog}" if watchdog else ""
-    )
-    return guard
 
 
 def _watchdog_device(store: ConfigStore) -> str | None:

@@ -60,12 +60,10 @@ from cluster.core.spec import ClusterSpec
 from cluster.core.timing import Timing, TimingError
 from cluster.daemon import durable
 from cluster.daemon.configstore import ConfigStore
+from cluster.daemon.leaseguard import GuardLink
 from cluster.errors import CmError
-from cluster.guard.client import Guard, GuardError, GuardFired, GuardGone
-from cluster.guard.protocol import IDLE
 from cluster.network.interfaces import read_interfaces
 from cluster.paths import HostPaths
-from cluster.resources.stopnow import Plan
 from cluster.security.pem import Credentials
 from cluster.transport.heartbeat import HeartbeatLinks, PathSpec
 from cluster.transport.quorum import QuorumClient
@@ -600,99 +598,6 @@ def _brief(item: object) -> str:
     """A short form of an event or effect for debug traces."""
     text = repr(item)
     return text if len(text) < 160 else text[:157] + "..."
-
-
-class GuardLink:
-    """The guard as the membership uses it: a failure to reach it is logged, never
-    raised into the loop (the lease then simply runs out on the guard's side)."""
-
-    def __init__(
-        self,
-        guard: Guard,
-        revive: Callable[[], Guard | None] | None = None,
-        started_here: bool = True,
-    ) -> None:
-        self._guard = guard
-        self.started_here = started_here  # False: reattached to a previous cmcld's guard
-        self._revive = revive
-        self._margin: int | None = None
-
-    def renew(self, deadline: int) -> None:
-        try:
-            self._guard.renew(deadline)
-        except (GuardFired, GuardGone) as exc:
-            # A new lease after the guard fired (this node was cut off or frozen, and
-            # has rejoined): a fresh guard, if the last stop-now was clean.
-            log.warning("lease guard: %s; starting a new one", exc)
-            new = self._revive() if self._revive is not None else None
-            if new is None:
-                return
-            self._guard = new
-            if self._margin is not None:
-                self.set_margin(self._margin)
-            try:
-                new.renew(deadline)
-            except GuardError as again:
-                log.error("lease guard: %s", again)
-        except GuardError as exc:
-            log.error("lease guard: %s", exc)
-
-    def set_margin(self, margin: int) -> None:
-        self._margin = margin
-        try:
-            self._guard.set_margin(margin)
-        except GuardError as exc:
-            log.error("lease guard: %s", exc)
-
-    def disarm(self) -> None:
-        try:
-            self._guard.disarm()
-        except GuardError as exc:
-            log.error("lease guard: %s", exc)
-
-    def publish(self, plan: Plan) -> None:
-        try:
-            self._guard.publish_plan(plan)
-        except GuardFired:
-            pass  # it has stopped everything already; a new one comes with a new lease
-        except (GuardError, OSError) as exc:
-            log.error("lease guard: the stop-now plan could not be published: %s", exc)
-
-    def refit(self, watchdog: str | None) -> None:
-        """Give the guard the applied configuration's WATCHDOG_DEVICE: the guard opens
-        the device when it starts (cmcld starts one before any configuration exists),
-        so a different device means a new guard. Only while it holds no lease (the
-        parameter changes only with the cluster halted), so protection never lapses."""
-        status = self._guard.status()
-        current = (status.watchdog or {}).get("device")
-        if current == watchdog or self._revive is None:
-            return
-        if status.state != IDLE:
-            log.warning(
-                "lease guard: WATCHDOG_DEVICE is now %s but the guard (%s) keeps %s until "
-                "this node next holds no lease",
-                watchdog or "unset",
-                status.state,
-                current or "none",
-            )
-            return
-        log.info("lease guard: WATCHDOG_DEVICE %s -> %s", current or "unset", watchdog or "unset")
-        try:
-            self._guard.close()
-        except GuardError as exc:
-            log.error("lease guard: %s", exc)
-        new = self._revive()
-        if new is None:
-            return  # said why; listening() is now false, so no package starts here
-        self._guard = new
-        if self._margin is not None:
-            self.set_margin(self._margin)
-
-    def listening(self) -> bool:
-        return self._guard.listening()
-
-    def close(self) -> None:
-        self._guard.close()
 
 
 def _deadline_words(deadline: int) -> str:

@@ -204,11 +204,12 @@ class LocalNode:
                 dataclasses.replace(n, interfaces=interfaces) if n.name == self._name else n
                 for n in nodes
             )
+        reports = await self._packages.gather()
         return dataclasses.replace(
             base,
             nodes=nodes,
-            packages=await self._packages.views(),
-            warnings=tuple(self._warnings()),
+            packages=await self._packages.views(reports),
+            warnings=(*self._warnings(), *self._packages.warnings(reports)),
         )
 
     # Packages: see PackageOps, coordinator.py and packages.py.

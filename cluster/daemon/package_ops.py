@@ -230,11 +230,25 @@ class PackageOps:
 
         return {m: r for m, r in await asyncio.gather(*(one(m) for m in members)) if r is not None}
 
-    async def views(self) -> tuple[PackageView, ...]:
+    @staticmethod
+    def warnings(reports: dict[str, package_pb2.NodePackages]) -> list[str]:
+        """For cmviewcl -v: each member that may start no package, and why."""
+        return [
+            f"{node} runs no package: {report.blocked}"
+            for node, report in sorted(reports.items())
+            if report.blocked
+        ]
+
+    async def views(
+        self, reports: dict[str, package_pb2.NodePackages] | None = None
+    ) -> tuple[PackageView, ...]:
+        """Every configured package as the members report it (`reports`: gathered
+        already, or gathered now)."""
         config = self._membership.config
         if config is None:
             return ()
-        reports = await self.gather()
+        if reports is None:
+            reports = await self.gather()
         newest = max(
             (r.flags for r in reports.values()),
             key=lambda f: (f.epoch, f.seq),

@@ -48,7 +48,7 @@ HALT_ALL_TIMEOUT = 600.0  # cmhaltnode waits this long for its packages to move 
 
 
 class PlanSink(Protocol):
-    """Where the stop-now plan goes: the lease guard (see main._start_guard)."""
+    """Where the stop-now plan goes: the lease guard (daemon/leaseguard.py)."""
 
     def publish(self, plan: stopnow.Plan) -> None: ...
 
@@ -72,12 +72,14 @@ class LocalPackages:
         epoch: Callable[[], Epoch],
         may_run: Callable[[], bool],
         plan_sink: PlanSink | None,
+        blocked: Callable[[], str | None] = lambda: None,
     ) -> None:
         self.node = node
         self._paths = paths
         self._store = store
         self._epoch = epoch
         self._may_run = may_run
+        self._blocked = blocked  # why no package may start here (no lease guard)
         self._sink = plan_sink
         self.runners: dict[str, PackageRunner] = {}
         self._specs: dict[str, Package] = {}
@@ -170,6 +172,9 @@ class LocalPackages:
         if action.kind == package_pb2.PackageAction.KIND_START:
             if self.halting:
                 raise CmError(f"{self.node} is halting: it starts no package")
+            why = self._blocked()
+            if why:
+                raise CmError(f"{self.node} runs no package: {why}")
             if not self._may_run():
                 raise CmError(f"{self.node} does not hold its lease: it starts no package")
             log.info("starting package %s: %s", name, action.reason)
@@ -454,6 +459,7 @@ class LocalPackages:
     def node_report(self) -> package_pb2.NodePackages:
         """What this node holds: packages that are not simply halted here."""
         current = self._epoch()
+        why = self._blocked() or ""
         held = [
             self.report(name)
             for name, r in sorted(self.runners.items())
@@ -465,9 +471,11 @@ class LocalPackages:
             packages=[
                 r for r in held if r.state != common_pb2.PACKAGE_STATE_FAILED or r.halt_unclean
             ],
-            # A member that cannot run packages (its lease guard fired and could not be
-            # replaced) is treated as halting: nothing is started on it.
-            halting=self.halting or (current.active and not self._may_run()),
+            # A member that cannot run packages (no lease guard: it did not start, or
+            # an unclean stop-now awaits an operator) is treated as halting: nothing
+            # is started on it, and `blocked` says why.
+            halting=self.halting or bool(why) or (current.active and not self._may_run()),
+            blocked=why,
             flags=self.flags,
             failed_packages=sorted(self.failed_here),
             seq=self.seq,

@@ -64,6 +64,7 @@ def report_from_pb(msg: package_pb2.NodePackages) -> NodeReport:
         failed=tuple(msg.failed_packages),
         errors={i.package_name: i.last_error for i in msg.packages if i.last_error},
         halting=msg.halting,
+        blocked=msg.blocked,
         flags=flags_from_pb(msg.flags),
         seq=msg.seq,
         boot=msg.boot,

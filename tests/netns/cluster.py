@@ -277,11 +277,13 @@ def lab_cluster(
     quorum_server: bool = False,
     member_timeout: float = 2.0,
     run: bool = True,
+    prefix: str | None = None,
 ) -> Iterator[LabCluster]:
     """Lab hosts with cmcld running, the configuration applied, and (by default) the
-    cluster formed with cmruncl. Everything is torn down afterwards."""
+    cluster formed with cmruncl. Everything is torn down afterwards. `prefix`: the
+    lab's names (default: Lab's own, per run)."""
     hosts = [*nodes, QS] if quorum_server else list(nodes)
-    with Lab() as lab:
+    with Lab(prefix=prefix) if prefix else Lab() as lab:
         lab.build(hosts, networks=networks)
         cluster = LabCluster(
             lab,

@@ -378,6 +378,7 @@ class NodePackages(_message.Message):
     SEQ_FIELD_NUMBER: _builtins.int
     BOOT_FIELD_NUMBER: _builtins.int
     REASONS_FIELD_NUMBER: _builtins.int
+    BLOCKED_FIELD_NUMBER: _builtins.int
     epoch: _builtins.int
     node_name: _builtins.str
     halting: _builtins.bool
@@ -386,6 +387,8 @@ class NodePackages(_message.Message):
     """per cmcld run: a later report replaces an earlier"""
     boot: _builtins.int
     """identifies the cmcld run that numbered `seq`"""
+    blocked: _builtins.str
+    """why this node may start no package (no lease"""
     @_builtins.property
     def packages(self) -> _containers.RepeatedCompositeFieldContainer[Global___PackageReport]: ...
     @_builtins.property
@@ -410,10 +413,11 @@ class NodePackages(_message.Message):
         seq: _builtins.int = ...,
         boot: _builtins.int = ...,
         reasons: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        blocked: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["flags", b"flags"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["boot", b"boot", "epoch", b"epoch", "failed_packages", b"failed_packages", "flags", b"flags", "halting", b"halting", "node_name", b"node_name", "packages", b"packages", "reasons", b"reasons", "seq", b"seq"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["blocked", b"blocked", "boot", b"boot", "epoch", b"epoch", "failed_packages", b"failed_packages", "flags", b"flags", "halting", b"halting", "node_name", b"node_name", "packages", b"packages", "reasons", b"reasons", "seq", b"seq"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,0 +1,276 @@
+"""The lease guard as cmcld holds it, and the rules that keep every package within its
+reach (DESIGN §2, "Nothing runs outside the lease's reach"):
+
+- No guard, or an unclean stop-now record not yet
+  cleared by an operator: no package starts here. The node may still be a member (it
+  votes); it reports itself unable to run packages (`GuardLink.problem`, sent to the
+  coordinator as NodePackages.blocked, shown by cmviewcl -v) and tries again every
+  GUARD_RETRY seconds while it holds a lease, so a cleared record lifts it.
+- Without a guard, a plan with anything in it cannot be published
+  (`GuardLink.publish` raises).
+
+An operator clears an unclean record by removing it (`Guard.fired_path`) after
+checking the host: nothing else does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable
+from typing import Any
+
+from cluster.core.timing import MIN_STOP_MARGIN
+from cluster.errors import CmError
+from cluster.guard import protocol
+from cluster.guard.client import Guard, GuardError, GuardFired, GuardGone
+from cluster.paths import HostPaths
+from cluster.resources import stopnow
+
+log = logging.getLogger("cmcld.guard")
+
+GUARD_RETRY = 5.0  # seconds between attempts to start a missing guard
+RETIRE_WAIT = 5.0  # seconds a retired guard is given to exit
+
+
+class GuardUnavailable(CmError):
+    """No lease guard can run here now; `str()` says why (log, cmviewcl -v)."""
+
+
+def record_problem(record: dict[str, Any], paths: HostPaths) -> str | None:
+    """Why an unclean stop-now record forbids packages here (None: it was clean)."""
+    report = record.get("report") or {}
+    if report.get("clean", False):
+        return None
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.get("wall_time", 0)))
+    failed = [
+        f"{o.get('label')} of {o.get('package')}: {o.get('detail')}"
+        for o in report.get("outcomes", ())
+        if not o.get("ok")
+    ]
+    by = record.get("by") or "the lease guard"
+    return (
+        f"the stop-now by {by} at {when} was NOT clean ({'; '.join(failed) or 'no detail'}): "
+        f"resources may still be held here; check this host, then remove "
+        f"{Guard.fired_path(paths)}"
+    )
+
+
+def new_guard(paths: HostPaths, node: str, watchdog: str | None) -> Guard:
+    """A new guard, after retiring the previous one (it fired, died, or was left by an
+    earlier cmcld). GuardUnavailable when it cannot start, or while an unclean
+    stop-now record stands: packages never start here until an operator cleared it."""
+    _check_record(paths)
+    old = Guard.running_pid(paths)
+    if old:
+        log.warning("retiring the previous lease guard (pid %d)", old)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(old, signal.SIGTERM)  # our own guard, by its recorded pid
+        deadline = time.monotonic() + RETIRE_WAIT
+        while Guard.running_pid(paths) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        _check_record(paths)  # it may have fired meanwhile
+    try:
+        guard = Guard.start(paths, node=node, margin_ns=MIN_STOP_MARGIN, watchdog=watchdog)
+    except (GuardError, OSError) as exc:
+        raise GuardUnavailable(f"the lease guard could not start: {exc}") from None
+    log.info(
+        "lease guard started (pid %d)%s", guard.pid, f", watchdog {watchdog}" if watchdog else ""
+    )
+    return guard
+
+
+def _check_record(paths: HostPaths) -> None:
+    record = Guard.fired_record(paths)
+    if record is None:
+        return
+    problem = record_problem(record, paths)
+    if problem is not None:
+        raise GuardUnavailable(problem)
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.get("wall_time", 0)))
+    log.warning(
+        "the stop-now by %s at %s was clean (cmcld was not renewing the lease); record cleared",
+        record.get("by") or "the lease guard",
+        when,
+    )
+    Guard.clear_fired(paths)
+
+
+def open_guard(paths: HostPaths, node: str, watchdog: Callable[[], str | None]) -> GuardLink:
+    """The guard of this cmcld, at start (blocking: run it in a thread): the running
+    guard reattached if it still listens, or a new one. A link without a guard when
+    none can run; it says why and retries."""
+
+    def revive() -> Guard:
+        return new_guard(paths, node, watchdog())
+
+    if Guard.running_pid(paths):
+        try:
+            guard = Guard.attach(paths)
+            if guard.status().state != protocol.FIRED and guard.listening():
+                log.info("reattached to the running lease guard (pid %d)", guard.pid)
+                return GuardLink(guard, revive=revive, started_here=False)
+        except (GuardError, OSError) as exc:
+            log.warning("the running lease guard cannot be reattached: %s", exc)
+    try:
+        return GuardLink(revive(), revive=revive)
+    except GuardUnavailable as exc:
+        log.error("no package starts on this node: %s", exc)
+        return GuardLink(None, revive=revive, problem=str(exc))
+
+
+class GuardLink:
+    """The guard as cmcld uses it. Renewals, margins and disarming never raise into the
+    membership loop (the lease then simply runs out on the guard's side); a plan that
+    cannot be published does raise, so the start that needed it fails. Without a guard
+    (`problem` says why) it retries in the background while the node holds a lease."""
+
+    def __init__(
+        self,
+        guard: Guard | None,
+        *,
+        revive: Callable[[], Guard] | None = None,
+        started_here: bool = True,
+        problem: str | None = None,
+    ) -> None:
+        self._guard = guard
+        self.started_here = started_here  # False: reattached to a previous cmcld's guard
+        self._revive = revive
+        self._problem = problem if guard is None else None
+        self._margin: int | None = None
+        self._last_try = time.monotonic() if guard is None else 0.0
+        self._retrying: asyncio.Task[None] | None = None
+        self.on_change: Callable[[], None] = lambda: None  # the problem appeared or went
+
+    # -- whether packages may run here -------------------------------------------------
+
+    def problem(self) -> str | None:
+        """Why no package may start on this node (None: a guard listens)."""
+        if self._guard is None:
+            return f"the lease guard is not running: {self._problem or 'not started'}"
+        return None
+
+    def listening(self) -> bool:
+        return self._guard is not None and self._guard.listening()
+
+    # -- the lease ---------------------------------------------------------------------
+
+    def renew(self, deadline: int) -> None:
+        if self._guard is None:
+            self._retry_soon()
+            return
+        try:
+            self._guard.renew(deadline)
+        except (GuardFired, GuardGone) as exc:
+            # A new lease after the guard fired (this node was cut off or frozen, and
+            # has rejoined): a fresh guard, if the last stop-now was clean.
+            log.warning("lease guard: %s; starting a new one", exc)
+            self._lost(f"{exc}; a new one is being started")
+            self._retry_soon(at_once=True)
+        except GuardError as exc:
+            log.error("lease guard: %s", exc)
+
+    def _lost(self, why: str) -> None:
+        self._guard, self._problem = None, why
+        self.on_change()
+
+    def _retry_soon(self, at_once: bool = False) -> None:
+        if self._revive is None or (self._retrying is not None and not self._retrying.done()):
+            return
+        if not at_once and time.monotonic() - self._last_try < GUARD_RETRY:
+            return
+        self._last_try = time.monotonic()
+        with contextlib.suppress(RuntimeError):  # no loop: cmcld is stopping
+            self._retrying = asyncio.get_running_loop().create_task(self._retry())
+
+    async def _retry(self) -> None:
+        assert self._revive is not None
+        try:
+            guard = await asyncio.to_thread(self._revive)
+        except GuardUnavailable as exc:
+            if str(exc) != self._problem:
+                log.error("no package starts on this node: %s", exc)
+                self._problem = str(exc)
+                self.on_change()
+            return
+        self._guard, self._problem = guard, None
+        if self._margin is not None:
+            self.set_margin(self._margin)
+        log.warning("lease guard running again (pid %d): packages may run here", guard.pid)
+        self.on_change()
+
+    def set_margin(self, margin: int) -> None:
+        self._margin = margin
+        if self._guard is None:
+            return
+        try:
+            self._guard.set_margin(margin)
+        except GuardError as exc:
+            log.error("lease guard: %s", exc)
+
+    def disarm(self) -> None:
+        if self._guard is None:
+            return
+        try:
+            self._guard.disarm()
+        except GuardError as exc:
+            log.error("lease guard: %s", exc)
+
+    # -- the plan ----------------------------------------------------------------------
+
+    def publish(self, plan: stopnow.Plan) -> None:
+        """Give the guard this plan. Raises GuardError (or OSError: the plan file could
+        not be written) when the guard does not have it: the caller decides whether
+        what was to happen may happen anyway (daemon/packages.py publish_plan)."""
+        if self._guard is None:
+            if plan.actions:
+                raise GuardUnavailable(self.problem() or "no lease guard")
+            return
+        self._guard.publish_plan(plan)
+
+    # -- the watchdog and the end ------------------------------------------------------
+
+    def refit(self, watchdog: str | None) -> None:
+        """Give the guard the applied configuration's WATCHDOG_DEVICE: the guard opens
+        the device when it starts (cmcld starts one before any configuration exists),
+        so a different device means a new guard. Only while it holds no lease (the
+        parameter changes only with the cluster halted), so protection never lapses."""
+        if self._guard is None:
+            return  # a guard started later reads the configuration then
+        status = self._guard.status()
+        current = (status.watchdog or {}).get("device")
+        if current == watchdog or self._revive is None:
+            return
+        if status.state != protocol.IDLE:
+            log.warning(
+                "lease guard: WATCHDOG_DEVICE is now %s but the guard (%s) keeps %s until "
+                "this node next holds no lease",
+                watchdog or "unset",
+                status.state,
+                current or "none",
+            )
+            return
+        log.info("lease guard: WATCHDOG_DEVICE %s -> %s", current or "unset", watchdog or "unset")
+        try:
+            self._guard.close()
+        except GuardError as exc:
+            log.error("lease guard: %s", exc)
+        try:
+            new = self._revive()
+        except GuardUnavailable as exc:
+            log.error("no package starts on this node: %s", exc)
+            self._lost(str(exc))
+            return
+        self._guard = new
+        if self._margin is not None:
+            self.set_margin(self._margin)
+
+    def close(self) -> None:
+        if self._retrying is not None:
+            self._retrying.cancel()
+        if self._guard is not None:
+            self._guard.close()

@@ -1,0 +1,150 @@
+"""cmcld's hold on its lease guard (daemon/leaseguard.py) with real guard processes: no
+guard, no package (and why); an unclean record holds until an operator removes it."""
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cluster.daemon.leaseguard import GuardLink, GuardUnavailable, open_guard
+from cluster.guard import protocol
+from cluster.guard.client import Guard, GuardError
+from cluster.paths import HostPaths
+from cluster.resources import procs, stopnow
+from cluster.resources.stopnow import DeactivateVG, KillGroup, build_plan
+
+COMMAND = [sys.executable, "-m", "cluster"]
+MS = 1_000_000
+
+
+@pytest.fixture
+def paths(tmp_path: Path) -> Iterator[HostPaths]:
+    """A host root; any guard left running there at the end is stopped by its PID."""
+    paths = HostPaths(tmp_path / "root")
+    yield paths
+    pid = Guard.running_pid(paths)
+    if pid:
+        with contextlib.suppress(GuardError):
+            Guard.attach(paths).close(timeout=2)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def victim() -> Iterator[subprocess.Popen[bytes]]:
+    """A service the previous cmcld left running: its own session, as services are."""
+    process = subprocess.Popen(["sleep", "300"], start_new_session=True)
+    yield process
+    if process.poll() is None:
+        process.kill()
+    process.wait(5)
+
+
+@pytest.fixture(autouse=True)
+def _guard_from_source(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Guards run from this source tree (cmcld runs its own zipapp)."""
+    start = Guard.start.__func__  # type: ignore[attr-defined]
+
+    def from_source(cls: type[Guard], /, paths: HostPaths, **kw: object) -> Guard:
+        kw.setdefault("command", COMMAND)
+        guard: Guard = start(cls, paths, **kw)
+        return guard
+
+    monkeypatch.setattr(Guard, "start", classmethod(from_source))
+
+
+def previous_cmcld(paths: HostPaths, plan: stopnow.Plan, lease_ms: int = 30_000) -> Guard:
+    """A guard as a cmcld killed with SIGKILL leaves it: armed, holding its plan."""
+    guard = Guard.start(paths, node="a", margin_ns=100 * MS)
+    guard.publish_plan(plan)
+    guard.renew(time.monotonic_ns() + lease_ms * MS)
+    return guard
+
+
+def kill_group(process: subprocess.Popen[bytes]) -> KillGroup:
+    stat = procs.read_stat(process.pid)
+    assert stat is not None
+    return KillGroup("pkg1", "service svc", process.pid, stat.start_time)
+
+
+def no_watchdog() -> None:
+    return None
+
+
+# -- no guard, no package ------------------------------------------------------------
+
+
+def test_a_guard_that_cannot_start_means_no_package_and_says_why(paths: HostPaths) -> None:
+    log = paths.log_dir / "cmguard.log"
+    log.mkdir(parents=True)  # the guard cannot open its log: it cannot start
+    link = open_guard(paths, "a", no_watchdog)
+    problem = link.problem()
+    assert problem is not None
+    assert problem.startswith("the lease guard is not running: the lease guard could not start")
+    assert "Is a directory" in problem
+    assert not link.listening()
+    assert not Guard.running_pid(paths)
+    with pytest.raises(GuardUnavailable, match="the lease guard is not running"):
+        link.publish(build_plan("a", [DeactivateVG("pkg1", "vg vg1", "vg1", "a")]))
+    link.publish(stopnow.Plan("a"))  # nothing to guard: nothing to refuse
+    link.renew(time.monotonic_ns() + 1000 * MS)  # outside a loop: no retry, no error
+    link.set_margin(200 * MS)
+    link.disarm()
+    link.close()
+
+
+def test_an_unclean_record_holds_until_removed_then_a_guard_starts(paths: HostPaths) -> None:
+    record = {"node": "a", "wall_time": time.time(), "report": {"clean": False, "outcomes": []}}
+    protocol.write_json(Guard.fired_path(paths), record)
+
+    async def scenario() -> None:
+        changes: list[str | None] = []
+        link = await asyncio.to_thread(open_guard, paths, "a", no_watchdog)
+        link.on_change = lambda: changes.append(link.problem())
+        problem = link.problem() or ""
+        assert "was NOT clean" in problem and str(Guard.fired_path(paths)) in problem
+        assert not Guard.running_pid(paths) and not link.listening()
+        # Renewals while the record stands start nothing.
+        link._last_try = 0.0
+        link.renew(time.monotonic_ns() + 1000 * MS)
+        await asyncio.sleep(0.3)
+        assert not link.listening() and not Guard.running_pid(paths)
+        # The operator checked the host and removed the record: the next try starts one.
+        Guard.fired_path(paths).unlink()
+        link._last_try = 0.0
+        link.renew(time.monotonic_ns() + 1000 * MS)
+        for _ in range(200):
+            await asyncio.sleep(0.05)
+            if link.listening():
+                break
+        assert link.listening() and link.problem() is None
+        assert changes[-1] is None
+        await asyncio.to_thread(link.close)
+
+    asyncio.run(scenario())
+
+
+def test_retries_are_spaced() -> None:
+    async def scenario() -> None:
+        tries: list[float] = []
+
+        def revive() -> Guard:
+            tries.append(time.monotonic())
+            raise GuardUnavailable("test: still failing")
+
+        link = GuardLink(None, revive=revive, problem="x")
+        link._last_try = 0.0
+        for _ in range(20):
+            link.renew(time.monotonic_ns() + 1000 * MS)
+            await asyncio.sleep(0.01)
+        assert len(tries) == 1, "a missing guard is retried at every renewal"
+        assert link.problem() == "the lease guard is not running: test: still failing"
+
+    asyncio.run(scenario())

@@ -1,0 +1,112 @@
+"""This node's packages and its lease guard (daemon/packages.py with a fake guard): no
+guard means no package starts here and the node's report says why."""
+
+import asyncio
+import errno
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from cluster.config.model import Config
+from cluster.daemon.packages import Epoch, LocalPackages
+from cluster.errors import CmError
+from cluster.packages.runner import State
+from cluster.paths import HostPaths
+from cluster.pb.v1 import package_pb2
+from cluster.resources import procs, stopnow
+from tests.unit.config.helpers import THREE_NODES, config
+
+PACKAGE = """
+package_name web
+node_name a
+node_name b
+service_name first
+service_cmd "/bin/sleep 300"
+service_name second
+service_cmd "/bin/sleep 301"
+service_restart 2
+"""
+NO_GUARD = "the lease guard is not running: the lease guard could not start: test"
+
+
+@dataclass
+class Store:
+    config: Config
+    generation: int = 3
+
+
+@dataclass
+class Guard:
+    """A fake guard: takes plans until told to fail, as a full /var would make it."""
+
+    fail_after: int | None = None  # plans with this many actions or more fail
+    published: list[stopnow.Plan] = field(default_factory=list)
+
+    def publish(self, plan: stopnow.Plan) -> None:
+        if self.fail_after is not None and len(plan.actions) >= self.fail_after:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self.published.append(plan)
+
+
+def local(tmp_path: Path, guard: Guard, blocked: str | None = None) -> LocalPackages:
+    packages = LocalPackages(
+        node="a",
+        paths=HostPaths(tmp_path),
+        store=Store(config(THREE_NODES, PACKAGE)),  # type: ignore[arg-type]
+        epoch=lambda: Epoch(2, True, "a"),
+        may_run=lambda: blocked is None,
+        plan_sink=guard,
+        blocked=lambda: blocked,
+    )
+    packages.reconfigure()
+    return packages
+
+
+def start() -> package_pb2.PackageAction:
+    return package_pb2.PackageAction(
+        epoch=2,
+        config_generation=3,
+        package_name="web",
+        kind=package_pb2.PackageAction.KIND_START,
+        reason="test",
+    )
+
+
+def sleepers() -> set[int]:
+    """Living children of this test running a service of the package."""
+    found = set()
+    for pid in procs.pids():
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\x00")
+            parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == os.getpid() and cmdline[1:2] in ([b"300"], [b"301"]) and procs.alive(pid):
+            found.add(pid)
+    return found
+
+
+def test_without_a_guard_no_package_starts_and_the_report_says_why(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        guard = Guard()
+        packages = local(tmp_path, guard, blocked=NO_GUARD)
+        with pytest.raises(CmError, match=f"a runs no package: {NO_GUARD}"):
+            await packages.execute(start())
+        assert packages.runners["web"].state is State.HALTED
+        assert not packages.runners["web"].active_resources()
+        assert guard.published == []
+        report = packages.node_report()
+        # The coordinator places nothing here (halting), and says why (blocked).
+        assert report.halting
+        assert report.blocked == NO_GUARD
+        assert not packages.failed_here  # the node's fault, not the package's
+
+    asyncio.run(scenario())
+
+
+def test_with_a_guard_the_report_has_no_reason(tmp_path: Path) -> None:
+    packages = local(tmp_path, Guard())
+    report = packages.node_report()
+    assert not report.halting and report.blocked == ""
