@@ -50,7 +50,7 @@ from cluster.core.spec import ClusterSpec
 from cluster.core.timing import MS, PPM, Timing
 from tests.sim.checker import Checker
 from tests.sim.network import Network
-from tests.sim.tokens import TokenAgent, TokenGrant, TokenQuery, TokenReport
+from tests.sim.packages import AGENT_MESSAGES, PackageAgent, sim_layout
 
 
 @dataclass
@@ -64,6 +64,11 @@ class SimConfig:
     cluster_name: str = "sim"
     clock_ppm: int | None = None  # bound on clock rate offsets; None: timing.rho_ppm
     clock_extremes: bool = False  # each clock exactly at 0 or at the bound
+    stop_factor: float = 0.5  # a stop-now lasts up to this x STOP_MARGIN
+
+    @property
+    def stop_max(self) -> int:
+        return int(self.timing.stop_margin * self.stop_factor)
 
     @property
     def spec(self) -> ClusterSpec:
@@ -71,7 +76,7 @@ class SimConfig:
 
 
 _ANSWERS = (Pong, QuorumPong)  # a tuple: isinstance on an X | Y union is slower
-_AGENT = (TokenQuery, TokenReport, TokenGrant)
+_AGENT = AGENT_MESSAGES
 
 
 class Clock:
@@ -159,7 +164,7 @@ class Host(Process):
         super().__init__(world, name, clock)
         self.node: MemberNode | None = None
         self.durable: Durable | None = None
-        self.agent = TokenAgent(self, prefs)
+        self.agent = PackageAgent(self, sim_layout(world.cfg.nodes, prefs))
         self.wake_token = 0
         self.guard_deadline: int | None = None
         self.auto_start = world.cfg.auto_start

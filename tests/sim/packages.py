@@ -1,0 +1,386 @@
+"""Packages in the simulator: the real placement session (`cluster.core.session`) and
+policy engine on every node, and a model of each node's own packages, so the
+exclusivity checker judges real placements.
+
+Messages stand for the daemon's RPCs (GetPackages, ReportPackage, ExecutePackageAction,
+SetPackageFlags) and travel the simulated network, so they are lost, late, duplicated
+and cut like heartbeats; an RPC with no answer in time is an `ActionLost` or a
+`ReportMissing`, as a gRPC deadline is in the daemon.
+
+A node's packages (`PackageAgent`) behave as `daemon/packages.py` does: a start is
+refused unless the order is of the node's current epoch, from its coordinator, while it
+holds its lease and is not halting; a start and a halt take time; on LeaseLost, or when
+its guard fires, every package stops (stop-now), which takes up to `SimConfig.stop_max`.
+A package holds its resources (for the checker) from the moment its start begins until
+its halt or stop completes, and is reported (starting, running, halting) meanwhile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from cluster.core.messages import Membership
+from cluster.core.policy_model import Action, ActionKind, InstanceState, PackageSpec
+from cluster.core.session import PlacementSession
+from cluster.core.session_model import (
+    ActionDone,
+    ActionLost,
+    ActionRefused,
+    Ask,
+    Decided,
+    Flags,
+    Held,
+    Layout,
+    NodeReport,
+    Order,
+    Publish,
+    Reported,
+    ReportMissing,
+    Say,
+    SessionEffect,
+    SessionEvent,
+    TakeoverAt,
+    Wake,
+    WakeAt,
+)
+from cluster.core.timing import MS
+
+if TYPE_CHECKING:
+    from tests.sim.world import Host
+
+ASK_TIMEOUT = 500 * MS  # GetPackages' deadline, shortened (the daemon's is 5 s)
+ORDER_TIMEOUT = 2000 * MS  # ExecutePackageAction's, shortened likewise
+START_TIME = (1 * MS, 30 * MS)  # a start's duration: address probe, mount, run script
+HALT_TIME = (1 * MS, 20 * MS)
+
+
+@dataclass(frozen=True)
+class GetReport:
+    epoch: int
+    ask: int
+
+
+@dataclass(frozen=True)
+class ReportReply:
+    ask: int
+    report: NodeReport | None  # None: not in that epoch (the RPC's error)
+
+
+@dataclass(frozen=True)
+class PushReport:
+    report: NodeReport
+
+
+@dataclass(frozen=True)
+class Execute:
+    ask: int
+    action: Action
+
+
+@dataclass(frozen=True)
+class Executed:
+    ask: int
+    error: str  # "": performed
+    report: NodeReport | None
+
+
+@dataclass(frozen=True)
+class SetFlags:
+    flags: Flags
+
+
+ReplyFn = Callable[[str, NodeReport | None], None]  # ExecutePackageAction's answer
+OpFn = Callable[[str, ReplyFn], None]  # what ends a start or halt
+
+AGENT_MESSAGES = (GetReport, ReportReply, PushReport, Execute, Executed, SetFlags)
+AgentMessage = GetReport | ReportReply | PushReport | Execute | Executed | SetFlags
+
+
+def sim_layout(nodes: tuple[str, ...], prefs: dict[str, tuple[str, ...]]) -> Layout:
+    """Failover packages, each eligible on every node in its own random order."""
+    return Layout(
+        generation=1,
+        nodes=nodes,
+        packages=tuple(PackageSpec(name, order) for name, order in sorted(prefs.items())),
+        auto_run=dict.fromkeys(prefs, True),
+    )
+
+
+class PackageAgent:
+    def __init__(self, host: Host, layout: Layout) -> None:
+        self.host = host
+        self.layout = layout
+        self.prefs = {p.name: p.nodes for p in layout.packages}
+        self.held: dict[str, InstanceState] = {}  # package -> starting/running/halting
+        self.ops: dict[str, int] = {}  # package -> number of its current start/halt/stop
+        self.failed: set[str] = set()
+        self.flags = Flags()
+        self.leaving = False  # cmhaltnode: starts nothing, reports halting
+        self._stopping: set[str] = set()  # packages whose stop-now is running
+        self.seq = 0
+        self.session = PlacementSession(host.name, layout)
+        self._asks = 0
+        self._asked: dict[int, tuple[str, int]] = {}  # GetPackages in flight: (node, epoch)
+        self._ordered: dict[int, Action] = {}  # ExecutePackageAction in flight
+
+    # ------------------------------------------------------------------ this node
+
+    def report(self) -> NodeReport:
+        node = self.host.node
+        epoch = node.decided_membership().epoch if node is not None else 0
+        return NodeReport(
+            node=self.host.name,
+            epoch=epoch,
+            held=tuple(Held(p, s) for p, s in sorted(self.held.items())),
+            failed=tuple(sorted(self.failed)),
+            halting=self.leaving,
+            flags=self.flags,
+            seq=self.seq,
+            boot=self.host.incarnation,
+        )
+
+    def _changed(self) -> None:
+        """Push the new report to the coordinator of our epoch (ReportPackage)."""
+        self.seq += 1
+        node = self.host.node
+        if node is None or not node.active:
+            return
+        m = node.decided_membership()
+        if self.host.name not in m.members:
+            return
+        if m.coordinator == self.host.name:
+            self._feed(Reported(self.host.local_now(), self.report()))
+        else:
+            self.host.send(m.coordinator, PushReport(self.report()))
+
+    def _refusal(self, sender: str, action: Action) -> str:
+        node = self.host.node
+        assert node is not None
+        decided = node.decided_membership()
+        if not node.active or action.epoch != decided.epoch:
+            return f"order of epoch {action.epoch} refused: {self.host.name} is elsewhere"
+        if sender != decided.coordinator:
+            return f"{sender} is not the coordinator of epoch {decided.epoch}"
+        if action.kind is ActionKind.START:
+            if self.leaving:
+                return f"{self.host.name} is halting: it starts no package"
+            if not node.holds_lease(self.host.local_now()):
+                return f"{self.host.name} does not hold its lease: it starts no package"
+        return ""
+
+    def execute(self, sender: str, action: Action, reply: ReplyFn) -> None:
+        """ExecutePackageAction: refused at once, or answered once done."""
+        error = self._refusal(sender, action)
+        if error:
+            reply(error, None)
+            return
+        world = self.host.world
+        name = action.package
+        state = self.held.get(name)
+        if action.kind is ActionKind.START:
+            if state is not None:
+                reply("", self.report())  # already there (a repeated order)
+                return
+            self.held[name] = InstanceState.STARTING
+            world.checker.acquire(world.now, name, self.host.name)
+            world.trace(f"{self.host.name} starts {name} (epoch {action.epoch})")
+            self._changed()
+            low, high = START_TIME
+            self._after(world.rng.randint(low, high), self._started, name, reply)
+        else:
+            if state is not InstanceState.RUNNING:
+                reply("", self.report())
+                return
+            self.held[name] = InstanceState.HALTING
+            self._changed()
+            low, high = HALT_TIME
+            self._after(world.rng.randint(low, high), self._halted, name, reply)
+
+    def _after(self, delay: int, fn: OpFn, name: str, reply: ReplyFn) -> None:
+        op = self.ops.get(name, 0) + 1
+        self.ops[name] = op
+        self.host.later(self.host.world.now + delay, self._op_done, name, op, fn, reply)
+
+    def _op_done(self, name: str, op: int, fn: OpFn, reply: ReplyFn) -> None:
+        if self.ops.get(name) == op:  # not overtaken by a stop-now
+            fn(name, reply)
+
+    def _started(self, name: str, reply: ReplyFn) -> None:
+        self.held[name] = InstanceState.RUNNING
+        self._changed()
+        reply("", self.report())
+
+    def _halted(self, name: str, reply: ReplyFn) -> None:
+        world = self.host.world
+        del self.held[name]
+        world.checker.release(name, self.host.name, world.now)
+        world.trace(f"{self.host.name} halted {name}")
+        self._changed()
+        reply("", self.report())
+
+    def stop_all(self, why: str) -> int:
+        """Stop-now: every package stops at once, each within `stop_max`; reported as
+        halting until its stop completes. Returns the real time the last one ends."""
+        world = self.host.world
+        end = world.now
+        for name in sorted(self.held):
+            if self.held[name] is InstanceState.HALTING and name in self._stopping:
+                continue
+            done = world.now + world.rng.randint(0, world.cfg.stop_max)
+            world.checker.release(name, self.host.name, done)
+            world.trace(f"{self.host.name} stops {name} ({why}), done at {done / 1e6:.3f}ms")
+            self.held[name] = InstanceState.HALTING
+            self._stopping.add(name)
+            self._after(done - world.now, self._stopped, name, _no_reply)
+            end = max(end, done)
+        self._changed()
+        return end
+
+    def _stopped(self, name: str, reply: ReplyFn) -> None:
+        self.held.pop(name, None)
+        self._stopping.discard(name)
+        self._changed()
+
+    def crash(self) -> None:
+        """The host dies: its processes with it."""
+        world = self.host.world
+        for name in self.held:
+            world.checker.release(name, self.host.name, world.now)
+        self.held.clear()
+        self._stopping.clear()
+        self.ops.clear()
+        self.leaving = False
+        self.session = PlacementSession(self.host.name, self.layout)
+        self._asked.clear()
+        self._ordered.clear()
+
+    # ------------------------------------------------------------------ messages
+
+    def on_message(self, sender: str, message: AgentMessage) -> None:
+        node = self.host.node
+        if node is None:
+            return
+        if isinstance(message, GetReport):
+            mine = node.decided_membership().epoch == message.epoch and node.active
+            self.host.send(sender, ReportReply(message.ask, self.report() if mine else None))
+        elif isinstance(message, ReportReply):
+            asked = self._asked.pop(message.ask, None)
+            if asked is None:
+                return  # timed out already
+            member, epoch = asked
+            now = self.host.local_now()
+            if message.report is None or message.report.epoch != epoch:
+                self._feed(ReportMissing(now, member, epoch))
+            else:
+                self._feed(Reported(now, message.report))
+        elif isinstance(message, PushReport):
+            if message.report.node == sender:
+                self._feed(Reported(self.host.local_now(), message.report))
+        elif isinstance(message, Execute):
+
+            def answer(error: str, report: NodeReport | None, ask: int = message.ask) -> None:
+                self.host.send(sender, Executed(ask, error, report))
+
+            self.execute(sender, message.action, answer)
+        elif isinstance(message, Executed):
+            action = self._ordered.pop(message.ask, None)
+            if action is not None:
+                self._outcome(action, message.error, message.report)
+        elif isinstance(message, SetFlags):
+            decided = node.decided_membership()
+            if sender == decided.coordinator and message.flags.epoch <= decided.epoch:
+                self._adopt(message.flags)
+
+    def _adopt(self, flags: Flags) -> None:
+        if flags.version > self.flags.version:
+            self.flags = flags
+            self.failed -= {f.package for f in flags.packages if self.host.name in f.failed}
+        self.session.adopt(self.flags)
+
+    def _outcome(self, action: Action, error: str, report: NodeReport | None) -> None:
+        now = self.host.local_now()
+        if error:
+            self._feed(ActionRefused(now, action, error))
+        else:
+            self._feed(ActionDone(now, action, report))
+
+    # ------------------------------------------------------------------ coordinator
+
+    def on_decided(self, m: Membership) -> None:
+        if self.host.name not in m.members:
+            self.leaving = False
+        self._feed(Decided(self.host.local_now(), m, self.flags))
+        if self.host.name in m.members and m.coordinator != self.host.name:
+            self._changed()
+
+    def on_takeover(self, node: str, epoch: int, at: int) -> None:
+        self._feed(TakeoverAt(self.host.local_now(), node, epoch, at))
+
+    def _feed(self, event: SessionEvent) -> None:
+        self._perform(self.session.handle(event))
+
+    def _perform(self, effects: list[SessionEffect]) -> None:
+        host = self.host
+        for effect in effects:
+            if isinstance(effect, Ask):
+                host.agent_timer_at(effect.at, self._ask, effect.node, effect.epoch)
+            elif isinstance(effect, Order):
+                self._order(effect.action)
+            elif isinstance(effect, Publish):
+                self._adopt(effect.flags)
+                if effect.push:
+                    m = self.session.membership
+                    for member in m.members if m else ():
+                        if member != host.name:
+                            host.send(member, SetFlags(effect.flags))
+            elif isinstance(effect, Say):
+                host.world.trace(f"{host.name} coordinator: {effect.text}")
+            elif isinstance(effect, WakeAt):
+                host.agent_timer_at(effect.at, self._wake)
+            # Reply: no operator waits in the simulator
+
+    def _wake(self) -> None:
+        self._feed(Wake(self.host.local_now()))
+
+    def _ask(self, member: str, epoch: int) -> None:
+        host = self.host
+        if member == host.name:
+            node = host.node
+            mine = node is not None and node.active and node.decided_membership().epoch == epoch
+            now = host.local_now()
+            self._feed(Reported(now, self.report()) if mine else ReportMissing(now, member, epoch))
+            return
+        self._asks += 1
+        ask = self._asks
+        self._asked[ask] = (member, epoch)
+        host.send(member, GetReport(epoch, ask))
+        host.agent_timer(ASK_TIMEOUT, self._ask_timeout, ask, member, epoch)
+
+    def _ask_timeout(self, ask: int, member: str, epoch: int) -> None:
+        if self._asked.pop(ask, None) is not None:
+            self._feed(ReportMissing(self.host.local_now(), member, epoch))
+
+    def _order(self, action: Action) -> None:
+        host = self.host
+        if action.node == host.name:
+
+            def local(error: str, report: NodeReport | None) -> None:
+                self._outcome(action, error, report)
+
+            self.execute(host.name, action, local)
+            return
+        self._asks += 1
+        ask = self._asks
+        self._ordered[ask] = action
+        host.send(action.node, Execute(ask, action))
+        host.agent_timer(ORDER_TIMEOUT, self._order_timeout, ask, action)
+
+    def _order_timeout(self, ask: int, action: Action) -> None:
+        if self._ordered.pop(ask, None) is not None:
+            self._feed(ActionLost(self.host.local_now(), action, "no answer in time"))
+
+
+def _no_reply(error: str, report: NodeReport | None) -> None:
+    pass
