@@ -6,8 +6,8 @@ reach (DESIGN §2, "Nothing runs outside the lease's reach"):
   votes); it reports itself unable to run packages (`GuardLink.problem`, sent to the
   coordinator as NodePackages.blocked, shown by cmviewcl -v) and tries again every
   GUARD_RETRY seconds while it holds a lease, so a cleared record lifts it.
-- Without a guard, a plan with anything in it cannot be published
-  (`GuardLink.publish` raises).
+- A plan the guard cannot be told of raises (`GuardLink.publish`): the start that
+  needed it fails and releases what it started (daemon/packages.py publish_plan).
 
 An operator clears an unclean record by removing it (`Guard.fired_path`) after
 checking the host: nothing else does.

@@ -31,7 +31,7 @@ from cluster.packages.runner import Outcome, PackageRunner, State, package_logge
 from cluster.paths import HostPaths
 from cluster.pb.v1 import common_pb2, package_pb2
 from cluster.resources import mmp, stopnow
-from cluster.resources.base import Health, Resource
+from cluster.resources.base import Health, Resource, ResourceError
 from cluster.resources.fs import Filesystem
 from cluster.resources.ip import FloatingIP
 
@@ -48,7 +48,8 @@ HALT_ALL_TIMEOUT = 600.0  # cmhaltnode waits this long for its packages to move 
 
 
 class PlanSink(Protocol):
-    """Where the stop-now plan goes: the lease guard (daemon/leaseguard.py)."""
+    """Where the stop-now plan goes: the lease guard (daemon/leaseguard.py). `publish`
+    raises (CmError, OSError) when the guard does not have the plan."""
 
     def publish(self, plan: stopnow.Plan) -> None: ...
 
@@ -81,6 +82,7 @@ class LocalPackages:
         self._may_run = may_run
         self._blocked = blocked  # why no package may start here (no lease guard)
         self._sink = plan_sink
+        self._published = stopnow.Plan(node)  # what the guard is known to hold
         self.runners: dict[str, PackageRunner] = {}
         self._specs: dict[str, Package] = {}
         self.halting = False
@@ -148,8 +150,27 @@ class LocalPackages:
         return stopnow.build_plan(self.node, actions)
 
     def publish_plan(self) -> None:
-        if self._sink is not None:
-            self._sink.publish(self.plan())
+        """Tell the guard before the change takes effect (drivers call this through
+        Context.on_change before an irreversible step). When the guard cannot be told
+        of an action it does not have yet, this raises ResourceError: that step must
+        not happen, and the start fails (its started resources are released). A plan
+        that only lost actions is logged: the guard keeps a larger one, whose extra
+        actions find nothing left to stop."""
+        if self._sink is None:
+            return
+        plan = self.plan()
+        try:
+            self._sink.publish(plan)
+        except (CmError, OSError) as exc:
+            new = [a for a in plan.actions if a not in self._published.actions]
+            if new:
+                raise ResourceError(
+                    f"the lease guard could not be told of {new[0].label}: {exc}; "
+                    "not going on without it"
+                ) from None
+            log.error("the lease guard keeps its previous stop-now plan: %s", exc)
+            return
+        self._published = plan
 
     # -- orders from the coordinator -------------------------------------------------
 

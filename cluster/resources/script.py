@@ -64,9 +64,9 @@ class Scripts(Resource):
                 pgid = started.result()
                 stat = read_stat(pgid)
                 self._groups.append((pgid, stat.start_time if stat else 0))
-                ctx.on_change()
+                ctx.on_change()  # ResourceError: the guard cannot be told; killed below
             done = await run
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, ResourceError):
             run.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await run

@@ -90,7 +90,9 @@ class Service(Resource):
         except Exception as exc:
             ctx.log.error("service %s: the runner's callback failed: %s", self.name, exc)
 
-    async def _spawn(self, ctx: Context, *, supervising: bool = False) -> None:
+    async def _spawn(self, ctx: Context) -> None:
+        """One instance of the service; ResourceError (after killing it) when the lease
+        guard cannot be told of its process group."""
         out = os.open(ctx.output or os.devnull, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
         try:
             process = await asyncio.create_subprocess_exec(
@@ -108,10 +110,14 @@ class Service(Resource):
         stat = procs.read_stat(process.pid)
         self._process, self._spawned_at = process, time.monotonic()
         self._leader_start = stat.start_time if stat else 0
-        if supervising:
-            self._tell(ctx, ctx.on_change)
-        else:
-            ctx.on_change()
+        try:
+            ctx.on_change()  # the guard learns of the process group
+        except ResourceError:
+            # The guard could not be told: a process it cannot stop must not run.
+            procs.signal_group(process.pid, signal.SIGKILL)
+            await process.wait()
+            self._process = None
+            raise
         ctx.log.info(
             "service %s started, pid %d (restarts %s)", self.name, process.pid, self.restart_text()
         )
@@ -144,10 +150,12 @@ class Service(Resource):
                     return
                 if ctx.may_run():
                     try:
-                        await self._spawn(ctx, supervising=True)
+                        await self._spawn(ctx)
                         continue
                     except OSError as exc:
                         how = f"could not be restarted: {exc.strerror or exc}"
+                    except ResourceError as exc:
+                        how = f"could not be restarted: {exc}"
             if not ctx.may_run():
                 # Killed by stop-now, or died after the lease was lost: restarting it
                 # could run it on two nodes at once.

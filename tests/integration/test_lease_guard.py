@@ -1,5 +1,6 @@
 """cmcld's hold on its lease guard (daemon/leaseguard.py) with real guard processes: no
-guard, no package (and why); an unclean record holds until an operator removes it."""
+guard, no package (and why); an unclean record holds until an operator removes it; a
+plan the guard cannot be told of fails the start."""
 
 import asyncio
 import contextlib
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -148,3 +150,56 @@ def test_retries_are_spaced() -> None:
         assert link.problem() == "the lease guard is not running: test: still failing"
 
     asyncio.run(scenario())
+
+
+# -- a plan the guard cannot be told of ----------------------------------------------
+
+
+def test_a_plan_that_cannot_be_saved_fails_the_start_and_releases_it(paths: HostPaths) -> None:
+    """As with /var full: the guard cannot be told of the service's process group, so
+    the start fails, the service does not run, and the package is failed here."""
+    from cluster.config.model import Config
+    from cluster.daemon.packages import Epoch, LocalPackages
+    from cluster.pb.v1 import common_pb2, package_pb2
+    from tests.unit.config.helpers import THREE_NODES, config
+
+    @dataclass
+    class Store:
+        config: Config
+        generation: int = 3
+
+    package = 'package_name web\nnode_name a\nservice_name svc\nservice_cmd "/bin/sleep 303"\n'
+    store = Store(config(THREE_NODES, package))
+
+    async def scenario() -> None:
+        link = await asyncio.to_thread(open_guard, paths, "a", no_watchdog)
+        packages = LocalPackages(
+            node="a",
+            paths=paths,
+            store=store,  # type: ignore[arg-type]
+            epoch=lambda: Epoch(2, True, "a"),
+            may_run=link.listening,
+            plan_sink=link,
+            blocked=link.problem,
+        )
+        packages.reconfigure()
+        Guard.fired_path(paths).with_name("stopnow.json").mkdir(parents=True)  # no rename onto it
+        order = package_pb2.PackageAction(
+            epoch=2, config_generation=3, package_name="web", reason="test"
+        )
+        order.kind = package_pb2.PackageAction.KIND_START
+        report = await packages.execute(order)
+        assert report.state == common_pb2.PACKAGE_STATE_FAILED
+        assert "the lease guard could not be told of service svc" in report.last_error
+        assert not packages.runners["web"].active_resources()
+        assert not [p for p in procs.pids() if _is_sleep_303(p)], "an unguarded service runs"
+        await asyncio.to_thread(link.close)
+
+    asyncio.run(scenario())
+
+
+def _is_sleep_303(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes() == b"/bin/sleep\x00303\x00"
+    except OSError:
+        return False

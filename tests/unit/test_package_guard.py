@@ -1,5 +1,6 @@
 """This node's packages and its lease guard (daemon/packages.py with a fake guard): no
-guard means no package starts here and the node's report says why."""
+guard means no package starts here and the node's report says why; a plan the guard
+cannot be told of fails the start, and what was started is released."""
 
 import asyncio
 import errno
@@ -14,7 +15,7 @@ from cluster.daemon.packages import Epoch, LocalPackages
 from cluster.errors import CmError
 from cluster.packages.runner import State
 from cluster.paths import HostPaths
-from cluster.pb.v1 import package_pb2
+from cluster.pb.v1 import common_pb2, package_pb2
 from cluster.resources import procs, stopnow
 from tests.unit.config.helpers import THREE_NODES, config
 
@@ -110,3 +111,67 @@ def test_with_a_guard_the_report_has_no_reason(tmp_path: Path) -> None:
     packages = local(tmp_path, Guard())
     report = packages.node_report()
     assert not report.halting and report.blocked == ""
+
+
+def test_a_plan_the_guard_cannot_take_fails_the_start_and_releases_what_started(
+    tmp_path: Path,
+) -> None:
+    async def scenario() -> None:
+        before = sleepers()
+        # The first service's process group reaches the guard; the second's cannot.
+        guard = Guard(fail_after=2)
+        packages = local(tmp_path, guard)
+        report = await packages.execute(start())
+        runner = packages.runners["web"]
+        assert report.state == common_pb2.PACKAGE_STATE_FAILED
+        assert "the lease guard could not be told of service second" in report.last_error
+        assert "No space left on device" in report.last_error
+        assert runner.state is State.FAILED and not runner.active_resources()
+        assert packages.failed_here == {"web"}
+        await asyncio.sleep(0.05)
+        assert sleepers() - before == set(), "a service runs that the guard does not know"
+        # The guard held the first service's group while it ran, and nothing at the end.
+        assert max(len(p.actions) for p in guard.published) == 1
+        assert guard.published[-1].actions == ()
+
+    asyncio.run(scenario())
+
+
+def test_a_restart_the_guard_cannot_be_told_of_does_not_run(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        guard = Guard()
+        packages = local(tmp_path, guard)
+        report = await packages.execute(start())
+        assert report.state == common_pb2.PACKAGE_STATE_RUNNING
+        second = packages.runners["web"].services()[1]
+        pid = second.pid
+        assert pid is not None
+        guard.fail_after = 2  # /var fills up
+        os.kill(pid, 9)
+        for _ in range(300):
+            await asyncio.sleep(0.01)
+            if packages.failed_here:
+                break
+        assert packages.failed_here == {"web"}
+        assert second.pid is None, "a restarted service runs that the guard does not know"
+        for _ in range(300):
+            if packages.runners["web"].state is State.HALTED:
+                break
+            await asyncio.sleep(0.01)
+        assert packages.runners["web"].state is State.HALTED
+
+    asyncio.run(scenario())
+
+
+def test_a_smaller_plan_that_cannot_be_published_does_not_stop_a_halt(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        guard = Guard()
+        packages = local(tmp_path, guard)
+        await packages.execute(start())
+        guard.fail_after = 0  # nothing can be published any more
+        halt = start()
+        halt.kind = package_pb2.PackageAction.KIND_HALT
+        report = await packages.execute(halt)
+        assert report.state == common_pb2.PACKAGE_STATE_HALTED
+
+    asyncio.run(scenario())
