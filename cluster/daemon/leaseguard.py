@@ -1,7 +1,10 @@
 """The lease guard as cmcld holds it, and the rules that keep every package within its
 reach (DESIGN §2, "Nothing runs outside the lease's reach"):
 
-- No guard, or an unclean stop-now record not yet
+- Before it may join, a starting cmcld stops whatever the previous one left in the
+  guard's plan (`stopnow.json`: a cmcld killed with its services running), and renews
+  a guard it finds only once that guard's plan is its own (empty). `stop_leftovers`.
+- No guard, or an unclean stop-now record (the guard's, or that first stop's) not yet
   cleared by an operator: no package starts here. The node may still be a member (it
   votes); it reports itself unable to run packages (`GuardLink.problem`, sent to the
   coordinator as NodePackages.blocked, shown by cmviewcl -v) and tries again every
@@ -22,6 +25,7 @@ import os
 import signal
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from cluster.core.timing import MIN_STOP_MARGIN
@@ -100,18 +104,106 @@ def _check_record(paths: HostPaths) -> None:
     Guard.clear_fired(paths)
 
 
+def stop_leftovers(paths: HostPaths, node: str) -> None:
+    """Stop what the previous cmcld left running before this one may join: every action
+    of the plan it last gave its guard (services killed by process group, addresses
+    deleted, filesystems unmounted, volume groups deactivated; each finds out from the
+    kernel whether there is anything left to do). Afterwards the plan is empty, so a
+    guard still running from then guards nothing this cmcld does not know of. A stop
+    that was not clean is recorded as a guard's would be, and GuardUnavailable says so."""
+    files = protocol.GuardFiles.from_paths(paths)
+    try:
+        plan = stopnow.load_plan(files.plan, node)
+    except (OSError, stopnow.PlanError) as exc:
+        # Kept aside for the operator, so a later start does not stumble on it again.
+        aside = files.plan.with_name(files.plan.name + ".unreadable")
+        with contextlib.suppress(OSError):
+            files.plan.rename(aside)
+        why = f"the previous stop-now plan cannot be read ({exc}; kept as {aside.name})"
+        raise GuardUnavailable(_record_unclean(paths, node, why)) from None
+    plan = _since_boot(plan, files.plan)
+    if not plan.actions:
+        return
+    log.warning(
+        "the previous cmcld left %d action(s) in the lease guard's plan (%s): stopping "
+        "them before this node may join",
+        len(plan.actions),
+        ", ".join(sorted({a.package for a in plan.actions})),
+    )
+    report = stopnow.execute(plan)
+    for o in report.outcomes:
+        log.log(
+            logging.INFO if o.ok else logging.ERROR,
+            "  %s (%s): %s %s",
+            o.label,
+            o.package,
+            "ok" if o.ok else "FAILED",
+            o.detail,
+        )
+    if not report.clean:
+        raise GuardUnavailable(_record(paths, node, report.to_dict()))
+    log.warning(
+        "stopped what the previous cmcld left in %.1f ms: taken over", report.elapsed_ns / 1e6
+    )
+    try:
+        stopnow.save_plan(files.plan, stopnow.Plan(node))
+    except OSError as exc:  # the old plan stays: stopping it again is harmless
+        log.error("cannot empty %s: %s", files.plan, exc)
+
+
+def _since_boot(plan: stopnow.Plan, path: Path) -> stopnow.Plan:
+    """A plan written before this boot names processes that died with it, whose
+    numbers may belong to strangers now: its process groups are dropped."""
+    try:
+        written = path.stat().st_mtime
+        boot = next(
+            int(line.split()[1])
+            for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("btime ")
+        )
+    except (OSError, StopIteration, ValueError):
+        return plan
+    if written >= boot:
+        return plan
+    kept = tuple(a for a in plan.actions if not isinstance(a, stopnow.KillGroup))
+    return stopnow.Plan(plan.node, kept)
+
+
+def _record(paths: HostPaths, node: str, report: dict[str, Any]) -> str:
+    """Write an unclean stop-now record as the guard does; the problem it states."""
+    record = {"node": node, "wall_time": time.time(), "by": "cmcld at start", "report": report}
+    try:
+        protocol.write_json(Guard.fired_path(paths), record)
+    except OSError as exc:
+        log.error("cannot record the unclean stop in %s: %s", Guard.fired_path(paths), exc)
+    return record_problem(record, paths) or "the stop-now at start was NOT clean"
+
+
+def _record_unclean(paths: HostPaths, node: str, detail: str) -> str:
+    outcome = {"kind": "plan", "package": "-", "label": "plan", "ok": False, "detail": detail}
+    return _record(paths, node, {"clean": False, "outcomes": [outcome]})
+
+
 def open_guard(paths: HostPaths, node: str, watchdog: Callable[[], str | None]) -> GuardLink:
-    """The guard of this cmcld, at start (blocking: run it in a thread): the running
-    guard reattached if it still listens, or a new one. A link without a guard when
-    none can run; it says why and retries."""
+    """The guard of this cmcld, at start (blocking: run it in a thread): leftovers
+    stopped first, then the running guard reattached (its plan now empty) or a new one.
+    A link without a guard when none can run; it says why and retries."""
 
     def revive() -> Guard:
         return new_guard(paths, node, watchdog())
 
+    try:
+        stop_leftovers(paths, node)
+    except GuardUnavailable as exc:
+        # A guard left running keeps the old plan and fires at its deadline: it is
+        # never renewed by this cmcld.
+        log.error("no package starts on this node: %s", exc)
+        return GuardLink(None, revive=revive, problem=str(exc))
     if Guard.running_pid(paths):
         try:
             guard = Guard.attach(paths)
             if guard.status().state != protocol.FIRED and guard.listening():
+                guard.publish_plan(stopnow.Plan(node))  # its plan is ours now: nothing yet
                 log.info("reattached to the running lease guard (pid %d)", guard.pid)
                 return GuardLink(guard, revive=revive, started_here=False)
         except (GuardError, OSError) as exc:

@@ -52,9 +52,11 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         "to $CMCLUSTER_ROOT/var/log/cmcluster/cmcld.log and syslog. Stops on SIGTERM; "
         "on SIGHUP uses the certificate in tls/ again (cmcert install --force sends it: "
         "rotation without a restart); on SIGUSR1 logs where each of its tasks waits. "
-        "Packages run here only under its lease guard (cmguard): while none runs (it "
-        "cannot start, or a stop-now was not clean) the node may be a member but starts "
-        "no package, and cmviewcl -v says why. An unclean stop-now is recorded in "
+        "Packages run here only under its lease guard (cmguard): before it may join, cmcld "
+        "stops whatever a previous cmcld left running (the guard's plan, "
+        "var/lib/cmcluster/stopnow.json); while no guard runs (it cannot start, or a "
+        "stop-now was not clean) the node may be a member but starts no package, and "
+        "cmviewcl -v says why. An unclean stop-now is recorded in "
         "var/lib/cmcluster/stopnow.fired.json: check the host (processes, addresses, "
         "mounts, volume groups of the packages), then remove that file; cmcld starts a "
         "new guard within 5 s while a member, or at its next start.",
@@ -140,6 +142,7 @@ async def _serve(
     trust = node_trust(credentials, store)
     background = Background()
     catch_up = CatchUp(log)
+    # Before anything may join: what a previous cmcld left is stopped (leaseguard.py).
     guard = await asyncio.to_thread(open_guard, paths, node, lambda: _watchdog_device(store))
     try:
         membership = MembershipDriver(

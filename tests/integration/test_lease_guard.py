@@ -1,6 +1,7 @@
 """cmcld's hold on its lease guard (daemon/leaseguard.py) with real guard processes: no
 guard, no package (and why); an unclean record holds until an operator removes it; a
-plan the guard cannot be told of fails the start."""
+plan the guard cannot be told of fails the start; a restarted cmcld stops what the
+previous one left before it renews that one's guard."""
 
 import asyncio
 import contextlib
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from cluster.daemon import leaseguard
 from cluster.daemon.leaseguard import GuardLink, GuardUnavailable, open_guard
 from cluster.guard import protocol
 from cluster.guard.client import Guard, GuardError
@@ -203,3 +205,64 @@ def _is_sleep_303(pid: int) -> bool:
         return Path(f"/proc/{pid}/cmdline").read_bytes() == b"/bin/sleep\x00303\x00"
     except OSError:
         return False
+
+
+# -- a restarted cmcld ----------------------------------------------------------------
+
+
+def test_a_restarted_cmcld_stops_what_the_previous_one_left_before_renewing_its_guard(
+    paths: HostPaths, victim: subprocess.Popen[bytes]
+) -> None:
+    old = previous_cmcld(paths, build_plan("a", [kill_group(victim)]))
+    link = open_guard(paths, "a", no_watchdog)
+    assert victim.wait(5) == -signal.SIGKILL, "the previous cmcld's service still runs"
+    assert stopnow.load_plan(Guard.fired_path(paths).with_name("stopnow.json")).actions == ()
+    # The old guard, whose plan is now this cmcld's (empty), is kept and renewed.
+    assert not link.started_here and link.listening() and link.problem() is None
+    deadline = time.monotonic() + 5
+    while old.status().plan_actions and time.monotonic() < deadline:
+        time.sleep(0.01)  # the guard reads the PLAN command on its own time
+    status = old.status()
+    assert status.pid == old.pid and status.plan_actions == 0 and status.state == protocol.ARMED
+    link.renew(time.monotonic_ns() + 1000 * MS)
+    assert Guard.fired_record(paths) is None
+    link.close()
+
+
+def test_an_unclean_stop_of_the_leftovers_holds_packages_and_leaves_the_old_guard_be(
+    paths: HostPaths, victim: subprocess.Popen[bytes]
+) -> None:
+    stuck = DeactivateVG("pkg1", "vg h1vg", "h1vg", "a", devices=("/nonexistent",), timeout=1)
+    old = previous_cmcld(paths, build_plan("a", [kill_group(victim), stuck]), lease_ms=1500)
+    link = open_guard(paths, "a", no_watchdog)
+    assert victim.wait(5) == -signal.SIGKILL
+    problem = link.problem() or ""
+    assert "the stop-now by cmcld at start" in problem and "was NOT clean" in problem
+    assert "vg h1vg of pkg1" in problem
+    assert not link.listening()
+    record = Guard.fired_record(paths)
+    assert record is not None and record["by"] == "cmcld at start"
+    # The previous guard was not renewed: it fires at its deadline, with its own plan.
+    link.renew(time.monotonic_ns() + 60_000 * MS)
+    deadline = time.monotonic() + 10
+    while old.status().state != protocol.FIRED and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert old.status().state == protocol.FIRED
+    with pytest.raises(GuardUnavailable, match="NOT clean"):
+        leaseguard.new_guard(paths, "a", None)
+
+
+def test_an_unreadable_plan_is_not_taken_for_an_empty_one(paths: HostPaths) -> None:
+    plan = Guard.fired_path(paths).with_name("stopnow.json")
+    plan.parent.mkdir(parents=True)
+    plan.write_text("{not json")
+    link = open_guard(paths, "a", no_watchdog)
+    problem = link.problem() or ""
+    assert "the previous stop-now plan cannot be read" in problem, problem
+    assert "stopnow.json.unreadable" in problem
+    assert not link.listening() and not Guard.running_pid(paths)
+    # Once the operator removed the record, a new start finds nothing to stop.
+    Guard.fired_path(paths).unlink()
+    again = open_guard(paths, "a", no_watchdog)
+    assert again.listening() and again.problem() is None
+    again.close()

@@ -1,11 +1,16 @@
 """Nothing runs outside the lease guard's reach (DESIGN §2), with the built zipapp on lab
-hosts: a node whose guard cannot start runs no package and cmviewcl -v says why."""
+hosts: a node whose guard cannot start runs no package and cmviewcl -v says why; a
+cmcld killed with SIGKILL and restarted at once (--auto-start) stops what it left before
+it joins, so its service never runs twice."""
 
 import re
 import secrets
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from tests.netns.cluster import LabCluster, lab_cluster, wait_for
 
@@ -64,6 +69,30 @@ def instances(script: str) -> set[int]:
     return groups
 
 
+class Census:
+    """Samples the service's instances every 10 ms in a thread: the most seen at once."""
+
+    def __init__(self, script: str) -> None:
+        self.script, self.most, self.seen = script, 0, set[int]()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> "Census":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            now = instances(self.script)
+            self.most = max(self.most, len(now))
+            self.seen |= now
+            self._stop.wait(0.01)
+
+
 def verbose_view(c: LabCluster, node: str) -> str:
     return c.ok(node, "cmviewcl", "-v")
 
@@ -110,3 +139,34 @@ def test_a_node_whose_guard_cannot_start_runs_no_package_and_says_why(tmp_path: 
         c.ok("n2", "cmrunpkg", "-n", "n1", PKG)
         c.wait_package(PKG, on="n1", observer="n2", timeout=30)
         assert len(instances(script)) == 1
+
+
+def test_cmcld_killed_and_restarted_at_once_never_runs_its_service_twice(tmp_path: Path) -> None:
+    with service_cluster(tmp_path) as (c, config):
+        script = str(tmp_path / "h1svc.sh")
+        c.apply_package("n1", config)
+        c.wait_package(PKG, on="n1", observer="n2", timeout=30)
+        (before,) = instances(script)
+        with Census(script) as census:
+            killed = c.kill("n1")
+            c.start("n1", "--auto-start")  # launched a few ms after the kill
+            restarted = c.daemons["n1"]
+            log = restarted.wait_for_log("stopped what the previous cmcld left", 20)
+            assert "the previous cmcld left 1 action(s) in the lease guard's plan (h1pkg)" in log
+            wait_for(lambda: c.running_members("n2") == set(NODES), 30, "n1 back as a member")
+            seen: dict[str, Any] = {}
+
+            def running() -> bool:
+                seen.update(c.package("n2", PKG))
+                return seen.get("state") == "running" and seen.get("node") in ("n1", "n2")
+
+            wait_for(running, 30, f"{PKG} running again")
+            wait_for(lambda: len(instances(script)) == 1, 10, "one instance of the service")
+            time.sleep(2 * MT)  # and it stays one
+        assert census.most == 1, f"the service ran {census.most} times at once"
+        (now,) = instances(script)
+        assert now != before, "the instance the killed cmcld left still runs"
+        seen.update(c.package("n2", PKG))
+        services = seen.get("services") or []
+        assert services and services[0]["pid"] == now, (services, now)
+        print(f"killed {time.monotonic() - killed:.1f} s ago; {PKG} runs on {seen['node']}")
