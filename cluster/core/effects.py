@@ -17,7 +17,7 @@ for a disk. Times are integer nanoseconds of the node's own monotonic clock.
 
 from dataclasses import dataclass
 
-from cluster.core.messages import Membership, Message
+from cluster.core.messages import Membership, Message, QsState
 from cluster.core.paxos import AcceptorState
 
 # ---------------------------------------------------------------------------- events
@@ -94,15 +94,27 @@ class Durable:
 
     decided: Membership
     acceptor: AcceptorState
+    # The newest quorum-server state this node saw, and the epoch up to which it counts
+    # no vote of it (a state that does not continue the one it knew: an operator reset).
+    qs: QsState | None = None
+    qs_floor: int = 0
 
 
 @dataclass(frozen=True)
 class QuorumSlot:
-    """The quorum server's durable state for one cluster."""
+    """The quorum server's durable state for one cluster: its acceptor, which state
+    this is (`qs`), and `lost`, the reason it refuses to vote until an operator resets
+    the cluster ("" while it votes)."""
 
     cluster_name: str
     acceptor: AcceptorState
     decided: Membership  # the newest membership it heard of (for answers, not safety)
+    qs: QsState | None = None
+    lost: str = ""
+    # After an operator reset: no vote for an epoch up to `floor`, the epoch after the
+    # newest decided one any node of `seen` (those that spoke since) knew then.
+    floor: int = 0
+    seen: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

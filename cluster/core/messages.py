@@ -84,19 +84,48 @@ class Pong:
 
 
 @dataclass(frozen=True)
+class QsState:
+    """Which quorum-server state answered (DESIGN §2, "Acceptors never forget").
+
+    `state_id` is random, new at every start of cmqsd; `version` grows at every persist
+    and never goes back; `ancestors` are the (state id, last version) this state
+    continues, newest last; `reset` counts operator resets of the cluster's slot."""
+
+    state_id: str
+    version: int
+    reset: int = 0
+    ancestors: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass(frozen=True)
 class QuorumPing:
+    """`members` are those of `epoch` (the quorum server votes for an epoch only once
+    each of them has told it what it knows); `probe` marks the periodic hello that no
+    lease needs. `known` and `pending` travel on every message to the quorum server:
+    the newest quorum-server state the sender saw, and whether it has a Paxos request
+    to the quorum server still unanswered (not in proto: QuorumRequest carries them)."""
+
     cluster_name: str
     epoch: int
     seq: int
     send_time: int
+    members: tuple[str, ...] = ()
+    probe: bool = False
+    known: QsState | None = None
+    pending: bool = False
 
 
 @dataclass(frozen=True)
 class QuorumPong:
+    """`qs` is the state that answered (durable when sent); `refusal` says why it
+    refused to vote, if it did (not in proto: QuorumReply carries both)."""
+
     epoch: int
     seq: int
     echo_send_time: int
     granted: bool
+    qs: QsState | None = None
+    refusal: str = ""
 
 
 @dataclass(frozen=True)
@@ -144,6 +173,8 @@ class Prepare:
     ballot: Ballot
     previous: Membership
     formation: tuple[str, ...] = ()
+    known: QsState | None = None  # to the quorum server only, as in QuorumPing
+    pending: bool = False
 
 
 @dataclass(frozen=True)
@@ -167,6 +198,8 @@ class PrepareReply:
     view: View | None
     last_answered: tuple[tuple[str, int], ...] = ()
     unlisted_age: int = 0
+    qs: QsState | None = None  # from the quorum server only, as in QuorumPong
+    refusal: str = ""
 
 
 @dataclass(frozen=True)
@@ -177,6 +210,8 @@ class Accept:
     value: Membership
     previous: Membership
     formation: tuple[str, ...] = ()
+    known: QsState | None = None  # to the quorum server only, as in QuorumPing
+    pending: bool = False
 
 
 @dataclass(frozen=True)
@@ -186,6 +221,8 @@ class AcceptReply:
     accepted: bool
     promised_ballot: Ballot | None
     last_decided: Membership
+    qs: QsState | None = None  # from the quorum server only, as in QuorumPong
+    refusal: str = ""
 
 
 @dataclass(frozen=True)
@@ -197,6 +234,8 @@ class Learn:
     cluster_name: str
     decided: Membership
     takeover_waits: tuple[tuple[str, int], ...] = field(default=())
+    known: QsState | None = None  # to the quorum server only, as in QuorumPing
+    pending: bool = False
 
 
 @dataclass(frozen=True)

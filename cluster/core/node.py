@@ -62,6 +62,7 @@ from cluster.core.messages import (
 from cluster.core.outbox import Outbox
 from cluster.core.paxos import AcceptorState, acceptors_for
 from cluster.core.proposer import Kind, Proposer
+from cluster.core.quorum import Verdict, judge
 from cluster.core.spec import ClusterSpec
 from cluster.core.timing import Timing
 from cluster.core.triggers import Facts, change_reasons, proposer_rank
@@ -123,6 +124,10 @@ class MemberNode:
         self._takeover_at: dict[str, int] = {}  # as coordinator: announced takeover times
         self._last_wake: int | None = None
         self._dirty = True
+        # Quorum-server answers waiting for what they taught us to be durable.
+        self._qs_held: list[tuple[int, Message]] = []
+        self._next_hello = now
+        self.qs_refusal = ""  # why the quorum server last refused to vote, if it did
 
     # ------------------------------------------------------------------ public API
 
@@ -136,6 +141,7 @@ class MemberNode:
             self._on_message(event.sender, event.message, now)
         elif isinstance(event, Persisted):
             self.outbox.persisted(event.seq)
+            self._release_qs(event.seq, now)
         elif isinstance(event, Operator):
             self._on_command(event.command, now)
             self._dirty = True
@@ -178,10 +184,12 @@ class MemberNode:
         return self.hb.hears(now)
 
     def send(self, to: str, message: Message) -> None:
-        self.outbox.emit(Send(to, message))
+        self.outbox.emit(Send(to, self._to_qs(message) if to == QUORUM_SERVER else message))
 
     def send_after_persist(self, to: str, message: Message) -> None:
-        self.outbox.after_persist(Send(to, message))
+        self.outbox.after_persist(
+            Send(to, self._to_qs(message) if to == QUORUM_SERVER else message)
+        )
 
     def self_prepare(self, message: Prepare, now: int) -> PrepareReply:
         return self._on_prepare(self.name, message, now)
@@ -242,9 +250,10 @@ class MemberNode:
             self._on_ping(sender, message, now)
         elif isinstance(message, Pong):
             self._on_pong(sender, message, now)
-        elif isinstance(message, QuorumPong):
-            if message.granted and self.lease is not None and message.epoch == self.lease.epoch:
-                self._lease_dirty |= self.lease.granted(QUORUM_SERVER, message.echo_send_time)
+        elif sender == QUORUM_SERVER and isinstance(
+            message, QuorumPong | PrepareReply | AcceptReply
+        ):
+            self._from_qs(message, now)
         elif isinstance(message, Poll):
             self._on_poll(sender, message, now)
         elif isinstance(message, PollReply):
@@ -297,6 +306,73 @@ class MemberNode:
         if pong.granted and self.lease is not None and pong.epoch == self.lease.epoch:
             self._lease_dirty |= self.lease.granted(sender, pong.echo_send_time)
         self._learn_from(sender, pong.epoch, now)
+
+    # ------------------------------------------------------------- quorum server
+
+    def _to_qs(self, message: Message) -> Message:
+        """Tell the quorum server the newest state of it we saw, and whether a Paxos
+        request to it is unanswered (then this report may not cover every answer we
+        could still count, and it does not let the server vote)."""
+        if not isinstance(message, QuorumPing | Prepare | Accept | Learn):
+            return message
+        attempt = self.proposer.current.attempt if self.proposer.current else None
+        pending = attempt is not None and QUORUM_SERVER in attempt.acceptors
+        return replace(message, known=self.durable.qs, pending=pending)
+
+    def _from_qs(self, message: QuorumPong | PrepareReply | AcceptReply, now: int) -> None:
+        """Count a quorum-server answer only if it comes from the state we know or one
+        continuing it, and only once what it taught us is durable (DESIGN §2)."""
+        answer = message.qs
+        if answer is None:  # a quorum server older than lineages
+            self._count_qs(message, now)
+            return
+        verdict = judge(self.durable.qs, answer)
+        if verdict in (Verdict.STALE, Verdict.FORK):
+            if verdict is Verdict.FORK:
+                self.qs_refusal = (
+                    f"answered from state {answer.state_id}, which does not continue the "
+                    "one seen here: not counted"
+                )
+            return
+        if verdict is Verdict.COUNT and answer == self.durable.qs:
+            self._count_qs(message, now)
+            return
+        floor = self.durable.qs_floor
+        if verdict is Verdict.RESET:
+            floor = max(floor, self.durable.decided.epoch + 1)
+            self.outbox.emit(
+                Note(
+                    f"{self.name}: the quorum server's state was reset; its votes count "
+                    f"again after epoch {floor}"
+                )
+            )
+        self.durable = replace(self.durable, qs=answer, qs_floor=floor)
+        self.outbox.persist(self.durable)
+        self._qs_held.append((self.outbox.last_seq, message))
+
+    def _release_qs(self, seq: int, now: int) -> None:
+        held, self._qs_held = self._qs_held, []
+        for s, message in held:
+            if s <= seq:
+                assert isinstance(message, QuorumPong | PrepareReply | AcceptReply)
+                self._count_qs(message, now)
+            else:
+                self._qs_held.append((s, message))
+
+    def _count_qs(self, message: QuorumPong | PrepareReply | AcceptReply, now: int) -> None:
+        self.qs_refusal = message.refusal
+        if message.refusal:
+            return  # no vote: as if it had not answered (a refusal is no higher ballot)
+        floor = self.durable.qs_floor
+        if isinstance(message, QuorumPong):
+            lease = self.lease
+            if message.granted and lease is not None and message.epoch == lease.epoch >= floor:
+                self._lease_dirty |= lease.granted(QUORUM_SERVER, message.echo_send_time)
+        elif message.epoch > floor:
+            if isinstance(message, PrepareReply):
+                self.proposer.on_prepare_reply(QUORUM_SERVER, message, now)
+            else:
+                self.proposer.on_accept_reply(QUORUM_SERVER, message, now)
 
     def _learn_from(self, sender: str, epoch: int, now: int) -> None:
         """A peer knows a later decision: ask it (at most once a heartbeat)."""
@@ -423,7 +499,9 @@ class MemberNode:
                 self._allow_takeovers(takeover_at)  # waits that came after the decision
             return
         self._check_lease(now)  # a lease that ran out is lost (LeaseLost), not carried
-        self.durable = Durable(decided, AcceptorState(decided.epoch + 1))
+        self.durable = replace(
+            self.durable, decided=decided, acceptor=AcceptorState(decided.epoch + 1)
+        )
         self.outbox.persist(self.durable)
         self._learned_at = now
         self.promise_time = None
@@ -584,8 +662,18 @@ class MemberNode:
             and size % 2 == 0
             and self.lease.answering(now) == size // 2
         ):
-            qping = QuorumPing(self.spec.name, decided.epoch, ping.seq, now)
-            self.outbox.emit(Send(QUORUM_SERVER, qping))
+            qping = QuorumPing(self.spec.name, decided.epoch, ping.seq, now, decided.members)
+            self.send(QUORUM_SERVER, qping)
+            self._next_hello = now + self.timing.member_timeout
+        elif (
+            self.spec.quorum_server
+            and size % 2 == 0
+            and self.name in decided.members
+            and now >= self._next_hello
+        ):
+            self._next_hello = now + self.timing.member_timeout
+            hello = QuorumPing(self.spec.name, decided.epoch, 0, now, decided.members, True)
+            self.send(QUORUM_SERVER, hello)
 
     def _schedule(self, now: int) -> None:
         """Ask for a Tick at the earliest moment something is due (runs every event:

@@ -32,6 +32,11 @@ class Outbox:
         self._seq += 1
         self.effects.append(Persist(self._seq, state))
 
+    @property
+    def last_seq(self) -> int:
+        """The seq of the newest persist emitted."""
+        return self._seq
+
     def in_flight(self) -> bool:
         return self._durable_seq < self._seq
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from cluster.atomicfile import write_atomic
 from cluster.core.effects import Durable, QuorumDurable, QuorumSlot
-from cluster.core.messages import Accepted, Ballot, Membership
+from cluster.core.messages import Accepted, Ballot, Membership, QsState
 from cluster.core.paxos import AcceptorState
 from cluster.errors import CmError
 from cluster.hostfiles import MAX_STATE_FILE, PRIVATE, RefusedFile, make_private, read_regular
@@ -71,6 +71,25 @@ def _acceptor_back(v: dict[str, Any]) -> AcceptorState:
     )
 
 
+def _qs(q: QsState | None) -> dict[str, Any] | None:
+    if q is None:
+        return None
+    return {
+        "state_id": q.state_id,
+        "version": q.version,
+        "reset": q.reset,
+        "ancestors": [list(a) for a in q.ancestors],
+    }
+
+
+def _qs_back(v: Any) -> QsState | None:
+    """A quorum-server state; None from a file written before lineages."""
+    if v is None:
+        return None
+    ancestors = tuple((str(i), int(n)) for i, n in v["ancestors"])
+    return QsState(str(v["state_id"]), int(v["version"]), int(v["reset"]), ancestors)
+
+
 def dump(state: Durable | QuorumDurable) -> bytes:
     if isinstance(state, Durable):
         body: dict[str, Any] = {
@@ -78,6 +97,8 @@ def dump(state: Durable | QuorumDurable) -> bytes:
             "kind": "node",
             "decided": _membership(state.decided),
             "acceptor": _acceptor(state.acceptor),
+            "qs": _qs(state.qs),
+            "qs_floor": state.qs_floor,
         }
     else:
         body = {
@@ -88,6 +109,10 @@ def dump(state: Durable | QuorumDurable) -> bytes:
                     "cluster": s.cluster_name,
                     "acceptor": _acceptor(s.acceptor),
                     "decided": _membership(s.decided),
+                    "qs": _qs(s.qs),
+                    "lost": s.lost,
+                    "floor": s.floor,
+                    "seen": list(s.seen),
                 }
                 for s in state.slots
             ],
@@ -115,11 +140,22 @@ def load(path: Path) -> Durable | QuorumDurable | None:
         if body.get("format") != FORMAT:
             raise ValueError(f"unknown format {body.get('format')!r}")
         if body["kind"] == "node":
-            return Durable(_membership_back(body["decided"]), _acceptor_back(body["acceptor"]))
+            return Durable(
+                _membership_back(body["decided"]),
+                _acceptor_back(body["acceptor"]),
+                _qs_back(body.get("qs")),
+                int(body.get("qs_floor", 0)),
+            )
         return QuorumDurable(
             tuple(
                 QuorumSlot(
-                    str(s["cluster"]), _acceptor_back(s["acceptor"]), _membership_back(s["decided"])
+                    str(s["cluster"]),
+                    _acceptor_back(s["acceptor"]),
+                    _membership_back(s["decided"]),
+                    _qs_back(s.get("qs")),
+                    str(s.get("lost", "")),
+                    int(s.get("floor", 0)),
+                    tuple(str(n) for n in s.get("seen", ())),
                 )
                 for s in body["slots"]
             )

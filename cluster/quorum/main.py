@@ -7,6 +7,10 @@ Its certificate comes from `cmcert issue --quorum-server NAME`; it trusts the CA
 tls/ca.crt (append the other clusters' ca.crt to serve them too) and refuses the
 certificates their CRLs in tls/ca.crl revoke. SIGHUP reads tls/ again: its own
 certificate (after `cmcert install --force`) and the CRLs.
+
+A quorum server that finds it lost what it voted for a cluster (its state file deleted
+or restored from an old copy: the nodes tell it the newest state they saw) refuses to
+vote for that cluster until `cmqsd --reset-cluster NAME`, run while cmqsd is stopped.
 """
 
 import argparse
@@ -17,6 +21,7 @@ from cluster.daemon.logs import LEVELS, parse_level
 from cluster.daemon.notify import sd_notify
 from cluster.daemon.owncert import OwnCertificate
 from cluster.daemon.peertrust import quorum_server_trust
+from cluster.daemon.pidlock import PidLock
 from cluster.daemon.startup import (
     daemon_process,
     expiry_warnings,
@@ -24,8 +29,8 @@ from cluster.daemon.startup import (
     stop_event,
     watch_expiry,
 )
-from cluster.errors import UsageError
-from cluster.names import node_name_problem
+from cluster.errors import CmError, UsageError
+from cluster.names import cluster_name_problem, node_name_problem
 from cluster.paths import HostPaths, local_node_name
 from cluster.quorum.service import QuorumService
 from cluster.security.crl import CA_CRL
@@ -35,6 +40,8 @@ from cluster.transport.server import split_listen, start_quorum_server
 from cluster.version import __version__
 
 STOP_GRACE = 1.0
+QS_STATE = "qs.json"
+QS_BINDINGS = "qs-clusters.json"
 
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
@@ -44,7 +51,8 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         "TLS on --listen; keeps its promises in $CMCLUSTER_ROOT/var/lib/cmcluster/qs.json; "
         "logs to $CMCLUSTER_ROOT/var/log/cmcluster/cmqsd.log and syslog. Stops on SIGTERM; "
         "on SIGHUP reads tls/ again: its certificate (cmcert install) and ca.crl (the "
-        "CRLs of the clusters' CAs, cmcert revoke).",
+        "CRLs of the clusters' CAs, cmcert revoke). A cluster whose votes it finds lost "
+        "(qs.json deleted or restored from a copy) gets no vote until --reset-cluster.",
     )
     parser.add_argument(
         "--listen",
@@ -55,12 +63,47 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     parser.add_argument("--name", help="this quorum server's name (default: the host name)")
     parser.add_argument("--log-level", default="info", choices=list(LEVELS))
     parser.add_argument("--no-syslog", action="store_true", help="log to the file only")
+    parser.add_argument(
+        "--reset-cluster",
+        metavar="NAME",
+        type=cluster_name_arg,
+        help="with cmqsd stopped: forget cluster NAME (its votes and its binding), then "
+        "exit. Needed when cmqsd refuses to vote for a cluster because its state was lost "
+        "or restored from a copy (cmqsd.log and cmviewcl say so), and to let a cluster "
+        "created again under the same name (a new cluster id) in. Safe whenever the "
+        "cluster runs: no node counts the reset server's vote before its next epoch",
+    )
     return parser
+
+
+def cluster_name_arg(value: str) -> str:
+    """argparse type: a valid cluster name."""
+    problem = cluster_name_problem(value)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return value
+
+
+def reset_cluster(paths: HostPaths, name: str) -> int:
+    """--reset-cluster: under cmqsd's pid lock, so never behind a running cmqsd's back."""
+    lock = PidLock(paths.run_dir / "cmqsd.pid")
+    try:
+        lock.acquire("cmqsd")
+    except CmError as exc:
+        raise CmError(f"{exc}: stop it first (systemctl stop cmqsd)") from None
+    try:
+        service = QuorumService(paths.state_dir / QS_STATE, paths.state_dir / QS_BINDINGS)
+        print(service.reset_cluster(name))
+    finally:
+        lock.release()
+    return 0
 
 
 def main(argv: list[str], prog: str = "cmqsd") -> int:
     args = build_parser(prog).parse_args(argv)
     paths = HostPaths.from_env()
+    if args.reset_cluster:
+        return reset_cluster(paths, args.reset_cluster)
     name = local_node_name(args.name)
     problem = node_name_problem(name)
     if problem:
@@ -68,7 +111,6 @@ def main(argv: list[str], prog: str = "cmqsd") -> int:
     split_listen(args.listen)
     credentials = own_credentials(paths, name, Kind.QUORUM_SERVER)
     trust = quorum_server_trust(credentials, paths.tls_dir / CA_CRL)
-    service = QuorumService(paths.state_dir / "qs.json", paths.state_dir / "qs-clusters.json")
     with daemon_process(
         program="cmqsd",
         name=name,
@@ -78,6 +120,12 @@ def main(argv: list[str], prog: str = "cmqsd") -> int:
         syslog=not args.no_syslog,
     ) as process:
         log = process.log
+        # Under the pid lock: starting writes this run's state ids.
+        service = QuorumService(paths.state_dir / QS_STATE, paths.state_dir / QS_BINDINGS)
+        for cluster, why in sorted(service.lost().items()):
+            log.error(
+                "cluster %s: no vote until cmqsd --reset-cluster %s: %s", cluster, cluster, why
+            )
 
         async def serve() -> None:
             own = OwnCertificate(paths, name, Kind.QUORUM_SERVER, credentials)

@@ -95,7 +95,12 @@ def encode(message: Message) -> pb.ProtocolMessage:
     if isinstance(m, QuorumPing):
         return pb.ProtocolMessage(
             quorum_ping=pb.QuorumPing(
-                cluster_name=m.cluster_name, epoch=m.epoch, seq=m.seq, send_time_ns=m.send_time
+                cluster_name=m.cluster_name,
+                epoch=m.epoch,
+                seq=m.seq,
+                send_time_ns=m.send_time,
+                members=list(m.members),
+                probe=m.probe,
             )
         )
     if isinstance(m, QuorumPong):
@@ -265,7 +270,12 @@ def decode(message: pb.ProtocolMessage) -> Message:
     if kind == "quorum_ping":
         qp = message.quorum_ping
         return QuorumPing(
-            qp.cluster_name, _epoch(qp.epoch, "quorum_ping.epoch"), qp.seq, qp.send_time_ns
+            qp.cluster_name,
+            _epoch(qp.epoch, "quorum_ping.epoch"),
+            qp.seq,
+            qp.send_time_ns,
+            _names(qp.members, "quorum_ping.members"),
+            qp.probe,
         )
     if kind == "quorum_pong":
         qq = message.quorum_pong

@@ -1,13 +1,23 @@
 """The Quorum service on the wire: cmqsd's servicer and the nodes' client."""
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import grpc
 from grpc import aio
 
-from cluster.core.messages import Accept, Learn, Message, Prepare, QuorumPing
+from cluster.core.messages import (
+    Accept,
+    AcceptReply,
+    Learn,
+    Message,
+    Prepare,
+    PrepareReply,
+    QsState,
+    QuorumPing,
+    QuorumPong,
+)
 from cluster.errors import CmError, Unreachable
 from cluster.names import cluster_name_problem, shown
 from cluster.pb.v1 import membership_pb2 as pb
@@ -23,14 +33,41 @@ from cluster.transport.tls import channel_credentials
 
 QUORUM_PORT = 1238  # Serviceguard's hacl-qs port
 _FOR_QUORUM = (QuorumPing, Prepare, Accept, Learn)
+_FROM_QUORUM = (QuorumPong, PrepareReply, AcceptReply)
+MAX_STATE_ID = 64  # a state id is 16 hex digits; more is not one of ours
+MAX_ANCESTORS = 256  # the core keeps 64
 
 
 @dataclass(frozen=True)
 class Roster:
-    """The configuration a node presents with each message: its generation, its nodes."""
+    """The configuration a node presents with each message: its generation, its nodes,
+    and the cluster id (empty from a cmcld older than cluster ids)."""
 
     generation: int
     nodes: tuple[str, ...]
+    cluster_id: str = ""
+
+
+def _state(qs: QsState | None) -> pb.QsState | None:
+    if qs is None:
+        return None
+    return pb.QsState(
+        state_id=qs.state_id,
+        version=qs.version,
+        reset=qs.reset,
+        ancestors=[pb.QsAncestor(state_id=i, version=v) for i, v in qs.ancestors],
+    )
+
+
+def _state_back(field: str, value: pb.QsState) -> QsState:
+    """A QsState from the wire, bounded (ProtocolError names the field)."""
+    if len(value.ancestors) > MAX_ANCESTORS:
+        raise ProtocolError(field, f"{len(value.ancestors)} ancestors, more than {MAX_ANCESTORS}")
+    ids = [value.state_id, *(a.state_id for a in value.ancestors)]
+    if any(not i or len(i) > MAX_STATE_ID or not (i.isalnum() and i.isascii()) for i in ids):
+        raise ProtocolError(field, "a state id is 1 to 64 letters or digits")
+    ancestors = tuple((a.state_id, a.version) for a in value.ancestors)
+    return QsState(value.state_id, value.version, value.reset, ancestors)
 
 
 class QuorumBackend(Protocol):
@@ -56,12 +93,19 @@ class QuorumServicer(services_pb2_grpc.QuorumServicer):
         try:
             check_name("cluster_name", request.cluster_name, cluster_name_problem)
             check_nodes("configured_nodes", request.configured_nodes)
-            roster = Roster(request.config_generation, tuple(request.configured_nodes))
+            cid = request.cluster_id
+            if cid and (len(cid) > MAX_STATE_ID or not cid.isalnum() or not cid.isascii()):
+                raise ProtocolError("cluster_id", "a cluster id is up to 64 letters or digits")
+            roster = Roster(
+                request.config_generation, tuple(request.configured_nodes), request.cluster_id
+            )
             message = decode(request.message)
             if not isinstance(message, _FOR_QUORUM):
                 raise ProtocolError(
                     "message", f"{type(message).__name__} is not for a quorum server"
                 )
+            known = _state_back("known", request.known) if request.HasField("known") else None
+            message = replace(message, known=known, pending=request.pending)
             if message.cluster_name != request.cluster_name:
                 raise ProtocolError(
                     "message.cluster_name", "differs from the request's cluster_name"
@@ -80,7 +124,10 @@ class QuorumServicer(services_pb2_grpc.QuorumServicer):
                 exc,
             )
             await abort_for(context, exc)
-        return pb.QuorumReply(messages=[encode(m) for m in replies])
+        answered = [m for m in replies if isinstance(m, _FROM_QUORUM)]
+        state = _state(answered[-1].qs) if answered else None
+        refusal = answered[-1].refusal if answered else ""
+        return pb.QuorumReply(messages=[encode(m) for m in replies], state=state, refusal=refusal)
 
 
 class QuorumClient:
@@ -109,12 +156,22 @@ class QuorumClient:
         nodes: Sequence[str],
         message: Message,
         timeout: float,
+        *,
+        cluster_id: str = "",
     ) -> list[Message]:
+        """Send `message`; the quorum server's answers, each with the state that gave
+        it. What the message tells of the sender (known state, pending) goes in the
+        request."""
+        known = message.known if isinstance(message, _FOR_QUORUM) else None
+        pending = message.pending if isinstance(message, _FOR_QUORUM) else False
         request = pb.QuorumRequest(
             cluster_name=cluster,
             message=encode(message),
             config_generation=generation,
             configured_nodes=list(nodes),
+            cluster_id=cluster_id,
+            known=_state(known),
+            pending=pending,
         )
         last = ""
         for address, stub in zip(self._addresses, self._stubs, strict=True):
@@ -123,9 +180,22 @@ class QuorumClient:
             except aio.AioRpcError as err:
                 last = f"{address}: {err.code().name}: {err.details()}"
                 continue
-            return [decode(m) for m in reply.messages]
+            return _answers(reply)
         raise Unreachable(f"quorum server {self.name}: {last}")
 
     async def close(self) -> None:
         for channel in self._channels:
             await channel.close()
+
+
+def _answers(reply: pb.QuorumReply) -> list[Message]:
+    """The reply's messages, each answer carrying the state and refusal of the reply
+    (an older cmqsd sends none: its answers count as before)."""
+    state = _state_back("state", reply.state) if reply.HasField("state") else None
+    out: list[Message] = []
+    for m in reply.messages:
+        message = decode(m)
+        if isinstance(message, _FROM_QUORUM):
+            message = replace(message, qs=state, refusal=reply.refusal[:1000])
+        out.append(message)
+    return out

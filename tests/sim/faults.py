@@ -36,6 +36,19 @@ class Pause:
 
 
 @dataclass(frozen=True)
+class KeepQs:
+    """Someone copies the quorum server's state file (a backup)."""
+
+
+@dataclass(frozen=True)
+class LoseQs:
+    """The quorum server stops and its state is lost (`rollback`: replaced by the last
+    copy kept, or lost if none); `Restart(QUORUM_SERVER)` starts it again."""
+
+    rollback: bool = False
+
+
+@dataclass(frozen=True)
 class Resume:
     node: str
 
@@ -86,6 +99,33 @@ class Leave:
 
 
 @dataclass(frozen=True)
+class CrashDaemon:
+    """cmcld alone dies; its packages and lease guard run on (`Restart` starts it)."""
+
+    node: str
+
+
+@dataclass(frozen=True)
+class Freeze:
+    """The whole host stops, cmcld, guard and clock together (`Thaw` resumes it)."""
+
+    node: str
+
+
+@dataclass(frozen=True)
+class Thaw:
+    node: str
+
+
+@dataclass(frozen=True)
+class DiskStall:
+    """The host's disk completes no write for `seconds` (a full or hung /var)."""
+
+    node: str
+    nanoseconds: int
+
+
+@dataclass(frozen=True)
 class Expect:
     """A check at a point of a scenario; `test` returns a complaint or None."""
 
@@ -100,6 +140,8 @@ Action = (
     | Restart
     | Pause
     | Resume
+    | KeepQs
+    | LoseQs
     | Partition
     | Cut
     | Lossy
@@ -107,6 +149,10 @@ Action = (
     | DropKinds
     | Operate
     | Leave
+    | CrashDaemon
+    | Freeze
+    | Thaw
+    | DiskStall
 )
 
 
@@ -127,6 +173,14 @@ def apply(world: World, action: Action) -> None:
         proc = world.qs if action.node == QUORUM_SERVER else world.hosts[action.node]
         if proc is not None and not proc.up:
             proc.boot()
+    elif isinstance(action, KeepQs):
+        if world.qs is not None:
+            world.qs.kept = world.qs.durable
+    elif isinstance(action, LoseQs):
+        if world.qs is not None:
+            if world.qs.up:
+                world.qs.crash()
+            world.qs.durable = world.qs.kept if action.rollback else None
     elif isinstance(action, Pause):
         host = world.hosts[action.node]
         if host.up:
@@ -154,6 +208,19 @@ def apply(world: World, action: Action) -> None:
         host = world.hosts[action.node]
         if host.up and host.node is not None:
             host.call(host.incarnation, host.command, action.command)
+    elif isinstance(action, CrashDaemon):
+        host = world.hosts[action.node]
+        if host.up and host.frozen_at is None:
+            host.crash_daemon()
+    elif isinstance(action, Freeze):
+        world.hosts[action.node].freeze()
+    elif isinstance(action, Thaw):
+        host = world.hosts[action.node]
+        if host.frozen_at is not None:
+            host.thaw()
+    elif isinstance(action, DiskStall):
+        host = world.hosts[action.node]
+        host.disk_busy_until = max(host.disk_busy_until, world.now + action.nanoseconds)
     elif isinstance(action, Leave):
         host = world.hosts[action.node]
         if host.up and host.node is not None:
@@ -194,6 +261,17 @@ def random_plan(seed: int, nodes: int | None = None, big: bool = False) -> Plan:
     names = node_names(n)
     cfg = SimConfig(names, qs, timing, tokens=rng.randint(1, 4))
     cfg.clock_extremes = rng.random() < 0.3  # every clock at 0 or rho: worst ratios
+    host_faults = Random(seed * 7919 + 1)  # drawn apart, so the other draws stay as they were
+    cfg.watchdog = host_faults.random() < 0.5
+    if host_faults.random() < 0.3:
+        # Packages whose stop-now may take up to `declared` (a filesystem, an OCF agent):
+        # STOP_MARGIN is derived from it, as cmapplyconf does (config/stopbound.py).
+        declared = host_faults.randint(mt // 10, mt // 2)
+        margin = max(timing.stop_margin, declared)
+        cfg.timing = timing = Timing.for_member_timeout(
+            mt, heartbeat=timing.heartbeat, stop_margin=margin
+        )
+        cfg.stop_factor = declared / margin
     if rng.random() < 0.2:
         cfg.persist_delay = (MS, 60 * MS)  # a slow disk
     actions: list[tuple[int, Action]] = []
@@ -250,6 +328,26 @@ def random_plan(seed: int, nodes: int | None = None, big: bool = False) -> Plan:
         elif kind == "qs" and qs:
             actions.append((t, Crash(QUORUM_SERVER)))
             actions.append((t + rng.randint(100 * MS, 3 * mt), Restart(QUORUM_SERVER)))
+        elif kind in ("qs-lost", "qs-rollback") and qs:
+            rollback = kind == "qs-rollback"
+            if rollback:  # a copy from any time before, even before the faults began
+                actions.append((rng.randint(MS, t), KeepQs()))
+            actions.append((t, LoseQs(rollback)))
+            actions.append((t + rng.randint(100 * MS, 3 * mt), Restart(QUORUM_SERVER)))
+        elif kind == "daemon":
+            actions.append((t, CrashDaemon(victim)))
+            actions.append((t + host_faults.randint(10 * MS, 2 * mt), Restart(victim)))
+            crashed.add(victim)
+        elif kind == "freeze" and cfg.watchdog:
+            actions.append((t, Freeze(victim)))
+            actions.append((t + host_faults.randint(100 * MS, 3 * mt), Thaw(victim)))
+            crashed.add(victim)  # the watchdog may have reset it
+        elif kind == "late":  # messages late by more than MT/2
+            late = host_faults.randint(mt // 2, 2 * mt)
+            actions.append((t, Lossy(0.0, spikes=0.05, spike_max=late)))
+            actions.append((t + host_faults.randint(100 * MS, 2 * mt), HealNetwork()))
+        elif kind == "stall":
+            actions.append((t, DiskStall(victim, host_faults.randint(SECOND // 2, 3 * SECOND))))
         elif kind == "leave":
             actions.append((t, Leave(victim)))
             if rng.random() < 0.5:
@@ -260,6 +358,7 @@ def random_plan(seed: int, nodes: int | None = None, big: bool = False) -> Plan:
         actions.append((heal_at, Restart(name)))
     for name in names:
         actions.append((heal_at, Resume(name)))
+        actions.append((heal_at, Thaw(name)))
     actions.append((heal_at, HealNetwork()))
     if qs:
         actions.append((heal_at, Restart(QUORUM_SERVER)))
@@ -280,5 +379,12 @@ _KINDS = [
     "qs",
     "leave",
     "halt",
+    "qs-lost",
+    "qs-rollback",
 ]
-_WEIGHTS = [5, 3, 4, 2, 2, 2, 1, 2, 2, 1]
+_WEIGHTS = [5, 3, 4, 2, 2, 2, 1, 2, 2, 1, 2, 2]
+# Issue 13's host faults: cmcld alone crashing, a whole host frozen (only with a
+# watchdog: without one nothing can stop a frozen host's packages, and cmcheckconf says
+# so), messages later than MT/2, a disk that completes no write for seconds.
+_KINDS += ["daemon", "freeze", "late", "stall"]
+_WEIGHTS += [3, 3, 1, 1]

@@ -14,7 +14,10 @@
                                   # cut a -> b (one way), cut a - b (both ways),
                                   # halt-node a, run-node a, halt-cluster a,
                                   # run-cluster a [b c], crash qs, restart qs,
-                                  # drop Learn Decision (lose these message kinds)
+                                  # drop Learn Decision (lose these message kinds),
+                                  # keep qs (copy its state file), lose qs (stop it,
+                                  # its state lost), rollback qs (stop it, its state
+                                  # replaced by the copy kept)
     expect 8s members a b | c d   # the newest decided membership is one of these
     expect 8s lease a b           # these nodes hold a lease; no-lease c d
     expect 8s tokens-on a b       # every token is held by one of these nodes
@@ -44,7 +47,9 @@ from tests.sim.faults import (
     DropKinds,
     Expect,
     HealNetwork,
+    KeepQs,
     Leave,
+    LoseQs,
     Lossy,
     Operate,
     Partition,
@@ -103,6 +108,8 @@ def _action(words: list[str]) -> Action:
     }
     if verb in simple and len(qs) == 1:
         return simple[verb](qs[0])
+    if verb in ("keep", "lose", "rollback") and qs == [QUORUM_SERVER]:
+        return KeepQs() if verb == "keep" else LoseQs(rollback=verb == "rollback")
     if verb == "partition":
         return Partition(tuple(frozenset(g) for g in _groups(args)))
     if verb == "cut" and len(args) == 3 and args[1] in ("->", "-"):

@@ -9,10 +9,12 @@ from dataclasses import replace
 
 import pytest
 
+import cluster.core.node as node_module
 import cluster.core.proposer as proposer_module
 from cluster.core.messages import Membership, Pong
 from cluster.core.node import MemberNode
 from cluster.core.paxos import AcceptorState, Attempt, acceptors_for
+from cluster.core.quorum import QuorumServer, Verdict
 from tests.sim.runner import run_plan
 from tests.sim.scenario import SCENARIOS, parse
 from tests.sim.world import Host
@@ -30,7 +32,13 @@ def caught(scenario: str, seeds: range) -> list[str]:
 
 
 def test_unmutated_runs_are_clean() -> None:
-    for scenario in ("non-transitive", "paused-coordinator", "lost-decisions"):
+    for scenario in (
+        "non-transitive",
+        "paused-coordinator",
+        "lost-decisions",
+        "quorum-server-state-lost",
+        "quorum-server-rolled-back",
+    ):
         assert caught(scenario, range(1, 6)) == []
 
 
@@ -86,3 +94,31 @@ def test_no_guard_for_a_paused_process(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(Host, "_guard_fires", lambda self, inc, deadline: None)
     violations = caught("paused-coordinator", range(1, 11))
     assert any("token" in v and "while" in v for v in violations)
+
+
+def test_quorum_server_that_forgets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A quorum server that starts afresh after losing its state (no lineage check on
+    either side, no waiting for the members) votes a second membership into epoch 2."""
+    admit = QuorumServer._admit
+    monkeypatch.setattr(
+        QuorumServer, "_admit", lambda self, sender, name, known: admit(self, sender, name, None)
+    )
+    monkeypatch.setattr(QuorumServer, "_refusal", lambda self, cluster, epoch, voters: "")
+    monkeypatch.setattr(node_module, "judge", lambda known, answer: Verdict.COUNT)
+    violations = caught("quorum-server-state-lost", range(1, 4))
+    assert any("two memberships decided" in v for v in violations)
+
+
+def test_quorum_server_votes_before_every_member_spoke(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Versions alone miss a copy as new as all b ever saw: only a knows what the copy
+    lacks, so a restarted server must hear a before it votes."""
+    refusal = QuorumServer._refusal
+    monkeypatch.setattr(
+        QuorumServer,
+        "_refusal",
+        lambda self, cluster, epoch, voters: (
+            refusal(self, cluster, epoch, voters) if cluster.lost else ""
+        ),
+    )
+    violations = caught("quorum-server-rolled-back", range(1, 4))
+    assert any("two memberships decided" in v for v in violations)

@@ -65,6 +65,9 @@ class SimConfig:
     clock_ppm: int | None = None  # bound on clock rate offsets; None: timing.rho_ppm
     clock_extremes: bool = False  # each clock exactly at 0 or at the bound
     stop_factor: float = 0.5  # a stop-now lasts up to this x STOP_MARGIN
+    watchdog: bool = False  # WATCHDOG_DEVICE: a frozen host is reset before its deadline
+    adopt_orphans: bool = True  # a restarted cmcld stops its predecessor's packages first
+    address_probe: bool = False  # a start is refused while another host holds the address
 
     @property
     def stop_max(self) -> int:
@@ -167,16 +170,31 @@ class Host(Process):
         self.agent = PackageAgent(self, sim_layout(world.cfg.nodes, prefs))
         self.wake_token = 0
         self.guard_deadline: int | None = None
+        self.guard_life = 0  # the guard process: survives a cmcld crash, not a host crash
+        self.frozen_at: int | None = None  # real time a whole-host freeze began
+        self.freezes = 0
         self.auto_start = world.cfg.auto_start
         self.commands: list[CommandDone] = []
 
     # ------------------------------------------------------------------ lifecycle
 
     def boot(self) -> None:
+        """cmcld starts. Packages a previous cmcld left running here (a cmcld-only crash)
+        are stopped first, from the guard's plan, before it may join (DESIGN.md §3)."""
         world = self.world
         self.up = True
         self.paused = False
         self.incarnation += 1
+        if self.agent.held and world.cfg.adopt_orphans:
+            end = self.agent.stop_all("left by the previous cmcld")
+            self.later(end, self._boot_node)
+            return
+        if self.agent.held:  # the broken variant: they run on, reported by nobody
+            self.agent.forget()
+        self._boot_node()
+
+    def _boot_node(self) -> None:
+        world = self.world
         rng = Random(f"{world.seed}/{self.name}/{self.incarnation}")
         self.node = MemberNode(
             self.name,
@@ -194,11 +212,59 @@ class Host(Process):
         self.world.trace(f"{self.name} crashes")
         self.up = False
         self.paused = False
+        self.frozen_at = None
         self.node = None
         self.buffer.clear()
         self.guard_deadline = None
+        self.guard_life += 1
         self.agent.crash()
         self.incarnation += 1
+
+    def crash_daemon(self) -> None:
+        """cmcld alone dies (kill -9, OOM): its packages' processes and the lease guard
+        run on; the guard still stops them at the deadline it was last told."""
+        self.world.trace(f"{self.name}: cmcld crashes (packages and guard survive)")
+        self.up = False
+        self.paused = False
+        self.node = None
+        self.buffer.clear()
+        self.agent.daemon_crash()
+        self.incarnation += 1
+
+    def freeze(self) -> None:
+        """The whole host stops (VM pause, cgroup freeze of cmcld and guard): nothing of
+        it runs and its clock stops. With a watchdog the guard fed while a frozen host
+        would still be reset by its lease deadline, so the reset comes by then."""
+        if self.frozen_at is not None or not self.up:
+            return
+        world = self.world
+        self.frozen_at = world.now
+        self.freezes += 1
+        self.paused = True
+        world.trace(f"{self.name} freezes")
+        deadline = self.guard_deadline
+        if world.cfg.watchdog and deadline is not None and deadline < FOREVER:
+            limit = world.cfg.timing.member_timeout - world.cfg.timing.heartbeat
+            timeout = limit * PPM // (PPM + world.cfg.timing.rho_ppm)
+            last_feed = min(world.now, self.clock.real(deadline) - timeout)
+            world.at(max(world.now, last_feed + timeout), self._reset, self.freezes)
+
+    def _reset(self, freeze: int) -> None:
+        if self.frozen_at is not None and self.freezes == freeze:
+            self.world.trace(f"{self.name}: the watchdog resets the frozen host")
+            self.crash()
+
+    def thaw(self) -> None:
+        """The host runs again; its clock resumes where it stopped."""
+        if self.frozen_at is None:
+            return
+        world = self.world
+        self.clock.offset -= self.clock.local(world.now) - self.clock.local(self.frozen_at)
+        self.frozen_at = None
+        world.trace(f"{self.name} thaws")
+        if self.guard_deadline is not None:
+            self._guard(self.guard_deadline)
+        self.resume()
 
     def stored(self, state: Any) -> None:
         assert isinstance(state, Durable)
@@ -210,6 +276,8 @@ class Host(Process):
     # ------------------------------------------------------------------ messages
 
     def deliver(self, sender: str, message: Any) -> None:
+        if self.node is None:
+            return  # cmcld is still stopping what its predecessor left: not listening
         if isinstance(message, _ANSWERS) and message.granted:
             self.world.checker.on_granted_answer(
                 self.name, sender, message.epoch, message.echo_send_time
@@ -282,10 +350,12 @@ class Host(Process):
         if deadline >= FOREVER:
             return
         at = self.clock.real(deadline - self.world.cfg.timing.stop_margin)
-        self.world.at(max(at, self.world.now), self._guard_fires, self.incarnation, deadline)
+        self.world.at(max(at, self.world.now), self._guard_fires, self.guard_life, deadline)
 
-    def _guard_fires(self, inc: int, deadline: int) -> None:
-        if self.up and inc == self.incarnation and self.guard_deadline == deadline:
+    def _guard_fires(self, life: int, deadline: int) -> None:
+        if self.frozen_at is not None:
+            return  # frozen too: thaw arms it again
+        if life == self.guard_life and self.guard_deadline == deadline:
             self.guard_deadline = None
             self.agent.stop_all("guard: lease deadline")
 
@@ -303,12 +373,15 @@ class QsHost(Process):
         super().__init__(world, QUORUM_SERVER, clock)
         self.server: QuorumServer | None = None
         self.durable: QuorumDurable | None = None
+        self.kept: QuorumDurable | None = None  # an old copy, for a rollback
 
     def boot(self) -> None:
         self.up = True
         self.incarnation += 1
-        self.server = QuorumServer(self.local_now(), self.durable)
+        rng = Random(f"{self.world.seed}/qs/{self.incarnation}")
+        self.server = QuorumServer(self.local_now(), self.durable, rng)
         self.world.trace("quorum server boots")
+        self._apply(self.server.start())
 
     def crash(self) -> None:
         self.world.trace("quorum server crashes")
@@ -329,8 +402,8 @@ class QsHost(Process):
         return self.server
 
     def deliver(self, sender: str, message: Any) -> None:
-        if isinstance(message, QuorumPing):
-            self.world.qs_pings += 1
+        if isinstance(message, QuorumPing) and not message.probe:
+            self.world.qs_pings += 1  # lease pings: the hello every MT is not one
         self._apply(self._server().handle(Received(self.local_now(), sender, message)))
 
     def _apply(self, effects: list[Effect]) -> None:
@@ -345,6 +418,8 @@ class QsHost(Process):
                 self.world.send(self.name, effect.to, message)
             elif isinstance(effect, Persist):
                 self.write(effect.seq, effect.state)
+            elif isinstance(effect, Note):
+                self.world.trace(f"quorum server: {effect.text}")
 
 
 class World:

@@ -19,6 +19,9 @@ NAMES = st.sampled_from(["n1", "n2", "node-3", "alpha"])
 U64 = st.integers(min_value=0, max_value=2**62)
 EPOCHS = st.integers(min_value=0, max_value=MAX_NUMBER - 1)  # epochs, rounds, generations
 COUNTED = {"epoch", "round", "generation"}
+# Carried by the Quorum service's QuorumRequest/QuorumReply, not by the message itself
+# (test_quorum_envelope below checks them).
+ENVELOPE = {"known", "pending", "qs", "refusal"}
 
 
 @st.composite
@@ -39,6 +42,16 @@ def strategy_for(hint: object) -> st.SearchStrategy[object]:
         return NAMES
     if hint is m.Membership:
         return memberships()
+    if hint is m.QsState:
+        return st.builds(
+            m.QsState,
+            st.text("0123456789abcdef", min_size=16, max_size=16),
+            U64,
+            U64,
+            st.lists(st.tuples(st.text("0123456789abcdef", min_size=1, max_size=16), U64)).map(
+                tuple
+            ),
+        )
     if hint is m.Intent:
         return st.sampled_from(list(m.Intent))
     if origin in (types.UnionType, typing.Union):
@@ -63,6 +76,7 @@ def instances(cls: type) -> st.SearchStrategy[object]:
     fields = {
         f.name: EPOCHS if f.name in COUNTED else strategy_for(hints[f.name])
         for f in dataclasses.fields(cls)
+        if f.name not in ENVELOPE
     }
     return st.builds(cls, **fields)
 
@@ -113,3 +127,27 @@ def test_absurd_epochs_and_rounds_are_refused(bad: pb.ProtocolMessage) -> None:
         bad.prepare.ballot.proposer = "a"
     with pytest.raises(ProtocolError, match="beyond any reachable value"):
         decode(bad)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    strategy_for(m.QsState | None),
+    st.booleans(),
+    strategy_for(m.QsState | None),
+    st.text(max_size=50),
+)
+def test_quorum_envelope(
+    known: m.QsState | None, pending: bool, state: m.QsState | None, refusal: str
+) -> None:
+    """What a node tells the quorum server and what the server answers from, carried by
+    the Quorum service's request and reply."""
+    from cluster.transport.quorum import _answers, _state, _state_back
+
+    ping = m.QuorumPing("c1", 1, 2, 3, ("n1",), known=known, pending=pending)
+    request = pb.QuorumRequest(known=_state(ping.known), pending=ping.pending)
+    back = _state_back("known", request.known) if request.HasField("known") else None
+    assert (back, request.pending) == (known, pending)
+    pong = m.QuorumPong(1, 2, 3, False)
+    reply = pb.QuorumReply(messages=[encode(pong)], state=_state(state), refusal=refusal)
+    [answer] = _answers(pb.QuorumReply.FromString(reply.SerializeToString()))
+    assert answer == dataclasses.replace(pong, qs=state, refusal=refusal)

@@ -134,10 +134,18 @@ class QuorumPing(_message.Message):
     EPOCH_FIELD_NUMBER: _builtins.int
     SEQ_FIELD_NUMBER: _builtins.int
     SEND_TIME_NS_FIELD_NUMBER: _builtins.int
+    MEMBERS_FIELD_NUMBER: _builtins.int
+    PROBE_FIELD_NUMBER: _builtins.int
     cluster_name: _builtins.str
     epoch: _builtins.int
     seq: _builtins.int
     send_time_ns: _builtins.int
+    probe: _builtins.bool
+    """the periodic hello, not a lease ping"""
+    @_builtins.property
+    def members(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """the membership of `epoch`: all must be heard before a vote"""
+
     def __init__(
         self,
         *,
@@ -145,10 +153,12 @@ class QuorumPing(_message.Message):
         epoch: _builtins.int = ...,
         seq: _builtins.int = ...,
         send_time_ns: _builtins.int = ...,
+        members: _abc.Iterable[_builtins.str] | None = ...,
+        probe: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster_name", b"cluster_name", "epoch", b"epoch", "send_time_ns", b"send_time_ns", "seq", b"seq"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster_name", b"cluster_name", "epoch", b"epoch", "members", b"members", "probe", b"probe", "send_time_ns", b"send_time_ns", "seq", b"seq"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -748,6 +758,63 @@ class Goodbye(_message.Message):
 Global___Goodbye: _TypeAlias = Goodbye  # noqa: Y015
 
 @_typing.final
+class QsState(_message.Message):
+    """Which quorum-server state answered, or the newest one a node saw (DESIGN §2):
+    state_id is new at every start of cmqsd, version grows at every persist, ancestors
+    are the states it continues, reset counts the operator's resets of the cluster.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATE_ID_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    RESET_FIELD_NUMBER: _builtins.int
+    ANCESTORS_FIELD_NUMBER: _builtins.int
+    state_id: _builtins.str
+    version: _builtins.int
+    reset: _builtins.int
+    @_builtins.property
+    def ancestors(self) -> _containers.RepeatedCompositeFieldContainer[Global___QsAncestor]: ...
+    def __init__(
+        self,
+        *,
+        state_id: _builtins.str = ...,
+        version: _builtins.int = ...,
+        reset: _builtins.int = ...,
+        ancestors: _abc.Iterable[Global___QsAncestor] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ancestors", b"ancestors", "reset", b"reset", "state_id", b"state_id", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___QsState: _TypeAlias = QsState  # noqa: Y015
+
+@_typing.final
+class QsAncestor(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATE_ID_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    state_id: _builtins.str
+    version: _builtins.int
+    """its last version, where the next state continued it"""
+    def __init__(
+        self,
+        *,
+        state_id: _builtins.str = ...,
+        version: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["state_id", b"state_id", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___QsAncestor: _TypeAlias = QsAncestor  # noqa: Y015
+
+@_typing.final
 class QuorumRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -755,16 +822,27 @@ class QuorumRequest(_message.Message):
     MESSAGE_FIELD_NUMBER: _builtins.int
     CONFIG_GENERATION_FIELD_NUMBER: _builtins.int
     CONFIGURED_NODES_FIELD_NUMBER: _builtins.int
+    CLUSTER_ID_FIELD_NUMBER: _builtins.int
+    KNOWN_FIELD_NUMBER: _builtins.int
+    PENDING_FIELD_NUMBER: _builtins.int
     cluster_name: _builtins.str
     config_generation: _builtins.int
     """The sender's applied configuration: its generation and its nodes. The quorum
     server admits only nodes of the newest configuration it knows for the cluster, and
     takes a newer one only from a node of the one it knows.
     """
+    cluster_id: _builtins.str
+    """made by the cluster's first cmapplyconf"""
+    pending: _builtins.bool
+    """a Paxos request of the node to this server is unanswered"""
     @_builtins.property
     def message(self) -> Global___ProtocolMessage: ...
     @_builtins.property
     def configured_nodes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def known(self) -> Global___QsState:
+        """absent: the node saw no state of this server"""
+
     def __init__(
         self,
         *,
@@ -772,10 +850,13 @@ class QuorumRequest(_message.Message):
         message: Global___ProtocolMessage | None = ...,
         config_generation: _builtins.int = ...,
         configured_nodes: _abc.Iterable[_builtins.str] | None = ...,
+        cluster_id: _builtins.str = ...,
+        known: Global___QsState | None = ...,
+        pending: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["message", b"message"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["known", b"known", "message", b"message"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster_name", b"cluster_name", "config_generation", b"config_generation", "configured_nodes", b"configured_nodes", "message", b"message"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster_id", b"cluster_id", "cluster_name", b"cluster_name", "config_generation", b"config_generation", "configured_nodes", b"configured_nodes", "known", b"known", "message", b"message", "pending", b"pending"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -786,18 +867,28 @@ class QuorumReply(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     MESSAGES_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    REFUSAL_FIELD_NUMBER: _builtins.int
+    refusal: _builtins.str
+    """why it did not vote, if it did not"""
     @_builtins.property
     def messages(self) -> _containers.RepeatedCompositeFieldContainer[Global___ProtocolMessage]:
         """the quorum server's answers, durable"""
+
+    @_builtins.property
+    def state(self) -> Global___QsState:
+        """the state that answered"""
 
     def __init__(
         self,
         *,
         messages: _abc.Iterable[Global___ProtocolMessage] | None = ...,
+        state: Global___QsState | None = ...,
+        refusal: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["state", b"state"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["messages", b"messages"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["messages", b"messages", "refusal", b"refusal", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
