@@ -7,7 +7,9 @@ halts them in reverse, monitors them, and keeps the stop-now plan up to date fro
 
 Drivers call `Context.on_change()` whenever their `stop_now_actions()` change: before
 an irreversible step (adding an address, mounting), right after spawning a process
-group (only then is it known, including at every service restart), and after undoing.
+group (only then is it known, including at every service restart; a service waits at a
+gate until then), and after undoing. A ResourceError from it (the guard could not be
+told) means the step must not happen.
 In that callback the runner rebuilds the plan from every active resource (each
 package's resources in reverse start order) and publishes it (`Guard.publish_plan`)
 before returning, so the guard never lags.

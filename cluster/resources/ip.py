@@ -184,6 +184,14 @@ class FloatingIP(Resource):
             sock = self._open(now)
             placement = now
         self._set_placement(ctx, placement)  # stop-now deletes it from here on
+        if not ctx.may_run():
+            # The probe took a while: the lease may have gone meanwhile. Checked after
+            # the guard was told and with no await before the add.
+            self._set_placement(ctx, None)
+            raise ResourceError(
+                f"not adding {self.address}: this node no longer holds its lease (or its "
+                "lease guard stopped listening)"
+            )
         try:
             netlink.add_address(placement.index, self.address, placement.prefix_len)
         except OSError as exc:

@@ -2,10 +2,12 @@
 
 Each service runs as `/bin/sh -c SERVICE_CMD` in its own session (so its process
 group holds everything it starts that does not leave on purpose), with the package's
-environment and its output appended to the package log. When it exits it is restarted
-up to SERVICE_RESTART times ("none", N or "unlimited"); after that the service has
-failed, and the failure carries SERVICE_FAIL_FAST_ENABLED for the runner. Halting sends
-SIGTERM to the group, waits SERVICE_HALT_TIMEOUT, then SIGKILLs the group.
+environment and its output appended to the package log; it waits at a gate until the
+lease guard knows its process group, so the guard learns of it before it runs. When it
+exits it is restarted up to SERVICE_RESTART times ("none", N or "unlimited"); after
+that the service has failed, and the failure carries SERVICE_FAIL_FAST_ENABLED for the
+runner. Halting sends SIGTERM to the group, waits SERVICE_HALT_TIMEOUT, then SIGKILLs
+the group.
 """
 
 import asyncio
@@ -22,6 +24,10 @@ from cluster.resources.base import Context, Health, Recovery, Resource, Resource
 from cluster.resources.stopnow import KillGroup, StopNowAction
 
 UNLIMITED = None
+# SERVICE_CMD waits behind this gate until cmcld has told the lease guard of its process
+# group (stdin is a pipe; one line opens it, end-of-file, as when cmcld dies first,
+# ends it without running the command). $0 is SERVICE_CMD.
+GATE = 'read -r _ || exit 125; exec /bin/sh -c "$0" </dev/null'
 
 
 def parse_restart(text: str) -> int | None:
@@ -91,33 +97,45 @@ class Service(Resource):
             ctx.log.error("service %s: the runner's callback failed: %s", self.name, exc)
 
     async def _spawn(self, ctx: Context) -> None:
-        """One instance of the service; ResourceError (after killing it) when the lease
-        guard cannot be told of its process group."""
+        """One instance of the service. Its process group is spawned held at GATE, the
+        lease guard is told of it, and only then does SERVICE_CMD run; ResourceError
+        (after killing the group) when the guard cannot be told."""
         out = os.open(ctx.output or os.devnull, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        gate, opener = os.pipe()  # both close-on-exec: the child gets `gate` as stdin
         try:
             process = await asyncio.create_subprocess_exec(
                 "/bin/sh",
                 "-c",
+                GATE,
                 self.cmd,
-                stdin=asyncio.subprocess.DEVNULL,
+                stdin=gate,
                 stdout=out,
                 stderr=asyncio.subprocess.STDOUT,
                 env=ctx.child_env({"SG_SERVICE": self.name}),
                 start_new_session=True,
             )
+        except BaseException:
+            os.close(opener)
+            raise
         finally:
             os.close(out)
-        stat = procs.read_stat(process.pid)
-        self._process, self._spawned_at = process, time.monotonic()
-        self._leader_start = stat.start_time if stat else 0
+            os.close(gate)
         try:
-            ctx.on_change()  # the guard learns of the process group
-        except ResourceError:
-            # The guard could not be told: a process it cannot stop must not run.
-            procs.signal_group(process.pid, signal.SIGKILL)
-            await process.wait()
-            self._process = None
-            raise
+            stat = procs.read_stat(process.pid)
+            self._process, self._spawned_at = process, time.monotonic()
+            self._leader_start = stat.start_time if stat else 0
+            try:
+                ctx.on_change()  # the guard learns of the process group
+            except ResourceError:
+                # The guard could not be told: what it cannot stop must not run.
+                procs.signal_group(process.pid, signal.SIGKILL)
+                await process.wait()
+                self._process = None
+                raise
+            with contextlib.suppress(BrokenPipeError):  # it died already: supervised
+                os.write(opener, b"run\n")
+        finally:
+            os.close(opener)
         ctx.log.info(
             "service %s started, pid %d (restarts %s)", self.name, process.pid, self.restart_text()
         )

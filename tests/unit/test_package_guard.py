@@ -1,10 +1,14 @@
 """This node's packages and its lease guard (daemon/packages.py with a fake guard): no
 guard means no package starts here and the node's report says why; a plan the guard
-cannot be told of fails the start, and what was started is released."""
+cannot be told of fails the start, and what was started is released; a service's
+process group reaches the guard before its command runs."""
 
 import asyncio
 import errno
+import logging
 import os
+import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +21,8 @@ from cluster.packages.runner import State
 from cluster.paths import HostPaths
 from cluster.pb.v1 import common_pb2, package_pb2
 from cluster.resources import procs, stopnow
+from cluster.resources.base import Context
+from cluster.resources.service import GATE, Service
 from tests.unit.config.helpers import THREE_NODES, config
 
 PACKAGE = """
@@ -175,3 +181,44 @@ def test_a_smaller_plan_that_cannot_be_published_does_not_stop_a_halt(tmp_path: 
         assert report.state == common_pb2.PACKAGE_STATE_HALTED
 
     asyncio.run(scenario())
+
+
+# -- the guard learns of a service before it runs ----------------------------------------
+
+
+def test_a_service_runs_only_once_the_guard_knows_its_process_group(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    service = Service("svc", f"touch {marker}; exec /bin/sleep 302")
+    told: list[tuple[int, bool]] = []
+
+    def on_change() -> None:
+        if service.stop_now_actions():
+            time.sleep(0.3)  # had the command not been held, it would have run by now
+            told.append((len(service.stop_now_actions()), marker.exists()))
+
+    ctx = Context(package="web", node="a", log=logging.getLogger("test"), on_change=on_change)
+
+    async def scenario() -> None:
+        await service.start(ctx)
+        for _ in range(200):
+            if marker.exists():
+                break
+            await asyncio.sleep(0.01)
+        assert told == [(1, False)], "the service ran before the guard knew of it"
+        assert marker.exists(), "the gate never opened"
+        await service.stop(ctx)
+
+    asyncio.run(scenario())
+
+
+def test_a_gate_that_is_never_opened_never_runs_the_command(tmp_path: Path) -> None:
+    """cmcld dies before it told the guard: the gate's pipe ends, the command never runs."""
+    marker = tmp_path / "ran"
+    gate, opener = os.pipe()
+    process = subprocess.Popen(
+        ["/bin/sh", "-c", GATE, f"touch {marker}"], stdin=gate, start_new_session=True
+    )
+    os.close(gate)
+    os.close(opener)
+    assert process.wait(5) == 125
+    assert not marker.exists()
