@@ -30,6 +30,8 @@ def main(argv: list[str], prog: str = "cmviewconf") -> int:
         return 0
     config = decode_config(blob)
     print(f"Packages:                 {len(config.packages)}")
+    if config.cluster_id:
+        print(f"Cluster id:               {config.cluster_id}")
     if config.revocation_list:
         from cluster.security.crl import summary
 

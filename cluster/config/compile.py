@@ -26,7 +26,11 @@ from cluster.pb.v1 import config_pb2 as pb
 
 def compile_config(config: Config) -> pb.ClusterConfig:
     """The protobuf form of a validated configuration."""
-    out = pb.ClusterConfig(cluster_name=config.cluster.name, revocation_list=config.revocation_list)
+    out = pb.ClusterConfig(
+        cluster_name=config.cluster.name,
+        revocation_list=config.revocation_list,
+        cluster_id=config.cluster_id,
+    )
     out.entries.extend(_to_pb(e) for e in config.cluster.document.entries)
     for package in sorted(config.packages, key=lambda p: p.name):
         item = out.packages.add(package_name=package.name, source_file=package.document.path)
@@ -111,7 +115,10 @@ def config_from_pb(message: pb.ClusterConfig, path: str = "cmclconfig") -> Confi
         # The builders expect what compile_config writes (every default filled in): a
         # stored or received configuration without it is refused, not half-read.
         raise _error(path, f"incomplete configuration ({type(exc).__name__})") from None
-    return Config(cluster, tuple(sorted(packages, key=lambda p: p.name)), message.revocation_list)
+    if message.cluster_id and not (message.cluster_id.isalnum() and message.cluster_id.isascii()):
+        raise _error(path, "cluster id: letters and digits only")
+    packages = tuple(sorted(packages, key=lambda p: p.name))
+    return Config(cluster, packages, message.revocation_list, message.cluster_id[:64])
 
 
 def _to_pb(entry: Entry) -> pb.ConfigEntry:

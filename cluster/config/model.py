@@ -248,6 +248,7 @@ class Config:
     cluster: Cluster
     packages: tuple[Package, ...] = ()
     revocation_list: bytes = b""
+    cluster_id: str = ""  # made by the cluster's first cmapplyconf ("" before cluster ids)
 
     def package(self, name: str) -> Package | None:
         for package in self.packages:

@@ -360,6 +360,10 @@ class MemberNode:
                 self._qs_held.append((s, message))
 
     def _count_qs(self, message: QuorumPong | PrepareReply | AcceptReply, now: int) -> None:
+        if message.refusal != self.qs_refusal and message.refusal.startswith("state lost"):
+            self.outbox.emit(
+                Note(f"{self.name}: the quorum server refuses to vote: {message.refusal}")
+            )
         self.qs_refusal = message.refusal
         if message.refusal:
             return  # no vote: as if it had not answered (a refusal is no higher ballot)

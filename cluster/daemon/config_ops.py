@@ -4,6 +4,7 @@ and changes operators ask for (cmcheckconf, cmapplyconf, cmdeleteconf, cmgetconf
 import asyncio
 import dataclasses
 import logging
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 
 from cluster.config.check import check_config
@@ -240,7 +241,10 @@ class ConfigService:
         applied = self._store.config
         current = applied.revocation_list if applied is not None else b""
         lists = self._trust.successor(current, crl, "--crl") if crl else current
-        config = dataclasses.replace(config, revocation_list=lists)
+        # The cluster id is made once, by the first cmapplyconf of the cluster.
+        cluster_id = applied.cluster_id if applied is not None else ""
+        cluster_id = cluster_id or secrets.token_hex(8)
+        config = dataclasses.replace(config, revocation_list=lists, cluster_id=cluster_id)
         if config == self._store.config:
             yield f"The configuration is unchanged (generation {self._store.generation})"
             return

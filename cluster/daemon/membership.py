@@ -288,7 +288,14 @@ class MembershipDriver:
 
         async def announce() -> None:
             try:  # the answer is not the core's: it asked nothing
-                await qs.exchange(config.cluster.name, generation, nodes, ping, QS_ANNOUNCE)
+                await qs.exchange(
+                    config.cluster.name,
+                    generation,
+                    nodes,
+                    ping,
+                    QS_ANNOUNCE,
+                    cluster_id=config.cluster_id,
+                )
             except CmError as exc:
                 self._announced = 0
                 log.info("could not tell the quorum server of generation %d: %s", generation, exc)
@@ -471,6 +478,7 @@ class MembershipDriver:
                 applied.cluster.node_names,
                 message,
                 timeout,
+                cluster_id=applied.cluster_id,
             )
         except CmError as exc:
             if self.qs_answering:

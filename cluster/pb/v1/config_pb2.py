@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x63luster/pb/v1/config.proto\x12\rcluster.pb.v1\"\x88\x01\n\x0b\x43onfigEntry\x12\x0f\n\x07keyword\x18\x01 \x01(\t\x12\x0e\n\x04text\x18\x02 \x01(\tH\x00\x12\x11\n\x07integer\x18\x03 \x01(\x03H\x00\x12\x0e\n\x04\x66lag\x18\x04 \x01(\x08H\x00\x12,\n\x08\x63hildren\x18\x05 \x03(\x0b\x32\x1a.cluster.pb.v1.ConfigEntryB\x07\n\x05value\"g\n\rPackageConfig\x12\x14\n\x0cpackage_name\x18\x01 \x01(\t\x12+\n\x07\x65ntries\x18\x02 \x03(\x0b\x32\x1a.cluster.pb.v1.ConfigEntry\x12\x13\n\x0bsource_file\x18\x03 \x01(\t\"\x9b\x01\n\rClusterConfig\x12\x14\n\x0c\x63luster_name\x18\x01 \x01(\t\x12+\n\x07\x65ntries\x18\x02 \x03(\x0b\x32\x1a.cluster.pb.v1.ConfigEntry\x12.\n\x08packages\x18\x03 \x03(\x0b\x32\x1c.cluster.pb.v1.PackageConfig\x12\x17\n\x0frevocation_list\x18\x04 \x01(\x0c\"p\n\nConfigBlob\x12\x12\n\ngeneration\x18\x01 \x01(\x04\x12\x0e\n\x06\x64igest\x18\x02 \x01(\x0c\x12\x0e\n\x06\x63onfig\x18\x03 \x01(\x0c\x12\x12\n\napplied_by\x18\x04 \x01(\t\x12\x1a\n\x12\x61pplied_at_unix_ms\x18\x05 \x01(\x03\"\x84\x01\n\x12StageConfigRequest\x12\x13\n\x0btransaction\x18\x01 \x01(\t\x12\x1b\n\x13\x65xpected_generation\x18\x02 \x01(\x04\x12\'\n\x04\x62lob\x18\x03 \x01(\x0b\x32\x19.cluster.pb.v1.ConfigBlob\x12\x13\n\x0b\x63oordinator\x18\x04 \x01(\t\"A\n\x10StageConfigReply\x12\x11\n\tnode_name\x18\x01 \x01(\t\x12\x1a\n\x12\x63urrent_generation\x18\x02 \x01(\x04\">\n\x13\x43ommitConfigRequest\x12\x13\n\x0btransaction\x18\x01 \x01(\t\x12\x12\n\ngeneration\x18\x02 \x01(\x04\"B\n\x11\x43ommitConfigReply\x12\x11\n\tnode_name\x18\x01 \x01(\t\x12\x1a\n\x12\x63urrent_generation\x18\x02 \x01(\x04\")\n\x12\x41\x62ortConfigRequest\x12\x13\n\x0btransaction\x18\x01 \x01(\t\"\x12\n\x10\x41\x62ortConfigReply\"(\n\x12\x46\x65tchConfigRequest\x12\x12\n\nnewer_than\x18\x01 \x01(\x04\";\n\x10\x46\x65tchConfigReply\x12\'\n\x04\x62lob\x18\x01 \x01(\x0b\x32\x19.cluster.pb.v1.ConfigBlob\"l\n\x0c\x43onfigSource\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x14\n\x0c\x63ontrol_path\x18\x03 \x01(\t\x12\x14\n\x0c\x63ontrol_text\x18\x04 \x01(\t\x12\x14\n\x0c\x63ontrol_name\x18\x05 \x01(\t\"q\n\x12\x43heckConfigRequest\x12,\n\x07\x63luster\x18\x01 \x01(\x0b\x32\x1b.cluster.pb.v1.ConfigSource\x12-\n\x08packages\x18\x02 \x03(\x0b\x32\x1b.cluster.pb.v1.ConfigSource\"M\n\rConfigProblem\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0c\n\x04line\x18\x02 \x01(\r\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x0f\n\x07warning\x18\x04 \x01(\x08\"B\n\x10\x43heckConfigReply\x12.\n\x08problems\x18\x01 \x03(\x0b\x32\x1c.cluster.pb.v1.ConfigProblem\"p\n\x12\x41pplyConfigRequest\x12\x32\n\x07sources\x18\x01 \x01(\x0b\x32!.cluster.pb.v1.CheckConfigRequest\x12\r\n\x05\x66orce\x18\x02 \x01(\x08\x12\x17\n\x0frevocation_list\x18\x03 \x01(\x0c\"(\n\x10GetConfigRequest\x12\x14\n\x0cpackage_name\x18\x01 \x01(\t\"9\n\x0eGetConfigReply\x12\'\n\x04\x62lob\x18\x01 \x01(\x0b\x32\x19.cluster.pb.v1.ConfigBlob\"+\n\x13\x44\x65leteConfigRequest\x12\x14\n\x0cpackage_name\x18\x01 \x01(\t\"J\n\x11\x43heckFilesRequest\x12/\n\tcandidate\x18\x02 \x01(\x0b\x32\x1c.cluster.pb.v1.ClusterConfigJ\x04\x08\x01\x10\x02\"=\n\tFileCheck\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0e\n\x06\x65xists\x18\x02 \x01(\x08\x12\x12\n\nexecutable\x18\x03 \x01(\x08\"M\n\x0f\x43heckFilesReply\x12\x11\n\tnode_name\x18\x01 \x01(\t\x12\'\n\x05\x66iles\x18\x02 \x03(\x0b\x32\x18.cluster.pb.v1.FileCheckb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x63luster/pb/v1/config.proto\x12\rcluster.pb.v1\"\x88\x01\n\x0b\x43onfigEntry\x12\x0f\n\x07keyword\x18\x01 \x01(\t\x12\x0e\n\x04text\x18\x02 \x01(\tH\x00\x12\x11\n\x07integer\x18\x03 \x01(\x03H\x00\x12\x0e\n\x04\x66lag\x18\x04 \x01(\x08H\x00\x12,\n\x08\x63hildren\x18\x05 \x03(\x0b\x32\x1a.cluster.pb.v1.ConfigEntryB\x07\n\x05value\"g\n\rPackageConfig\x12\x14\n\x0cpackage_name\x18\x01 \x01(\t\x12+\n\x07\x65ntries\x18\x02 \x03(\x0b\x32\x1a.cluster.pb.v1.ConfigEntry\x12\x13\n\x0bsource_file\x18\x03 \x01(\t\"\xaf\x01\n\rClusterConfig\x12\x14\n\x0c\x63luster_name\x18\x01 \x01(\t\x12+\n\x07\x65ntries\x18\x02 \x03(\x0b\x32\x1a.cluster.pb.v1.ConfigEntry\x12.\n\x08packages\x18\x03 \x03(\x0b\x32\x1c.cluster.pb.v1.PackageConfig\x12\x17\n\x0frevocation_list\x18\x04 \x01(\x0c\x12\x12\n\ncluster_id\x18\x05 \x01(\t\"p\n\nConfigBlob\x12\x12\n\ngeneration\x18\x01 \x01(\x04\x12\x0e\n\x06\x64igest\x18\x02 \x01(\x0c\x12\x0e\n\x06\x63onfig\x18\x03 \x01(\x0c\x12\x12\n\napplied_by\x18\x04 \x01(\t\x12\x1a\n\x12\x61pplied_at_unix_ms\x18\x05 \x01(\x03\"\x84\x01\n\x12StageConfigRequest\x12\x13\n\x0btransaction\x18\x01 \x01(\t\x12\x1b\n\x13\x65xpected_generation\x18\x02 \x01(\x04\x12\'\n\x04\x62lob\x18\x03 \x01(\x0b\x32\x19.cluster.pb.v1.ConfigBlob\x12\x13\n\x0b\x63oordinator\x18\x04 \x01(\t\"A\n\x10StageConfigReply\x12\x11\n\tnode_name\x18\x01 \x01(\t\x12\x1a\n\x12\x63urrent_generation\x18\x02 \x01(\x04\">\n\x13\x43ommitConfigRequest\x12\x13\n\x0btransaction\x18\x01 \x01(\t\x12\x12\n\ngeneration\x18\x02 \x01(\x04\"B\n\x11\x43ommitConfigReply\x12\x11\n\tnode_name\x18\x01 \x01(\t\x12\x1a\n\x12\x63urrent_generation\x18\x02 \x01(\x04\")\n\x12\x41\x62ortConfigRequest\x12\x13\n\x0btransaction\x18\x01 \x01(\t\"\x12\n\x10\x41\x62ortConfigReply\"(\n\x12\x46\x65tchConfigRequest\x12\x12\n\nnewer_than\x18\x01 \x01(\x04\";\n\x10\x46\x65tchConfigReply\x12\'\n\x04\x62lob\x18\x01 \x01(\x0b\x32\x19.cluster.pb.v1.ConfigBlob\"l\n\x0c\x43onfigSource\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x14\n\x0c\x63ontrol_path\x18\x03 \x01(\t\x12\x14\n\x0c\x63ontrol_text\x18\x04 \x01(\t\x12\x14\n\x0c\x63ontrol_name\x18\x05 \x01(\t\"q\n\x12\x43heckConfigRequest\x12,\n\x07\x63luster\x18\x01 \x01(\x0b\x32\x1b.cluster.pb.v1.ConfigSource\x12-\n\x08packages\x18\x02 \x03(\x0b\x32\x1b.cluster.pb.v1.ConfigSource\"M\n\rConfigProblem\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0c\n\x04line\x18\x02 \x01(\r\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x0f\n\x07warning\x18\x04 \x01(\x08\"B\n\x10\x43heckConfigReply\x12.\n\x08problems\x18\x01 \x03(\x0b\x32\x1c.cluster.pb.v1.ConfigProblem\"p\n\x12\x41pplyConfigRequest\x12\x32\n\x07sources\x18\x01 \x01(\x0b\x32!.cluster.pb.v1.CheckConfigRequest\x12\r\n\x05\x66orce\x18\x02 \x01(\x08\x12\x17\n\x0frevocation_list\x18\x03 \x01(\x0c\"(\n\x10GetConfigRequest\x12\x14\n\x0cpackage_name\x18\x01 \x01(\t\"9\n\x0eGetConfigReply\x12\'\n\x04\x62lob\x18\x01 \x01(\x0b\x32\x19.cluster.pb.v1.ConfigBlob\"+\n\x13\x44\x65leteConfigRequest\x12\x14\n\x0cpackage_name\x18\x01 \x01(\t\"J\n\x11\x43heckFilesRequest\x12/\n\tcandidate\x18\x02 \x01(\x0b\x32\x1c.cluster.pb.v1.ClusterConfigJ\x04\x08\x01\x10\x02\"=\n\tFileCheck\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0e\n\x06\x65xists\x18\x02 \x01(\x08\x12\x12\n\nexecutable\x18\x03 \x01(\x08\"M\n\x0f\x43heckFilesReply\x12\x11\n\tnode_name\x18\x01 \x01(\t\x12\'\n\x05\x66iles\x18\x02 \x03(\x0b\x32\x18.cluster.pb.v1.FileCheckb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,45 +36,45 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PACKAGECONFIG']._serialized_start=184
   _globals['_PACKAGECONFIG']._serialized_end=287
   _globals['_CLUSTERCONFIG']._serialized_start=290
-  _globals['_CLUSTERCONFIG']._serialized_end=445
-  _globals['_CONFIGBLOB']._serialized_start=447
-  _globals['_CONFIGBLOB']._serialized_end=559
-  _globals['_STAGECONFIGREQUEST']._serialized_start=562
-  _globals['_STAGECONFIGREQUEST']._serialized_end=694
-  _globals['_STAGECONFIGREPLY']._serialized_start=696
-  _globals['_STAGECONFIGREPLY']._serialized_end=761
-  _globals['_COMMITCONFIGREQUEST']._serialized_start=763
-  _globals['_COMMITCONFIGREQUEST']._serialized_end=825
-  _globals['_COMMITCONFIGREPLY']._serialized_start=827
-  _globals['_COMMITCONFIGREPLY']._serialized_end=893
-  _globals['_ABORTCONFIGREQUEST']._serialized_start=895
-  _globals['_ABORTCONFIGREQUEST']._serialized_end=936
-  _globals['_ABORTCONFIGREPLY']._serialized_start=938
-  _globals['_ABORTCONFIGREPLY']._serialized_end=956
-  _globals['_FETCHCONFIGREQUEST']._serialized_start=958
-  _globals['_FETCHCONFIGREQUEST']._serialized_end=998
-  _globals['_FETCHCONFIGREPLY']._serialized_start=1000
-  _globals['_FETCHCONFIGREPLY']._serialized_end=1059
-  _globals['_CONFIGSOURCE']._serialized_start=1061
-  _globals['_CONFIGSOURCE']._serialized_end=1169
-  _globals['_CHECKCONFIGREQUEST']._serialized_start=1171
-  _globals['_CHECKCONFIGREQUEST']._serialized_end=1284
-  _globals['_CONFIGPROBLEM']._serialized_start=1286
-  _globals['_CONFIGPROBLEM']._serialized_end=1363
-  _globals['_CHECKCONFIGREPLY']._serialized_start=1365
-  _globals['_CHECKCONFIGREPLY']._serialized_end=1431
-  _globals['_APPLYCONFIGREQUEST']._serialized_start=1433
-  _globals['_APPLYCONFIGREQUEST']._serialized_end=1545
-  _globals['_GETCONFIGREQUEST']._serialized_start=1547
-  _globals['_GETCONFIGREQUEST']._serialized_end=1587
-  _globals['_GETCONFIGREPLY']._serialized_start=1589
-  _globals['_GETCONFIGREPLY']._serialized_end=1646
-  _globals['_DELETECONFIGREQUEST']._serialized_start=1648
-  _globals['_DELETECONFIGREQUEST']._serialized_end=1691
-  _globals['_CHECKFILESREQUEST']._serialized_start=1693
-  _globals['_CHECKFILESREQUEST']._serialized_end=1767
-  _globals['_FILECHECK']._serialized_start=1769
-  _globals['_FILECHECK']._serialized_end=1830
-  _globals['_CHECKFILESREPLY']._serialized_start=1832
-  _globals['_CHECKFILESREPLY']._serialized_end=1909
+  _globals['_CLUSTERCONFIG']._serialized_end=465
+  _globals['_CONFIGBLOB']._serialized_start=467
+  _globals['_CONFIGBLOB']._serialized_end=579
+  _globals['_STAGECONFIGREQUEST']._serialized_start=582
+  _globals['_STAGECONFIGREQUEST']._serialized_end=714
+  _globals['_STAGECONFIGREPLY']._serialized_start=716
+  _globals['_STAGECONFIGREPLY']._serialized_end=781
+  _globals['_COMMITCONFIGREQUEST']._serialized_start=783
+  _globals['_COMMITCONFIGREQUEST']._serialized_end=845
+  _globals['_COMMITCONFIGREPLY']._serialized_start=847
+  _globals['_COMMITCONFIGREPLY']._serialized_end=913
+  _globals['_ABORTCONFIGREQUEST']._serialized_start=915
+  _globals['_ABORTCONFIGREQUEST']._serialized_end=956
+  _globals['_ABORTCONFIGREPLY']._serialized_start=958
+  _globals['_ABORTCONFIGREPLY']._serialized_end=976
+  _globals['_FETCHCONFIGREQUEST']._serialized_start=978
+  _globals['_FETCHCONFIGREQUEST']._serialized_end=1018
+  _globals['_FETCHCONFIGREPLY']._serialized_start=1020
+  _globals['_FETCHCONFIGREPLY']._serialized_end=1079
+  _globals['_CONFIGSOURCE']._serialized_start=1081
+  _globals['_CONFIGSOURCE']._serialized_end=1189
+  _globals['_CHECKCONFIGREQUEST']._serialized_start=1191
+  _globals['_CHECKCONFIGREQUEST']._serialized_end=1304
+  _globals['_CONFIGPROBLEM']._serialized_start=1306
+  _globals['_CONFIGPROBLEM']._serialized_end=1383
+  _globals['_CHECKCONFIGREPLY']._serialized_start=1385
+  _globals['_CHECKCONFIGREPLY']._serialized_end=1451
+  _globals['_APPLYCONFIGREQUEST']._serialized_start=1453
+  _globals['_APPLYCONFIGREQUEST']._serialized_end=1565
+  _globals['_GETCONFIGREQUEST']._serialized_start=1567
+  _globals['_GETCONFIGREQUEST']._serialized_end=1607
+  _globals['_GETCONFIGREPLY']._serialized_start=1609
+  _globals['_GETCONFIGREPLY']._serialized_end=1666
+  _globals['_DELETECONFIGREQUEST']._serialized_start=1668
+  _globals['_DELETECONFIGREQUEST']._serialized_end=1711
+  _globals['_CHECKFILESREQUEST']._serialized_start=1713
+  _globals['_CHECKFILESREQUEST']._serialized_end=1787
+  _globals['_FILECHECK']._serialized_start=1789
+  _globals['_FILECHECK']._serialized_end=1850
+  _globals['_CHECKFILESREPLY']._serialized_start=1852
+  _globals['_CHECKFILESREPLY']._serialized_end=1929
 # @@protoc_insertion_point(module_scope)

@@ -96,10 +96,15 @@ class ClusterConfig(_message.Message):
     ENTRIES_FIELD_NUMBER: _builtins.int
     PACKAGES_FIELD_NUMBER: _builtins.int
     REVOCATION_LIST_FIELD_NUMBER: _builtins.int
+    CLUSTER_ID_FIELD_NUMBER: _builtins.int
     cluster_name: _builtins.str
     revocation_list: _builtins.bytes
     """The cluster CA's certificate revocation list (DER), given to cmapplyconf --crl and
     kept by every later configuration until a newer one replaces it.
+    """
+    cluster_id: _builtins.str
+    """Random, made by the first cmapplyconf of the cluster and kept by every later one:
+    the quorum server tells a cluster created again under the same name from the old.
     """
     @_builtins.property
     def entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___ConfigEntry]: ...
@@ -112,10 +117,11 @@ class ClusterConfig(_message.Message):
         entries: _abc.Iterable[Global___ConfigEntry] | None = ...,
         packages: _abc.Iterable[Global___PackageConfig] | None = ...,
         revocation_list: _builtins.bytes = ...,
+        cluster_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster_name", b"cluster_name", "entries", b"entries", "packages", b"packages", "revocation_list", b"revocation_list"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster_id", b"cluster_id", "cluster_name", b"cluster_name", "entries", b"entries", "packages", b"packages", "revocation_list", b"revocation_list"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
