@@ -220,7 +220,8 @@ def apply(world: World, action: Action) -> None:
             host.thaw()
     elif isinstance(action, DiskStall):
         host = world.hosts[action.node]
-        host.disk_busy_until = max(host.disk_busy_until, world.now + action.nanoseconds)
+        host.stalled_until = max(host.stalled_until, world.now + action.nanoseconds)
+        host.disk_busy_until = max(host.disk_busy_until, host.stalled_until)
     elif isinstance(action, Leave):
         host = world.hosts[action.node]
         if host.up and host.node is not None:

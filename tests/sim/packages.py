@@ -119,6 +119,7 @@ class PackageAgent:
         self.flags = Flags()
         self.leaving = False  # cmhaltnode: starts nothing, reports halting
         self._stopping: set[str] = set()  # packages whose stop-now is running
+        self.guarded: set[str] = set()  # packages in the lease guard's plan
         self.seq = 0
         self.session = PlacementSession(host.name, layout)
         self._asks = 0
@@ -135,11 +136,19 @@ class PackageAgent:
             epoch=epoch,
             held=tuple(Held(p, s) for p, s in sorted(self.held.items())),
             failed=tuple(sorted(self.failed)),
-            halting=self.leaving,
+            halting=self.leaving or bool(self.blocked()),
+            blocked=self.blocked(),
             flags=self.flags,
             seq=self.seq,
             boot=self.host.incarnation,
         )
+
+    def blocked(self) -> str:
+        """Why this node may start no package (DESIGN.md §3: no lease guard, no package)."""
+        cfg = self.host.world.cfg
+        if self.host.name in cfg.guardless and "guardless-runs" not in cfg.legacy:
+            return "the lease guard is not running"
+        return ""
 
     def _changed(self) -> None:
         """Push the new report to the coordinator of our epoch (ReportPackage)."""
@@ -164,6 +173,8 @@ class PackageAgent:
         if sender != decided.coordinator:
             return f"{sender} is not the coordinator of epoch {decided.epoch}"
         if action.kind is ActionKind.START:
+            if self.blocked():
+                return f"{self.host.name} runs no package: {self.blocked()}"
             if self.leaving:
                 return f"{self.host.name} is halting: it starts no package"
             if not node.holds_lease(self.host.local_now()):
@@ -183,6 +194,23 @@ class PackageAgent:
             if state is not None:
                 reply("", self.report())  # already there (a repeated order)
                 return
+            holder = world.checker.holder(name, world.now)
+            if world.cfg.address_probe and holder not in (None, self.host.name):
+                # The duplicate-address probe: a host still answers for the package's
+                # address. Refused (retried later), not a failure of this node.
+                reply(f"the address of {name} is still in use (held elsewhere)", None)
+                return
+            legacy = world.cfg.legacy
+            if self.host.stalled_until > world.now and "publish-ignored" not in legacy:
+                # The guard's plan cannot be written (a full or hung disk): the start
+                # fails before any resource exists (daemon/packages.py publish_plan).
+                self.failed.add(name)
+                world.trace(f"{self.host.name} cannot publish {name} to its guard: failed")
+                self._changed()
+                reply("", self.report())
+                return
+            if self.host.stalled_until <= world.now and "publish-late" not in legacy:
+                self.guarded.add(name)  # the guard learns of it before it exists
             self.held[name] = InstanceState.STARTING
             world.checker.acquire(world.now, name, self.host.name)
             world.trace(f"{self.host.name} starts {name} (epoch {action.epoch})")
@@ -199,15 +227,30 @@ class PackageAgent:
             self._after(world.rng.randint(low, high), self._halted, name, reply)
 
     def _after(self, delay: int, fn: OpFn, name: str, reply: ReplyFn) -> None:
+        """A start, halt or stop ends after `delay`: the package's processes and the
+        guard do this work, so it ends even if cmcld dies meanwhile (not if the host
+        does, and not while it is frozen)."""
         op = self.ops.get(name, 0) + 1
         self.ops[name] = op
-        self.host.later(self.host.world.now + delay, self._op_done, name, op, fn, reply)
+        host = self.host
+        host.world.at(host.world.now + delay, self._op_due, host.guard_life, name, op, fn, reply)
 
-    def _op_done(self, name: str, op: int, fn: OpFn, reply: ReplyFn) -> None:
+    def _op_due(self, life: int, name: str, op: int, fn: OpFn, reply: ReplyFn) -> None:
+        host = self.host
+        if host.guard_life != life:
+            return  # the host crashed: its processes are gone
+        if host.frozen_at is not None:
+            host.buffer.append((self._op_due, (life, name, op, fn, reply)))
+            return
         if self.ops.get(name) == op:  # not overtaken by a stop-now
             fn(name, reply)
 
     def _started(self, name: str, reply: ReplyFn) -> None:
+        if (
+            "publish-late" in self.host.world.cfg.legacy
+            and self.host.stalled_until <= self.host.world.now
+        ):
+            self.guarded.add(name)  # the broken order: published once it runs
         self.held[name] = InstanceState.RUNNING
         self._changed()
         reply("", self.report())
@@ -215,18 +258,23 @@ class PackageAgent:
     def _halted(self, name: str, reply: ReplyFn) -> None:
         world = self.host.world
         del self.held[name]
+        self.guarded.discard(name)
         world.checker.release(name, self.host.name, world.now)
         world.trace(f"{self.host.name} halted {name}")
         self._changed()
         reply("", self.report())
 
-    def stop_all(self, why: str) -> int:
+    def stop_all(self, why: str, guard: bool = False) -> int:
         """Stop-now: every package stops at once, each within `stop_max`; reported as
-        halting until its stop completes. Returns the real time the last one ends."""
+        halting until its stop completes. The guard stops only what its plan holds.
+        Returns the real time the last one ends."""
         world = self.host.world
         end = world.now
         for name in sorted(self.held):
             if self.held[name] is InstanceState.HALTING and name in self._stopping:
+                continue
+            if guard and name not in self.guarded:
+                world.trace(f"{self.host.name} guard: {name} is not in its plan, runs on")
                 continue
             done = world.now + world.rng.randint(0, world.cfg.stop_max)
             world.checker.release(name, self.host.name, done)
@@ -240,8 +288,27 @@ class PackageAgent:
 
     def _stopped(self, name: str, reply: ReplyFn) -> None:
         self.held.pop(name, None)
+        self.guarded.discard(name)
         self._stopping.discard(name)
         self._changed()
+
+    def daemon_crash(self) -> None:
+        """cmcld dies alone: what it ran keeps running (held, for the checker too); a
+        stop-now it had begun completes (the guard's would); its session is gone."""
+        for name in list(self._stopping):
+            self.held.pop(name, None)
+        self._stopping.clear()
+        self.ops.clear()
+        self.failed.clear()
+        self.leaving = False
+        self.session = PlacementSession(self.host.name, self.layout)
+        self._asked.clear()
+        self._ordered.clear()
+
+    def forget(self) -> None:
+        """The broken variant of a restart: the new cmcld neither stops nor reports
+        what its predecessor left running (the processes still hold the resources)."""
+        self.held.clear()
 
     def crash(self) -> None:
         """The host dies: its processes with it."""
@@ -250,6 +317,7 @@ class PackageAgent:
             world.checker.release(name, self.host.name, world.now)
         self.held.clear()
         self._stopping.clear()
+        self.guarded.clear()
         self.ops.clear()
         self.leaving = False
         self.session = PlacementSession(self.host.name, self.layout)

@@ -18,6 +18,14 @@
                                   # keep qs (copy its state file), lose qs (stop it,
                                   # its state lost), rollback qs (stop it, its state
                                   # replaced by the copy kept)
+    at 3s crash-daemon a          # cmcld alone (packages and guard run on); restart a
+    at 3s freeze a                # cmcld, guard and clock stop together; thaw a
+    at 3s stall a 2s              # a's disk completes no write for 2 s
+    watchdog: yes                 # a frozen host is reset before its deadline (default no)
+    stop-factor: 3                # a stop-now lasts up to 3 x STOP_MARGIN (default 0.5)
+    stop-margin: 300ms            # STOP_MARGIN (default max(200 ms, MT/5))
+    adopt-orphans: no             # the broken restart: a new cmcld ignores what runs
+    address-probe: yes            # a start is refused while another host holds the address
     expect 8s members a b | c d   # the newest decided membership is one of these
     expect 8s lease a b           # these nodes hold a lease; no-lease c d
     expect 8s tokens-on a b       # every token is held by one of these nodes
@@ -43,9 +51,12 @@ from tests.sim.faults import (
     Action,
     Boot,
     Crash,
+    CrashDaemon,
     Cut,
+    DiskStall,
     DropKinds,
     Expect,
+    Freeze,
     HealNetwork,
     KeepQs,
     Leave,
@@ -57,6 +68,7 @@ from tests.sim.faults import (
     Plan,
     Restart,
     Resume,
+    Thaw,
     liveness_bound,
 )
 from tests.sim.world import SimConfig, World
@@ -110,6 +122,12 @@ def _action(words: list[str]) -> Action:
         return simple[verb](qs[0])
     if verb in ("keep", "lose", "rollback") and qs == [QUORUM_SERVER]:
         return KeepQs() if verb == "keep" else LoseQs(rollback=verb == "rollback")
+    if verb == "crash-daemon" and len(args) == 1:
+        return CrashDaemon(args[0])
+    if verb in ("freeze", "thaw") and len(args) == 1:
+        return Freeze(args[0]) if verb == "freeze" else Thaw(args[0])
+    if verb == "stall" and len(args) == 2:
+        return DiskStall(args[0], duration(args[1]))
     if verb == "partition":
         return Partition(tuple(frozenset(g) for g in _groups(args)))
     if verb == "cut" and len(args) == 3 and args[1] in ("->", "-"):
@@ -255,6 +273,8 @@ def _build(
         for key in ("heartbeat", "proposal-step", "round-timeout")
         if key in settings
     }
+    if "stop-margin" in settings:
+        overrides["stop_margin"] = duration(settings["stop-margin"])
     timing = Timing.for_member_timeout(mt, **overrides)
     cfg = SimConfig(
         nodes,
@@ -262,6 +282,10 @@ def _build(
         timing,
         tokens=int(settings.get("tokens", "2")),
     )
+    cfg.watchdog = settings.get("watchdog", "no") == "yes"
+    cfg.stop_factor = float(settings.get("stop-factor", "0.5"))
+    cfg.adopt_orphans = settings.get("adopt-orphans", "yes") == "yes"
+    cfg.address_probe = settings.get("address-probe", "no") == "yes"
     if "clock-drift" in settings:
         cfg.clock_ppm = int(settings["clock-drift"].removesuffix("ppm"))
     spread = duration(settings.get("boot-spread", "1ms"))
@@ -273,6 +297,7 @@ def _build(
     last = max((t for t, _ in actions), default=0)
     heal = heal_at if heal_at is not None else last + 1
     ending: list[tuple[int, Action]] = [(heal, HealNetwork())]
+    ending += [(heal, Thaw(n)) for n in nodes]
     ending += [(heal, Restart(n)) for n in nodes] + [(heal, Resume(n)) for n in nodes]
     if cfg.quorum_server:
         ending.append((heal, Restart(QUORUM_SERVER)))

@@ -68,6 +68,8 @@ class SimConfig:
     watchdog: bool = False  # WATCHDOG_DEVICE: a frozen host is reset before its deadline
     adopt_orphans: bool = True  # a restarted cmcld stops its predecessor's packages first
     address_probe: bool = False  # a start is refused while another host holds the address
+    guardless: frozenset[str] = frozenset()  # hosts whose lease guard cannot start
+    legacy: frozenset[str] = frozenset()  # the old daemon rules a scenario plays back
 
     @property
     def stop_max(self) -> int:
@@ -172,6 +174,7 @@ class Host(Process):
         self.guard_deadline: int | None = None
         self.guard_life = 0  # the guard process: survives a cmcld crash, not a host crash
         self.frozen_at: int | None = None  # real time a whole-host freeze began
+        self.stalled_until = 0  # real time a disk stall (DiskStall) ends
         self.freezes = 0
         self.auto_start = world.cfg.auto_start
         self.commands: list[CommandDone] = []
@@ -347,7 +350,7 @@ class Host(Process):
         """The guard process: told every deadline, it stops the tokens at deadline -
         stop margin unless told a new deadline first, whatever cmcld is doing."""
         self.guard_deadline = deadline
-        if deadline >= FOREVER:
+        if deadline >= FOREVER or self.name in self.world.cfg.guardless:
             return
         at = self.clock.real(deadline - self.world.cfg.timing.stop_margin)
         self.world.at(max(at, self.world.now), self._guard_fires, self.guard_life, deadline)
@@ -357,7 +360,7 @@ class Host(Process):
             return  # frozen too: thaw arms it again
         if life == self.guard_life and self.guard_deadline == deadline:
             self.guard_deadline = None
-            self.agent.stop_all("guard: lease deadline")
+            self.agent.stop_all("guard: lease deadline", guard=True)
 
     # ------------------------------------------------------------------ agent timers
 
