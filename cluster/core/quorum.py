@@ -127,6 +127,9 @@ class QuorumServer:
         self.rng = rng
         self.clusters: dict[str, _Cluster] = {}
         self.outbox = Outbox(QUORUM_SERVER)
+        # Each cluster's state as on disk: what a ping's answer (never held) may show.
+        self._durable_qs: dict[str, QsState] = {}
+        self._writing: list[tuple[int, dict[str, QsState]]] = []
         for slot in durable.slots if durable else ():
             qs = self._continue(slot.qs)
             cluster = _Cluster(slot.acceptor, slot.decided, qs, slot.lost, slot.floor)
@@ -144,6 +147,8 @@ class QuorumServer:
             self._on_message(event.sender, event.message, event.now)
         elif isinstance(event, Persisted):
             self.outbox.persisted(event.seq)
+            while self._writing and self._writing[0][0] <= event.seq:
+                self._durable_qs.update(self._writing.pop(0)[1])
         return self.outbox.take()
 
     def reset(self, name: str) -> list[Effect]:
@@ -156,7 +161,7 @@ class QuorumServer:
         resets = old.qs.reset + 1 if old else 1
         qs = QsState(self._new_id(), version, resets)
         self.clusters[name] = _Cluster(AcceptorState(1), NEVER_FORMED, qs)
-        self.outbox.persist(self._durable())
+        self._persist()
         self.outbox.emit(Note(f"cluster {name}: reset by the operator (state {qs.state_id})"))
         return self.outbox.take()
 
@@ -185,6 +190,8 @@ class QuorumServer:
         if changed is not None:
             changed.qs = replace(changed.qs, version=changed.qs.version + 1)
         self.outbox.persist(self._durable())
+        states = {name: c.qs for name, c in self.clusters.items()}
+        self._writing.append((self.outbox.last_seq, states))
 
     def _update(self, cluster: _Cluster, acceptor: AcceptorState, decided: Membership) -> None:
         """Adopt a newer decision and acceptor state; persist once if anything changed."""
@@ -277,11 +284,17 @@ class QuorumServer:
             cluster.heard.add(sender)
         voters = ping.members if sender in ping.members else None
         refusal = self._refusal(cluster, ping.epoch + 1, voters)
+        shown = self._durable_qs.get(ping.cluster_name)
+        if shown is None:  # this run's state id is not on disk yet: show it, vote later
+            pong = QuorumPong(ping.epoch, ping.seq, ping.send_time, False, cluster.qs, refusal)
+            self.outbox.after_persist(Send(sender, pong))
+            return
+        # A ping's answer goes at once, as a member's does, showing the state on disk.
         granted = not refusal and cluster.acceptor.grants(ping.epoch)
         if granted:
             cluster.last_granted[sender] = now
-        pong = QuorumPong(ping.epoch, ping.seq, ping.send_time, granted, cluster.qs, refusal)
-        self.outbox.after_persist(Send(sender, pong))
+        pong = QuorumPong(ping.epoch, ping.seq, ping.send_time, granted, shown, refusal)
+        self.outbox.emit(Send(sender, pong))
 
     @staticmethod
     def _voters(epoch: int, previous: Membership) -> tuple[str, ...] | None:

@@ -82,13 +82,14 @@ def test_grants_until_it_promises_the_next_epoch() -> None:
     hello(qs, 15, cluster="c2")
     effects = qs.handle(Received(20, "b", Prepare("c1", 2, B, M1)))
     assert [type(e) for e in effects] == [Persist]  # the reply waits for the disk
-    assert not qs.handle(Received(30, "a", QuorumPing("c2", 1, 7, 25, ("a", "b"))))
+    # A ping's answer does not wait (it shows the state on disk); c2 is not affected.
+    [c2] = qs.handle(Received(30, "a", QuorumPing("c2", 1, 7, 25, ("a", "b"))))
+    assert isinstance(c2, Send) and isinstance(c2.message, QuorumPong) and c2.message.granted
     persist = effects[0]
     assert isinstance(persist, Persist)
-    [reply, pong] = drive(qs, qs.handle(Persisted(40, persist.seq)), 40)
+    [reply] = drive(qs, qs.handle(Persisted(40, persist.seq)), 40)
     assert isinstance(reply, PrepareReply) and reply.promised
-    # The c2 ping waited for the disk too; other clusters are not affected.
-    assert isinstance(pong, QuorumPong) and pong.granted
+    assert reply.qs is not None and c2.message.qs is not None
     assert dict(reply.last_answered)["a"] == 20 - 10
     assert reply.unlisted_age == 20
     assert not ping(qs, 50).granted
@@ -139,6 +140,15 @@ def test_a_new_run_votes_only_once_every_member_spoke_to_it() -> None:
     ping(again, 13, node="a")
     reply = ask(again, 14, "b", Prepare("c1", 2, Ballot(2, "b"), M1))
     assert isinstance(reply, PrepareReply) and reply.promised
+
+
+def test_no_grant_before_the_state_id_is_on_disk() -> None:
+    qs = QuorumServer(0, None, Random(1))
+    effects = qs.handle(Received(1, "a", QuorumPing("c1", 1, 7, 0, ("a",))))
+    assert [type(e) for e in effects] == [Persist]  # the new slot's state id
+    [pong] = drive(qs, effects, 2)
+    assert isinstance(pong, QuorumPong) and not pong.granted and pong.qs is not None
+    assert ping(qs, 3).qs == pong.qs
 
 
 def test_a_pending_request_does_not_count_as_heard() -> None:
