@@ -12,6 +12,9 @@ FOUND = {
     103662: "a token still stopping was reported held and never granted again",
     306971: "cmhaltnode: a grant accepted while halting, stopped only at the leave; "
     "the leaver's packages were taken over at once (now: after the stop margin)",
+    1186: "cmqsd's answer to a ping, held for a persist, left after a later promise",
+    1265: "without the quorum server's state check: its state lost, it voted a second "
+    "membership into epoch 2",
 }
 
 
