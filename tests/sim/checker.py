@@ -118,6 +118,10 @@ class Checker:
 
     def acquire(self, now: int, token: str, host: str) -> None:
         held = self.tokens.get(token)
+        if held is not None and held.host == host and (held.until is None or held.until > now):
+            # The same host starting it while an instance still holds it: two service
+            # processes (a restarted cmcld that forgot what its predecessor ran).
+            self.fail(now, f"token {token} started again on {host} while still held there")
         if held is not None and held.host != host and (held.until is None or held.until > now):
             end = "still held" if held.until is None else f"held until {held.until / 1e6:.3f}ms"
             self.fail(now, f"token {token} granted to {host} while {held.host} {end}")

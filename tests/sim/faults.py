@@ -126,6 +126,13 @@ class DiskStall:
 
 
 @dataclass(frozen=True)
+class FailPackages:
+    """Every package running on `node` fails there (its service out of restarts)."""
+
+    node: str
+
+
+@dataclass(frozen=True)
 class Expect:
     """A check at a point of a scenario; `test` returns a complaint or None."""
 
@@ -153,6 +160,7 @@ Action = (
     | Freeze
     | Thaw
     | DiskStall
+    | FailPackages
 )
 
 
@@ -222,6 +230,10 @@ def apply(world: World, action: Action) -> None:
         host = world.hosts[action.node]
         host.stalled_until = max(host.stalled_until, world.now + action.nanoseconds)
         host.disk_busy_until = max(host.disk_busy_until, host.stalled_until)
+    elif isinstance(action, FailPackages):
+        host = world.hosts[action.node]
+        if host.up:
+            host.agent.fail_running()
     elif isinstance(action, Leave):
         host = world.hosts[action.node]
         if host.up and host.node is not None:

@@ -52,7 +52,7 @@ if TYPE_CHECKING:
 
 ASK_TIMEOUT = 500 * MS  # GetPackages' deadline, shortened (the daemon's is 5 s)
 ORDER_TIMEOUT = 2000 * MS  # ExecutePackageAction's, shortened likewise
-START_TIME = (1 * MS, 30 * MS)  # a start's duration: address probe, mount, run script
+START_TIME = (1 * MS, 30 * MS)  # a start's duration (SimConfig.start_time overrides)
 HALT_TIME = (1 * MS, 20 * MS)
 
 
@@ -198,6 +198,11 @@ class PackageAgent:
             if world.cfg.address_probe and holder not in (None, self.host.name):
                 # The duplicate-address probe: a host still answers for the package's
                 # address. Refused (retried later), not a failure of this node.
+                if "probe-is-failure" in world.cfg.legacy:
+                    self.failed.add(name)  # the old rule: a failed start here
+                    self._changed()
+                    reply("", self.report())
+                    return
                 reply(f"the address of {name} is still in use (held elsewhere)", None)
                 return
             legacy = world.cfg.legacy
@@ -215,7 +220,7 @@ class PackageAgent:
             world.checker.acquire(world.now, name, self.host.name)
             world.trace(f"{self.host.name} starts {name} (epoch {action.epoch})")
             self._changed()
-            low, high = START_TIME
+            low, high = world.cfg.start_time or START_TIME
             self._after(world.rng.randint(low, high), self._started, name, reply)
         else:
             if state is not InstanceState.RUNNING:
@@ -246,11 +251,10 @@ class PackageAgent:
             fn(name, reply)
 
     def _started(self, name: str, reply: ReplyFn) -> None:
-        if (
-            "publish-late" in self.host.world.cfg.legacy
-            and self.host.stalled_until <= self.host.world.now
-        ):
-            self.guarded.add(name)  # the broken order: published once it runs
+        host = self.host
+        late = "publish-late" in host.world.cfg.legacy
+        if late and host.stalled_until <= host.world.now and host.node and not host.paused:
+            self.guarded.add(name)  # the broken order: cmcld publishes it once it runs
         self.held[name] = InstanceState.RUNNING
         self._changed()
         reply("", self.report())
@@ -290,6 +294,17 @@ class PackageAgent:
         self.held.pop(name, None)
         self.guarded.discard(name)
         self._stopping.discard(name)
+        self._changed()
+
+    def fail_running(self) -> None:
+        """Every package running here fails (a service out of restarts): it halts and
+        the failure goes into the history, so it moves within the epoch."""
+        for name in sorted(self.held):
+            if self.held[name] is InstanceState.RUNNING:
+                self.failed.add(name)
+                self.held[name] = InstanceState.HALTING
+                low, high = HALT_TIME
+                self._after(self.host.world.rng.randint(low, high), self._halted, name, _no_reply)
         self._changed()
 
     def daemon_crash(self) -> None:
@@ -370,6 +385,7 @@ class PackageAgent:
     def _outcome(self, action: Action, error: str, report: NodeReport | None) -> None:
         now = self.host.local_now()
         if error:
+            self.host.world.refused_orders += 1
             self._feed(ActionRefused(now, action, error))
         else:
             self._feed(ActionDone(now, action, report))

@@ -26,12 +26,18 @@
     stop-margin: 300ms            # STOP_MARGIN (default max(200 ms, MT/5))
     adopt-orphans: no             # the broken restart: a new cmcld ignores what runs
     address-probe: yes            # a start is refused while another host holds the address
+    guardless: a                  # these hosts' lease guards cannot start
+    legacy: publish-late          # old daemon rules to play back (see tests/sim/packages.py)
+    start-time: 300ms             # every start takes up to this (a slow run script)
+    at 3s fail-packages a         # every package running on a fails there
     expect 8s members a b | c d   # the newest decided membership is one of these
     expect 8s lease a b           # these nodes hold a lease; no-lease c d
     expect 8s tokens-on a b       # every token is held by one of these nodes
     expect 8s lease-side a b | c d  # one side holds leases, the other none
     expect 8s epoch >= 3          # or epoch = 3
     expect 8s qs-pings = 0        # pings the quorum server received so far (or >= N)
+    expect 8s failed-nowhere      # no node holds a package failure (history or report)
+    expect 8s refused-orders <= 40  # package orders refused so far, all nodes together
     expect 9s no-old-lease a since 6s   # a claimed no lease in an epoch older than
                                         # the newest decided at 6s, after 6s
     heal 10s                      # end every fault; then all nodes must gather
@@ -56,6 +62,7 @@ from tests.sim.faults import (
     DiskStall,
     DropKinds,
     Expect,
+    FailPackages,
     Freeze,
     HealNetwork,
     KeepQs,
@@ -122,6 +129,8 @@ def _action(words: list[str]) -> Action:
         return simple[verb](qs[0])
     if verb in ("keep", "lose", "rollback") and qs == [QUORUM_SERVER]:
         return KeepQs() if verb == "keep" else LoseQs(rollback=verb == "rollback")
+    if verb == "fail-packages" and len(args) == 1:
+        return FailPackages(args[0])
     if verb == "crash-daemon" and len(args) == 1:
         return CrashDaemon(args[0])
     if verb in ("freeze", "thaw") and len(args) == 1:
@@ -214,6 +223,24 @@ def _expectation(words: list[str]) -> Expect:
             return None if ok else f"epoch is {got}"
 
         return Expect(text, epoch)
+    if kind == "failed-nowhere" and not args:
+
+        def failed_nowhere(world: World) -> str | None:
+            bad = {}
+            for name, host in sorted(world.hosts.items()):
+                history = {f.package: f.failed for f in host.agent.flags.packages if f.failed}
+                if history or host.agent.failed:
+                    bad[name] = (history, sorted(host.agent.failed))
+            return f"failures recorded: {bad}" if bad else None
+
+        return Expect(text, failed_nowhere)
+    if kind == "refused-orders" and len(args) == 2 and args[0] == "<=":
+
+        def refused(world: World) -> str | None:
+            ok = world.refused_orders <= int(args[1])
+            return None if ok else f"{world.refused_orders} orders were refused"
+
+        return Expect(text, refused)
     if kind == "no-old-lease" and len(args) == 3 and args[1] == "since":
         name, since = args[0], duration(args[2])
 
@@ -286,6 +313,10 @@ def _build(
     cfg.stop_factor = float(settings.get("stop-factor", "0.5"))
     cfg.adopt_orphans = settings.get("adopt-orphans", "yes") == "yes"
     cfg.address_probe = settings.get("address-probe", "no") == "yes"
+    cfg.guardless = frozenset(settings.get("guardless", "").split())
+    cfg.legacy = frozenset(settings.get("legacy", "").split())
+    if "start-time" in settings:
+        cfg.start_time = (MS, duration(settings["start-time"]))
     if "clock-drift" in settings:
         cfg.clock_ppm = int(settings["clock-drift"].removesuffix("ppm"))
     spread = duration(settings.get("boot-spread", "1ms"))

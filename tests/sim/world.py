@@ -70,6 +70,7 @@ class SimConfig:
     address_probe: bool = False  # a start is refused while another host holds the address
     guardless: frozenset[str] = frozenset()  # hosts whose lease guard cannot start
     legacy: frozenset[str] = frozenset()  # the old daemon rules a scenario plays back
+    start_time: tuple[int, int] | None = None  # a start's duration range (a slow run script)
 
     @property
     def stop_max(self) -> int:
@@ -440,6 +441,7 @@ class World:
         self.checker = Checker(cfg.quorum_server, cfg.timing.member_timeout)
         self.takeovers: list[tuple[int, str, TakeoverAllowed, int]] = []
         self.lease_log: list[tuple[int, str, int]] = []  # real time, node, basis epoch
+        self.refused_orders = 0  # package orders a node answered with a refusal
         self.qs_pings = 0  # pings the quorum server received
         rho = cfg.timing.rho_ppm if cfg.clock_ppm is None else cfg.clock_ppm
 
