@@ -234,6 +234,7 @@ class GuardLink:
         self._revive = revive
         self._problem = problem if guard is None else None
         self._margin: int | None = None
+        self._watchdog_limit = 0  # ns; sent with the margin (cluster/config/stopbound.py)
         self._last_try = time.monotonic() if guard is None else 0.0
         self._retrying: asyncio.Task[None] | None = None
         self.on_change: Callable[[], None] = lambda: None  # the problem appeared or went
@@ -295,12 +296,18 @@ class GuardLink:
         log.warning("lease guard running again (pid %d): packages may run here", guard.pid)
         self.on_change()
 
-    def set_margin(self, margin: int) -> None:
+    def set_margin(self, margin: int, watchdog_limit: int | None = None) -> None:
+        """STOP_MARGIN, and the longest watchdog timeout the lease allows (a new guard
+        gets both again)."""
         self._margin = margin
+        if watchdog_limit is not None:
+            self._watchdog_limit = watchdog_limit
         if self._guard is None:
             return
         try:
             self._guard.set_margin(margin)
+            if self._watchdog_limit:
+                self._guard.set_watchdog_limit(self._watchdog_limit)
         except GuardError as exc:
             log.error("lease guard: %s", exc)
 

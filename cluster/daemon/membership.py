@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from cluster.config.model import Config
 from cluster.config.online import Running
+from cluster.config.stopbound import stop_margin_ns, watchdog_limit
 from cluster.core.effects import (
     Command,
     CommandDone,
@@ -110,6 +111,7 @@ def timing_of(config: Config) -> Timing:
     return Timing.for_member_timeout(
         cluster.member_timeout_us * US,
         heartbeat=cluster.heartbeat_interval_us * US,
+        stop_margin=stop_margin_ns(config),  # wide enough for every package's stop-now
         auto_start_timeout=cluster.auto_start_timeout_us * US,
     )
 
@@ -257,14 +259,19 @@ class MembershipDriver:
         self._auto_start = False  # AUTO_START is for the boot, not for every reconfiguration
         self._setup_quorum_server(config)
         if self._guard is not None:
-            self._guard.set_margin(self.timing.stop_margin)
+            t = self.timing
+            self._guard.set_margin(
+                t.stop_margin, watchdog_limit(t.member_timeout, t.heartbeat, t.rho_ppm)
+            )
         self.links.set_paths(heartbeat_paths(config, self.node))
         log.info(
-            "membership of cluster %s: %d nodes, MEMBER_TIMEOUT %.1f s, heartbeat %.2f s%s",
+            "membership of cluster %s: %d nodes, MEMBER_TIMEOUT %.1f s, heartbeat %.2f s, "
+            "STOP_MARGIN %.0f ms%s",
             spec.name,
             len(spec.nodes),
             self.timing.member_timeout / 1e9,
             self.timing.heartbeat / 1e9,
+            self.timing.stop_margin / 1e6,
             f", quorum server {config.cluster.qs_host}" if config.cluster.qs_host else "",
         )
         self._events.put_nowait(Tick(now))  # the core's first pings and timers
