@@ -207,6 +207,12 @@ class LocalPackages:
                 outcome = await self._track(name, self._start(runner, action.epoch))
             finally:
                 self.changed()
+            if not outcome.ok and outcome.retry:
+                # Held elsewhere for now (the duplicate-address probe), or the lease went
+                # meanwhile: refused, so the coordinator retries after a back-off; not a
+                # failure of this node (DESIGN.md §3).
+                log.warning("package %s not started on %s: %s", name, self.node, outcome.detail)
+                raise CmError(f"{name} not started on {self.node} for now: {outcome.detail}")
             if not outcome.ok:
                 self.failed_here.add(name)
                 self.changed()

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cluster.resources.base import Context, Health, Resource, ResourceError
+from cluster.resources.base import Context, Health, NotNow, Resource, ResourceError
 from cluster.resources.mmp import History
 from cluster.resources.service import Service
 from cluster.resources.stopnow import StopNowAction
@@ -41,6 +41,7 @@ class Outcome:
     ok: bool
     detail: str
     clean: bool = True  # a halt that left nothing behind
+    retry: bool = False  # a start refused for now (NotNow), not a failure of the package
 
 
 def package_logger(name: str, log_dir: Path) -> logging.Logger:
@@ -120,7 +121,12 @@ class PackageRunner:
                     # of its work (OCF: stop follows a failed start; the halt script
                     # follows a failed run script). A step that did nothing is inactive
                     # and skipped.
-                    await self._halt([resource, *reversed(started)])
+                    clean = await self._halt([resource, *reversed(started)])
+                    if isinstance(exc, NotNow) and clean:
+                        # Nothing held here and nothing wrong with the package.
+                        self.state = State.HALTED
+                        self.on_change()
+                        return Outcome(False, self.last_error, retry=True)
                     self.state = State.FAILED
                     self.on_change()
                     return Outcome(False, self.last_error)

@@ -56,6 +56,13 @@ class ResourceError(CmError):
         self.recovery = recovery
 
 
+class NotNow(ResourceError):
+    """The start cannot go on here now for a reason outside the package: another host
+    still answers for its address (a frozen or cut-off holder whose lease has not run
+    out on its own clock), or this node lost its lease meanwhile. Not a failure of the
+    package on this node: the start is refused, and the coordinator retries later."""
+
+
 @dataclass(frozen=True)
 class Health:
     ok: bool

@@ -17,7 +17,14 @@ import time
 from dataclasses import dataclass, field
 
 from cluster.network import arp, netlink
-from cluster.resources.base import Context, Health, Recovery, Resource, ResourceError
+from cluster.resources.base import (
+    Context,
+    Health,
+    NotNow,
+    Recovery,
+    Resource,
+    ResourceError,
+)
 from cluster.resources.stopnow import DeleteAddress, StopNowAction
 
 
@@ -166,7 +173,7 @@ class FloatingIP(Resource):
             wait=self.probe_wait,
         )
         if holder is not None:
-            raise ResourceError(
+            raise NotNow(
                 f"{self.address} is already in use on the network: {holder} answered "
                 f"the duplicate-address probe on {placement.interface}; not adding it"
             )
@@ -188,7 +195,7 @@ class FloatingIP(Resource):
             # The probe took a while: the lease may have gone meanwhile. Checked after
             # the guard was told and with no await before the add.
             self._set_placement(ctx, None)
-            raise ResourceError(
+            raise NotNow(
                 f"not adding {self.address}: this node no longer holds its lease (or its "
                 "lease guard stopped listening)"
             )

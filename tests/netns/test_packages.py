@@ -11,6 +11,7 @@ block all along, or 2.5 s when it had no time to see the holder's writes
 or a stop-now that unmounted, the disk mounts at once.
 """
 
+import json
 import os
 import random
 import signal
@@ -390,3 +391,47 @@ def test_chaos_leaves_a_clean_disk_and_one_writer_at_a_time(tmp_path: Path) -> N
         runs = writer.runs(text)
         assert len(runs) >= 1 + sum("-active" in step for step in steps), runs
         print(f"chaos: {len(steps)} steps {steps}; writer runs {runs}")
+
+
+def test_cmcld_and_guard_frozen_together_then_resumed(tmp_path: Path) -> None:
+    """Issue 13 point 8: SIGSTOP of n1's cmcld *and* its lease guard past MEMBER_TIMEOUT
+    (a host frozen but for its kernel and the package's own processes). No watchdog
+    here, so nothing stops n1's package; the adoptive nodes' duplicate-address probe
+    finds the floating IP still answered by n1 and refuses it, which is a wait (retried
+    with a back-off), not a failure. Once resumed, n1 stops (its lease is gone) and the
+    package ends on exactly one node, with no failure on the nodes that waited."""
+    with package_site(tmp_path) as site:
+        c = site.c
+        site.wait_answer_from("n1")
+        cmcld = c.daemons["n1"].process
+        status = c.root("n1") / "var/run/cmcluster/guard.json"
+        guard_pid = int(json.loads(status.read_text())["pid"])
+        assert guard_pid > 0 and guard_pid in c.lab.pids_in("n1")
+        frozen_at = time.time()
+        os.kill(guard_pid, signal.SIGSTOP)  # the guard this test's cmcld started
+        c.lab.pause(cmcld)
+        try:
+            time.sleep(3 * MT)
+            # Meanwhile n1 still holds the address: nobody else may have added it.
+            assert site.holds("n2") == (False, False) and site.holds("n3") == (False, False)
+        finally:
+            c.lab.resume(cmcld)
+            os.kill(guard_pid, signal.SIGCONT)
+        seen: dict[str, object] = {}
+
+        def running_somewhere() -> bool:
+            nonlocal seen
+            seen = c.package("n3", PKG, timeout=10)
+            return seen.get("state") == "running" and bool(seen.get("node"))
+
+        wait_for(running_somewhere, 30, f"{PKG} running again")
+        host = str(seen["node"])
+        site.wait_answer_from(host, 10)
+        holders = [n for n in NODES if site.holds(n) != (False, False)]
+        assert holders == [host], holders
+        for node in NODES:
+            failed = [n["name"] for n in c.package(node, PKG)["nodes"] if n.get("failed_here")]
+            assert failed == [], (node, failed)
+        logs = " ".join(c.log(n) for n in ("n2", "n3"))
+        assert "for now" in logs and "already in use on the network" in logs
+        print(f"frozen {3 * MT:.0f} s: {PKG} runs on {host} {time.time() - frozen_at:.1f} s in")

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from cluster.packages.runner import PackageRunner, State
+from cluster.resources.base import Context, NotNow
 from cluster.resources.ocf import OcfAgent
 from cluster.resources.script import Scripts
 
@@ -156,3 +157,24 @@ def test_check_monitors_a_running_package_and_names_what_failed(tmp_path: Path) 
     resource, health = failed
     assert resource.label == "ocf test:a2 a2" and "OCF_NOT_RUNNING" in health.reason
     assert lines(journal).count("a2 monitor") == 2
+
+
+class HeldElsewhere(Scripts):
+    """A step that finds its resource still held by another host (as the floating IP's
+    duplicate-address probe does)."""
+
+    async def start(self, ctx: Context) -> None:
+        raise NotNow("198.18.0.99 is already in use on the network: answered the probe")
+
+
+def test_a_start_refused_for_now_is_not_a_failure(tmp_path: Path) -> None:
+    """Issue 13 point 8: the steps before are undone and the package is simply halted
+    here (retried later by the coordinator), not failed."""
+    journal = tmp_path / "journal"
+    first = script(tmp_path, "s1", journal)
+    busy = HeldElsewhere(run_script=first.run_script, halt_script=first.halt_script)
+    r = runner(tmp_path, agent(tmp_path, "a1", journal), busy)
+    outcome = asyncio.run(r.start())
+    assert not outcome.ok and outcome.retry and "in use" in outcome.detail
+    assert state(r) is State.HALTED
+    assert lines(journal) == ["a1 start", "a1 stop"]
