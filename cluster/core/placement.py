@@ -133,7 +133,7 @@ class _Placer:
         """Why a running package may not stay where it runs (None: it may). Node
         switching, failure history and AUTO_RUN never move a running package."""
         if node in self.f.snap.halting:
-            return f"{node} is halting"
+            return self.f.snap.halting_reason(node)
         for dep in p.dependencies:
             problem = self._lost_now(dep, node) if dep.condition is Condition.UP else None
             if problem:

@@ -107,7 +107,7 @@ class Facts:
         if node not in self.members:
             return f"{node} is not a cluster member"
         if node in self.snap.halting:
-            return f"{node} is halting"
+            return self.snap.halting_reason(node)
         if node not in self.spec(name).nodes:
             return f"{node} is not in its node list"
         if node in state.disabled_nodes:

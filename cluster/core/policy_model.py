@@ -154,7 +154,8 @@ class Snapshot:
     allowed (`TakeoverAllowed.at` has passed, or they left cleanly through cmhaltnode, or
     cmruncl -n asserted them down). Any other non-member may still hold a lease and run
     its packages: nothing that could run there is started elsewhere. `halting`: members
-    being halted by cmhaltnode. `requests`: pending operator requests, oldest first.
+    being halted by cmhaltnode, or that can run no package (`blocked` says why: its
+    lease guard is not running). `requests`: pending operator requests, oldest first.
     """
 
     epoch: int
@@ -166,6 +167,7 @@ class Snapshot:
     released: frozenset[str] = frozenset()
     halting: frozenset[str] = frozenset()
     requests: tuple[Request, ...] = ()
+    blocked: Mapping[str, str] = field(default_factory=dict)
     _specs: Mapping[str, PackageSpec] = field(init=False, repr=False, compare=False)
     _states: Mapping[str, PackageState] = field(init=False, repr=False, compare=False)
 
@@ -184,6 +186,11 @@ class Snapshot:
     def state(self, name: str) -> PackageState:
         return self._states[name]
 
+    def halting_reason(self, node: str) -> str:
+        """Why nothing starts on a halting member, and what runs there leaves."""
+        why = self.blocked.get(node)
+        return f"{node} runs no package ({why})" if why else f"{node} is halting"
+
 
 def _problems(
     snap: Snapshot, specs: dict[str, PackageSpec], states: dict[str, PackageState]
@@ -199,6 +206,8 @@ def _problems(
         problems.append(f"members {sorted(set(snap.members) - nodes)} are not configured")
     if snap.members and snap.coordinator not in snap.members:
         problems.append(f"coordinator {snap.coordinator} is not a member")
+    if not set(snap.blocked) <= snap.halting:
+        problems.append(f"blocked nodes {sorted(set(snap.blocked) - snap.halting)} not halting")
     if not snap.halting <= set(snap.members):
         problems.append(f"halting nodes {sorted(snap.halting - set(snap.members))} not members")
     if snap.released & set(snap.members):

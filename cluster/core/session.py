@@ -409,6 +409,11 @@ class PlacementSession:
             ),
             halting=frozenset(halting),
             requests=tuple(self.requests.values()),
+            blocked={
+                n: r.blocked
+                for n in sorted(halting)
+                if (r := self.reports.get(n)) is not None and r.blocked
+            },
         )
 
     def _decide(self, now: int, out: list[SessionEffect]) -> None:

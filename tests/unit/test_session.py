@@ -181,3 +181,13 @@ def test_cmmodpkg_validates_nodes_and_versions_the_flags() -> None:
     flag = publish.flags.get("web")
     assert flag is not None and flag.disabled == {"b"}
     assert Reply(2, Outcome.ACCEPTED, "web: node switching disabled on b") in out
+
+
+def test_a_node_without_its_guard_is_skipped_with_the_reason() -> None:
+    session = PlacementSession("a", LAYOUT)
+    session.handle(Decided(T0, Membership(7, ("a", "b"), "a"), Flags()))
+    blocked = NodeReport("a", 7, halting=True, blocked="the lease guard is not running")
+    session.handle(Reported(T0, blocked))
+    (start,) = orders(session.handle(Reported(T0, NodeReport("b", 7))))
+    assert start.node == "b"
+    assert "a runs no package (the lease guard is not running)" in start.reason
