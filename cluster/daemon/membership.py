@@ -523,6 +523,9 @@ class MembershipDriver:
         self._guard_deadline = None
         if self._halting:
             self._say(f"lease surrendered ({effect.reason})")
+            # What is still held (a halt cut short, or not clean) is stopped now too;
+            # the guard stays armed after an unclean stop (GuardLink.disarm).
+            self.on_lease_lost(effect.reason)
             if self._guard is not None:
                 self._guard.disarm()
             return

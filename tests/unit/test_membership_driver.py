@@ -1,8 +1,10 @@
 """The membership driver's own rules, without a network."""
 
 import asyncio
+import time
 from pathlib import Path
 
+from cluster.core.effects import LeaseLost
 from cluster.core.messages import NEVER_FORMED, Accept, Ballot, Prepare
 from cluster.daemon.configstore import ConfigStore
 from cluster.daemon.membership import FORGED_BALLOTS, MembershipDriver
@@ -37,5 +39,36 @@ def test_votes_only_from_their_proposer(tmp_path: Path) -> None:
         assert stats.snapshot()[FORGED_BALLOTS] == 2
         d._deliver("n3", forged)
         assert d._events.qsize() == 1
+
+    asyncio.run(scenario())
+
+
+class Recorder:
+    """Stands for the lease guard and stop-now: what happened, in order."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def disarm(self) -> None:
+        self.calls.append("disarm")
+
+    def stop_now(self, why: str) -> None:
+        self.calls.append(f"stop-now: {why}")
+
+
+def test_a_lease_lost_while_halting_stops_what_is_held_before_the_guard_is_disarmed(
+    tmp_path: Path,
+) -> None:
+    """A halt in progress (cmhaltnode, cmhaltcl) when the lease goes: stop-now still runs
+    first; before, the guard was disarmed with whatever was still held."""
+
+    async def scenario() -> None:
+        d, _ = driver(tmp_path)
+        seen = Recorder()
+        d._guard = seen  # type: ignore[assignment]
+        d.on_lease_lost = seen.stop_now
+        d._halting = True  # as command(HaltNode()) sets it
+        await d._lease_lost(LeaseLost(3, time.monotonic_ns(), "left the membership"))
+        assert seen.calls == ["stop-now: left the membership", "disarm"]
 
     asyncio.run(scenario())
