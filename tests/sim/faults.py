@@ -5,14 +5,17 @@ The same actions serve the random runs and the scenario files: a run is a list o
 bounded wait for the cluster to gather every node again.
 """
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from random import Random
 
 from cluster.core.effects import Command, HaltCluster, HaltNode, RunCluster, RunNode
 from cluster.core.messages import QUORUM_SERVER
+from cluster.core.policy_model import PackageSpec
+from cluster.core.session_model import Layout
 from cluster.core.timing import MS, SECOND, Timing
-from tests.sim.world import SimConfig, World
+from tests.sim.world import Host, SimConfig, World
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,19 @@ class FailPackages:
 
 
 @dataclass(frozen=True)
+class Reconfigure:
+    """cmapplyconf: add a package, remove one, or change the order of its node list.
+    Every node applies the new generation at its own moment within `spread` (the
+    two-phase apply commits node by node). Removing a package that runs or is held
+    anywhere is refused, as cmapplyconf now refuses it (unless `legacy` has
+    "remove-running")."""
+
+    change: str  # "add", "remove" or "reorder"
+    package: str
+    spread: int = 50 * MS
+
+
+@dataclass(frozen=True)
 class Expect:
     """A check at a point of a scenario; `test` returns a complaint or None."""
 
@@ -161,6 +177,7 @@ Action = (
     | Thaw
     | DiskStall
     | FailPackages
+    | Reconfigure
 )
 
 
@@ -195,7 +212,7 @@ def apply(world: World, action: Action) -> None:
             host.pause()
     elif isinstance(action, Resume):
         host = world.hosts[action.node]
-        if host.up and host.paused:
+        if host.up and host.paused and host.frozen_at is None:  # a frozen host waits to thaw
             host.resume()
     elif isinstance(action, Partition):
         world.net.partition([set(g) for g in action.groups], everyone)
@@ -230,6 +247,8 @@ def apply(world: World, action: Action) -> None:
         host = world.hosts[action.node]
         host.stalled_until = max(host.stalled_until, world.now + action.nanoseconds)
         host.disk_busy_until = max(host.disk_busy_until, host.stalled_until)
+    elif isinstance(action, Reconfigure):
+        reconfigure(world, action)
     elif isinstance(action, FailPackages):
         host = world.hosts[action.node]
         if host.up:
@@ -239,6 +258,46 @@ def apply(world: World, action: Action) -> None:
         if host.up and host.node is not None:
             done = host.agent.stop_all("cmhaltnode")
             host.later(done, host.command, HaltNode())
+
+
+def reconfigure(world: World, change: Reconfigure) -> None:
+    """Apply a configuration change, unless cmapplyconf would refuse it."""
+    layout = world.layout
+    specs = {p.name: p for p in layout.packages}
+    name = change.package
+    rng = Random(f"{world.seed}/config/{layout.generation}")
+    if change.change == "add" and name not in specs:
+        specs[name] = PackageSpec(name, tuple(rng.sample(world.cfg.nodes, len(world.cfg.nodes))))
+    elif change.change == "reorder" and name in specs:
+        nodes = list(specs[name].nodes)
+        rng.shuffle(nodes)
+        specs[name] = dataclasses.replace(specs[name], nodes=tuple(nodes))
+    elif change.change == "remove" and name in specs:
+        held = {h.name for h in world.hosts.values() if name in h.agent.held}
+        holder = world.checker.holder(name, world.now)
+        if holder is not None:
+            held.add(holder)
+        if held and "remove-running" not in world.cfg.legacy:
+            world.trace(f"cmapplyconf refused: {name} is held on {sorted(held)}")
+            return
+        del specs[name]
+    else:
+        return
+    world.layout = Layout(
+        generation=layout.generation + 1,
+        nodes=layout.nodes,
+        packages=tuple(specs[n] for n in sorted(specs)),
+        auto_run=dict.fromkeys(specs, True),
+    )
+    world.trace(f"configuration generation {world.layout.generation}: {change.change} {name}")
+    for host in world.hosts.values():
+        delay = rng.randint(0, change.spread)
+        world.at(world.now + delay, _commit, host, world.layout)
+
+
+def _commit(host: Host, layout: Layout) -> None:
+    if host.up and host.node is not None and host.agent.layout.generation < layout.generation:
+        host.call(host.incarnation, host.agent.configure, layout)
 
 
 @dataclass
@@ -361,6 +420,10 @@ def random_plan(seed: int, nodes: int | None = None, big: bool = False) -> Plan:
             actions.append((t + host_faults.randint(100 * MS, 2 * mt), HealNetwork()))
         elif kind == "stall":
             actions.append((t, DiskStall(victim, host_faults.randint(SECOND // 2, 3 * SECOND))))
+        elif kind == "config":
+            change = host_faults.choice(["add", "reorder", "reorder", "remove"])
+            name = f"pkg{host_faults.randint(1, cfg.tokens + 2)}"
+            actions.append((t, Reconfigure(change, name)))
         elif kind == "leave":
             actions.append((t, Leave(victim)))
             if rng.random() < 0.5:
@@ -399,5 +462,5 @@ _WEIGHTS = [5, 3, 4, 2, 2, 2, 1, 2, 2, 1, 2, 2]
 # Issue 13's host faults: cmcld alone crashing, a whole host frozen (only with a
 # watchdog: without one nothing can stop a frozen host's packages, and cmcheckconf says
 # so), messages later than MT/2, a disk that completes no write for seconds.
-_KINDS += ["daemon", "freeze", "late", "stall"]
-_WEIGHTS += [3, 3, 1, 1]
+_KINDS += ["daemon", "freeze", "late", "stall", "config"]
+_WEIGHTS += [3, 3, 1, 1, 3]

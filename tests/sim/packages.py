@@ -29,6 +29,7 @@ from cluster.core.session_model import (
     ActionLost,
     ActionRefused,
     Ask,
+    Configured,
     Decided,
     Flags,
     Held,
@@ -77,6 +78,7 @@ class PushReport:
 class Execute:
     ask: int
     action: Action
+    generation: int
 
 
 @dataclass(frozen=True)
@@ -164,10 +166,15 @@ class PackageAgent:
         else:
             self.host.send(m.coordinator, PushReport(self.report()))
 
-    def _refusal(self, sender: str, action: Action) -> str:
+    def _refusal(self, sender: str, action: Action, generation: int) -> str:
         node = self.host.node
         assert node is not None
         decided = node.decided_membership()
+        if generation != self.layout.generation:
+            mine = self.layout.generation
+            return f"order for generation {generation}: {self.host.name} has {mine}"
+        if self.layout.spec(action.package) is None:
+            return f"package {action.package} is not configured on {self.host.name}"
         if not node.active or action.epoch != decided.epoch:
             return f"order of epoch {action.epoch} refused: {self.host.name} is elsewhere"
         if sender != decided.coordinator:
@@ -181,9 +188,24 @@ class PackageAgent:
                 return f"{self.host.name} does not hold its lease: it starts no package"
         return ""
 
-    def execute(self, sender: str, action: Action, reply: ReplyFn) -> None:
+    def configure(self, layout: Layout) -> None:
+        """A configuration generation is applied here. A package it no longer has is
+        forgotten as daemon/packages.py forgets its runner: whatever of it still runs
+        here runs on unmanaged (which is why cmapplyconf refuses to remove a package
+        that runs anywhere, and the random mix removes only halted ones)."""
+        names = {p.name for p in layout.packages}
+        for name in [n for n in self.held if n not in names]:
+            self.host.world.trace(f"{self.host.name}: {name} removed while held: unmanaged")
+            del self.held[name]
+            self._stopping.discard(name)
+        self.layout = layout
+        self.prefs = {p.name: p.nodes for p in layout.packages}
+        self._feed(Configured(self.host.local_now(), layout))
+        self._changed()  # the report follows the configuration
+
+    def execute(self, sender: str, action: Action, reply: ReplyFn, generation: int) -> None:
         """ExecutePackageAction: refused at once, or answered once done."""
-        error = self._refusal(sender, action)
+        error = self._refusal(sender, action, generation)
         if error:
             reply(error, None)
             return
@@ -366,7 +388,7 @@ class PackageAgent:
             def answer(error: str, report: NodeReport | None, ask: int = message.ask) -> None:
                 self.host.send(sender, Executed(ask, error, report))
 
-            self.execute(sender, message.action, answer)
+            self.execute(sender, message.action, answer, message.generation)
         elif isinstance(message, Executed):
             action = self._ordered.pop(message.ask, None)
             if action is not None:
@@ -411,7 +433,7 @@ class PackageAgent:
             if isinstance(effect, Ask):
                 host.agent_timer_at(effect.at, self._ask, effect.node, effect.epoch)
             elif isinstance(effect, Order):
-                self._order(effect.action)
+                self._order(effect.action, effect.generation)
             elif isinstance(effect, Publish):
                 self._adopt(effect.flags)
                 if effect.push:
@@ -446,19 +468,19 @@ class PackageAgent:
         if self._asked.pop(ask, None) is not None:
             self._feed(ReportMissing(self.host.local_now(), member, epoch))
 
-    def _order(self, action: Action) -> None:
+    def _order(self, action: Action, generation: int) -> None:
         host = self.host
         if action.node == host.name:
 
             def local(error: str, report: NodeReport | None) -> None:
                 self._outcome(action, error, report)
 
-            self.execute(host.name, action, local)
+            self.execute(host.name, action, local, generation)
             return
         self._asks += 1
         ask = self._asks
         self._ordered[ask] = action
-        host.send(action.node, Execute(ask, action))
+        host.send(action.node, Execute(ask, action, generation))
         host.agent_timer(ORDER_TIMEOUT, self._order_timeout, ask, action)
 
     def _order_timeout(self, ask: int, action: Action) -> None:

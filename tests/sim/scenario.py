@@ -30,6 +30,8 @@
     legacy: publish-late          # old daemon rules to play back (see tests/sim/packages.py)
     start-time: 300ms             # every start takes up to this (a slow run script)
     at 3s fail-packages a         # every package running on a fails there
+    at 3s remove-package pkg1     # cmapplyconf (refused while pkg1 is held anywhere);
+                                  # add-package pkg9, reorder-package pkg2 too
     expect 8s members a b | c d   # the newest decided membership is one of these
     expect 8s lease a b           # these nodes hold a lease; no-lease c d
     expect 8s tokens-on a b       # every token is held by one of these nodes
@@ -73,6 +75,7 @@ from tests.sim.faults import (
     Partition,
     Pause,
     Plan,
+    Reconfigure,
     Restart,
     Resume,
     Thaw,
@@ -129,6 +132,8 @@ def _action(words: list[str]) -> Action:
         return simple[verb](qs[0])
     if verb in ("keep", "lose", "rollback") and qs == [QUORUM_SERVER]:
         return KeepQs() if verb == "keep" else LoseQs(rollback=verb == "rollback")
+    if verb in ("add-package", "remove-package", "reorder-package") and len(args) == 1:
+        return Reconfigure(verb.removesuffix("-package"), args[0])
     if verb == "fail-packages" and len(args) == 1:
         return FailPackages(args[0])
     if verb == "crash-daemon" and len(args) == 1:

@@ -3,9 +3,9 @@ now works, and fails when the simulator plays back the rule the daemon had befor
 (a `legacy` switch, or the setting the fix changed). test_scenarios.py runs each file
 as it is over seven seeds; here the old rule must break an invariant in one of a few.
 
-Point 6 (cmapplyconf on a non-coordinator) is a configuration check, shown in
-tests/netns/test_packages.py; point 7 (quorum-server state) in quorum-server-*.scn and
-test_mutations.py; point 4 (unclean halts) is not modelled yet.
+Point 6 is also shown on real hosts (tests/netns/test_packages.py: cmdeleteconf on a
+node that neither runs nor coordinates the package); point 7 (quorum-server state) is
+in quorum-server-*.scn and test_mutations.py; point 4 (unclean halts) is not modelled.
 """
 
 import dataclasses
@@ -53,6 +53,7 @@ HOLES = [
     "frozen-host-watchdog",
     "frozen-host-address-probe",
     "guard-learns-before-start",
+    "config-removes-running-package",
 ]
 
 
@@ -86,6 +87,11 @@ def test_point_3_stop_now_longer_than_the_default_margin() -> None:
 
 def test_point_5_a_start_the_guard_was_not_told_of() -> None:
     violations = runs("plan-publish-fails", range(1, 31), legacy("publish-ignored"))
+    assert any("while" in v for v in violations), violations
+
+
+def test_point_6_a_running_package_removed_from_the_configuration() -> None:
+    violations = runs("config-removes-running-package", range(1, 21), legacy("remove-running"))
     assert any("while" in v for v in violations), violations
 
 

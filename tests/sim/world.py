@@ -170,12 +170,13 @@ class Host(Process):
         super().__init__(world, name, clock)
         self.node: MemberNode | None = None
         self.durable: Durable | None = None
-        self.agent = PackageAgent(self, sim_layout(world.cfg.nodes, prefs))
+        self.agent = PackageAgent(self, world.layout)
         self.wake_token = 0
         self.guard_deadline: int | None = None
         self.guard_life = 0  # the guard process: survives a cmcld crash, not a host crash
         self.frozen_at: int | None = None  # real time a whole-host freeze began
         self.stalled_until = 0  # real time a disk stall (DiskStall) ends
+        self.wake_at = 0  # the local time of the core's last WakeAt
         self.freezes = 0
         self.auto_start = world.cfg.auto_start
         self.commands: list[CommandDone] = []
@@ -199,6 +200,8 @@ class Host(Process):
 
     def _boot_node(self) -> None:
         world = self.world
+        if self.agent.layout is not world.layout:
+            self.agent.configure(world.layout)  # caught up with what was applied meanwhile
         rng = Random(f"{world.seed}/{self.name}/{self.incarnation}")
         self.node = MemberNode(
             self.name,
@@ -268,6 +271,9 @@ class Host(Process):
         world.trace(f"{self.name} thaws")
         if self.guard_deadline is not None:
             self._guard(self.guard_deadline)
+        # The core's wake-up was set on the clock before it stopped: set it again.
+        self.wake_token += 1
+        self.later(self.clock.real(self.wake_at), self._wake, self.wake_token)
         self.resume()
 
     def stored(self, state: Any) -> None:
@@ -316,6 +322,7 @@ class Host(Process):
                 world.send(self.name, effect.to, message)
             elif isinstance(effect, WakeAt):
                 self.wake_token += 1
+                self.wake_at = effect.at
                 self.later(self.clock.real(effect.at), self._wake, self.wake_token)
             elif isinstance(effect, Persist):
                 self.write(effect.seq, effect.state)
@@ -450,6 +457,7 @@ class World:
 
         tokens = [f"pkg{i}" for i in range(1, cfg.tokens + 1)]
         prefs = {t: tuple(self.rng.sample(cfg.nodes, len(cfg.nodes))) for t in tokens}
+        self.layout = sim_layout(cfg.nodes, prefs)  # the applied configuration (cmapplyconf)
         self.hosts: dict[str, Host] = {}
         for name in cfg.nodes:
             clock = Clock(self.rng.randint(0, 10**15), rate())
@@ -517,7 +525,7 @@ class World:
                 f"active {node.active} lease {node.holds_lease(host.local_now())} "
                 f"paused {host.paused} holds {sorted(host.agent.held)}"
             )
-        for token in sorted(self.hosts[self.cfg.nodes[0]].agent.prefs):
+        for token in sorted(p.name for p in self.layout.packages):
             lines.append(f"{token}: {self.checker.holder(token, self.now)}")
         return "; ".join(lines)
 
@@ -539,7 +547,7 @@ class World:
                 return False
             if not node.active or not node.holds_lease(host.local_now()):
                 return False
-        for token in self.hosts[next(iter(expected))].agent.prefs:
+        for token in (p.name for p in self.layout.packages):
             holder = self.checker.holder(token, self.now)
             if holder is None or holder not in expected:
                 return False
