@@ -11,6 +11,9 @@ reach (DESIGN §2, "Nothing runs outside the lease's reach"):
   GUARD_RETRY seconds while it holds a lease, so a cleared record lifts it.
 - A plan the guard cannot be told of raises (`GuardLink.publish`): the start that
   needed it fails and releases what it started (daemon/packages.py publish_plan).
+- cmcld's own stop-now that was not clean is recorded as the guard's would be
+  (`GuardLink.stopped_unclean`); what it could not stop stays in the guard's plan, and
+  the guard is never disarmed while that record stands (it fires at its deadline).
 
 An operator clears an unclean record by removing it (`Guard.fired_path`) after
 checking the host: nothing else does.
@@ -169,9 +172,9 @@ def _since_boot(plan: stopnow.Plan, path: Path) -> stopnow.Plan:
     return stopnow.Plan(plan.node, kept)
 
 
-def _record(paths: HostPaths, node: str, report: dict[str, Any]) -> str:
+def _record(paths: HostPaths, node: str, report: dict[str, Any], by: str = "cmcld at start") -> str:
     """Write an unclean stop-now record as the guard does; the problem it states."""
-    record = {"node": node, "wall_time": time.time(), "by": "cmcld at start", "report": report}
+    record = {"node": node, "wall_time": time.time(), "by": by, "report": report}
     try:
         protocol.write_json(Guard.fired_path(paths), record)
     except OSError as exc:
@@ -194,25 +197,26 @@ def open_guard(paths: HostPaths, node: str, watchdog: Callable[[], str | None]) 
 
     try:
         stop_leftovers(paths, node)
+        _check_record(paths)  # an earlier cmcld's unclean stop-now: its guard may run on
     except GuardUnavailable as exc:
         # A guard left running keeps the old plan and fires at its deadline: it is
         # never renewed by this cmcld.
         log.error("no package starts on this node: %s", exc)
-        return GuardLink(None, revive=revive, problem=str(exc))
+        return GuardLink(None, revive=revive, problem=str(exc), paths=paths, node=node)
     if Guard.running_pid(paths):
         try:
             guard = Guard.attach(paths)
             if guard.status().state != protocol.FIRED and guard.listening():
                 guard.publish_plan(stopnow.Plan(node))  # its plan is ours now: nothing yet
                 log.info("reattached to the running lease guard (pid %d)", guard.pid)
-                return GuardLink(guard, revive=revive, started_here=False)
+                return GuardLink(guard, revive=revive, started_here=False, paths=paths, node=node)
         except (GuardError, OSError) as exc:
             log.warning("the running lease guard cannot be reattached: %s", exc)
     try:
-        return GuardLink(revive(), revive=revive)
+        return GuardLink(revive(), revive=revive, paths=paths, node=node)
     except GuardUnavailable as exc:
         log.error("no package starts on this node: %s", exc)
-        return GuardLink(None, revive=revive, problem=str(exc))
+        return GuardLink(None, revive=revive, problem=str(exc), paths=paths, node=node)
 
 
 class GuardLink:
@@ -228,8 +232,12 @@ class GuardLink:
         revive: Callable[[], Guard] | None = None,
         started_here: bool = True,
         problem: str | None = None,
+        paths: HostPaths | None = None,
+        node: str = "",
     ) -> None:
         self._guard = guard
+        self._paths, self._node = paths, node
+        self._unclean: str | None = None  # cmcld's own stop-now left something held
         self.started_here = started_here  # False: reattached to a previous cmcld's guard
         self._revive = revive
         self._problem = problem if guard is None else None
@@ -242,10 +250,32 @@ class GuardLink:
     # -- whether packages may run here -------------------------------------------------
 
     def problem(self) -> str | None:
-        """Why no package may start on this node (None: a guard listens)."""
+        """Why no package may start on this node (None: a guard listens, and no unclean
+        stop-now record of cmcld's stands)."""
+        if self._unclean is not None and not self._record_stands():
+            log.warning("the unclean stop-now record was removed: packages may run here")
+            self._unclean = None
         if self._guard is None:
             return f"the lease guard is not running: {self._problem or 'not started'}"
-        return None
+        return self._unclean
+
+    def _record_stands(self) -> bool:
+        if self._paths is None:
+            return True  # nowhere to look: only a new guard lifts it
+        record = Guard.fired_record(self._paths)
+        return record is not None and record_problem(record, self._paths) is not None
+
+    def stopped_unclean(self, report: stopnow.Report, why: str) -> None:
+        """cmcld's own stop-now left something held: recorded as the guard records its
+        own, so no package starts here until an operator removes the record; the guard
+        keeps its plan (what is held) and is not disarmed meanwhile."""
+        if self._paths is None:
+            problem = f"the stop-now by cmcld ({why}) was NOT clean"
+        else:
+            problem = _record(self._paths, self._node, report.to_dict(), f"cmcld ({why})")
+        self._unclean = problem
+        log.error("no package starts on this node: %s", problem)
+        self.on_change()
 
     def listening(self) -> bool:
         return self._guard is not None and self._guard.listening()
@@ -290,7 +320,7 @@ class GuardLink:
                 self._problem = str(exc)
                 self.on_change()
             return
-        self._guard, self._problem = guard, None
+        self._guard, self._problem, self._unclean = guard, None, None  # the record is gone
         if self._margin is not None:
             self.set_margin(self._margin)
         log.warning("lease guard running again (pid %d): packages may run here", guard.pid)
@@ -312,7 +342,12 @@ class GuardLink:
             log.error("lease guard: %s", exc)
 
     def disarm(self) -> None:
+        """No lease and nothing held any more. Refused while an unclean stop-now of
+        cmcld's stands: the guard then fires at its deadline with what is held."""
         if self._guard is None:
+            return
+        if self.problem() is not None:
+            log.warning("the lease guard stays armed: %s", self.problem())
             return
         try:
             self._guard.disarm()
@@ -371,5 +406,8 @@ class GuardLink:
     def close(self) -> None:
         if self._retrying is not None:
             self._retrying.cancel()
-        if self._guard is not None:
+        if self._guard is not None and self.problem() is not None:
+            log.warning("leaving the lease guard (pid %d) armed with what is held", self._guard.pid)
+            self._guard.detach()
+        elif self._guard is not None:
             self._guard.close()

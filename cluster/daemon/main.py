@@ -224,6 +224,11 @@ async def _serve(
     await _leave(membership, commands, package_ops, log)
     if packages.active():  # not a member (or leaving failed): halt what still runs here
         await packages.halt_all_here()
+    if packages.active():
+        # Held still: stopped now, and an unclean stop recorded; the guard then stays
+        # armed and fires at the lease deadline with what is held (GuardLink.close).
+        log.error("cmcld stopping: %s still held here", ", ".join(packages.active()))
+        packages.stop_now("cmcld stopping")
     coordinator.close()
     for task in (catching_up, *watchers):
         task.cancel()
@@ -289,6 +294,7 @@ def _packages(
         may_run=lambda: membership.holds_lease() and guard.listening(),
         plan_sink=guard,
         blocked=guard.problem,
+        on_unclean_stop=guard.stopped_unclean,  # recorded; the guard keeps what is held
     )
     guard.on_change = packages.changed
     packages.reconfigure()
@@ -337,7 +343,9 @@ async def _leave(
     log: logging.Logger,
 ) -> None:
     """Stopping cmcld on a member is a cmhaltnode: leave through a decided epoch first,
-    so the others need not wait MEMBER_TIMEOUT to notice."""
+    so the others need not wait MEMBER_TIMEOUT to notice. Not while packages still hold
+    something here (halt_here fails): the node does not leave the membership with
+    resources its lease no longer covers."""
     core = membership.core
     if core is None or not core.active:
         return

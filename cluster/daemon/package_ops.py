@@ -180,12 +180,16 @@ class PackageOps:
             yield text
 
     async def halt_here(self) -> AsyncIterator[str]:
-        """cmhaltnode: the coordinator moves our packages away (or halts them) first."""
+        """cmhaltnode: the coordinator moves our packages away (or halts them) first.
+        Whatever is still held here in the end (a halt that was not clean, a package
+        that would not halt in time) fails the command: the node must not leave while
+        it holds resources, or its lease and guard would no longer cover them."""
         if not self._packages.active():
             return
         if not self._membership.active():
             yield f"halting the packages on {self.node}"
             await self._packages.halt_all_here()
+            self._nothing_held()
             return
         self._packages.halting = True
         self._packages.changed()
@@ -193,12 +197,30 @@ class PackageOps:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + HALT_HERE_TIMEOUT
         while self._packages.active():
+            if self._packages.unclean() == self._packages.active():
+                break  # the coordinator moves no unclean package: waiting changes nothing
             if loop.time() > deadline or not self._membership.active():
                 yield f"halting the remaining packages on {self.node} here"
                 await self._packages.halt_all_here()
                 break
             await asyncio.sleep(0.1)
+        self._nothing_held()
         yield f"no package runs on {self.node} any more"
+
+    def _nothing_held(self) -> None:
+        """Raise, naming them, when packages still hold something here."""
+        held = self._packages.active()
+        if not held:
+            return
+        unclean = self._packages.unclean()
+        raise CmError(
+            f"{self.node} still holds {', '.join(held)}"
+            + (f" ({', '.join(unclean)} could not be halted cleanly)" if unclean else "")
+            + f": {self.node} stays in the cluster so its lease guard keeps covering them. "
+            "See the package log (cmviewcl -v: halt aborted), release what is held (a busy "
+            "filesystem: stop what uses it), halt the package again (cmhaltpkg), then run "
+            "cmhaltnode again"
+        )
 
     # -- cmviewcl -----------------------------------------------------------------------
 
@@ -285,6 +307,14 @@ class PackageOps:
             if state == "halted" and failed and not held:
                 state = "failed" if not running else state
             shown = held.get(running[0]) if running else next(iter(held.values()), None)
+            reason = reasons.get(package.name, "")
+            aborted = sorted(n for n, r in held.items() if r.halt_unclean)
+            if aborted:
+                # Serviceguard's halt_aborted: started nowhere until an operator acts.
+                reason = (
+                    f"halt aborted on {', '.join(aborted)} ({held[aborted[0]].last_error}): "
+                    "it starts nowhere until it is halted there cleanly (cmhaltpkg)"
+                )
             views.append(
                 PackageView(
                     name=package.name,
@@ -309,7 +339,7 @@ class PackageOps:
                         for s in (shown.services if shown else ())
                     ),
                     monitored_subnets=tuple(package.monitored_subnets),
-                    reason=reasons.get(package.name, ""),
+                    reason=reason,
                     running_on=tuple(running),
                     subnets_down=tuple(sorted({s for n in running for s in held[n].subnets_down})),
                     subnets_known=bool(running) and bool(package.monitored_subnets),

@@ -7,6 +7,12 @@ A package that fails here (a start that failed, a service out of restarts) is ha
 here and reported in `failed_packages` until the replicated flags record the failure:
 the coordinator then starts it elsewhere and never here again until an operator clears
 the history (cmmodpkg -e).
+
+A package whose halt (or stop-now) could not release everything is reported
+`halt_unclean` for as long as anything is held here (packages/runner.py): the
+coordinator starts it nowhere. A stop-now that was not clean is also recorded as the
+guard records its own (`on_unclean_stop`): no package starts on this node until an
+operator removes the record.
 """
 
 from __future__ import annotations
@@ -74,6 +80,7 @@ class LocalPackages:
         may_run: Callable[[], bool],
         plan_sink: PlanSink | None,
         blocked: Callable[[], str | None] = lambda: None,
+        on_unclean_stop: Callable[[stopnow.Report, str], None] = lambda report, why: None,
     ) -> None:
         self.node = node
         self._paths = paths
@@ -81,6 +88,7 @@ class LocalPackages:
         self._epoch = epoch
         self._may_run = may_run
         self._blocked = blocked  # why no package may start here (no lease guard)
+        self._on_unclean_stop = on_unclean_stop  # record it (daemon/leaseguard.py)
         self._sink = plan_sink
         self._published = stopnow.Plan(node)  # what the guard is known to hold
         self.runners: dict[str, PackageRunner] = {}
@@ -114,6 +122,8 @@ class LocalPackages:
             runner = self.runners[name]
             if runner.active_resources() or runner.state in (State.STARTING, State.HALTING):
                 continue
+            if runner.unclean or runner.leftover:
+                continue  # held until a halt here succeeds
             if wanted.get(name) != self._specs.get(name):
                 del self.runners[name]
                 self._specs.pop(name, None)
@@ -348,6 +358,8 @@ class LocalPackages:
         while True:
             await self._poll_wait()
             for runner in list(self.runners.values()):
+                if runner.unclean and not self._stopping_now and await runner.reclaim():
+                    self.changed()  # held here no more: the coordinator may place it
                 if runner.state is not State.RUNNING or self._stopping_now:
                     continue
                 failed = await runner.check()
@@ -408,8 +420,11 @@ class LocalPackages:
     # -- lease loss --------------------------------------------------------------------
 
     def stop_now(self, why: str) -> stopnow.Report:
-        """Undo everything at once (the lease is lost): no asyncio, no waiting. In-flight
-        starts and halts are cancelled; runners start over with fresh resources."""
+        """Undo everything at once (the lease is lost, or cmcld stops holding what it
+        could not halt): no asyncio, no waiting. In-flight starts and halts are
+        cancelled; runners start over with fresh resources, but what could not be
+        undone stays in the guard's plan (the runner's `leftover`, the package unclean)
+        and an unclean stop is recorded (`on_unclean_stop`). Never raises."""
         self._stopping_now = True
         try:
             plan = self.plan()
@@ -418,39 +433,67 @@ class LocalPackages:
                 task.cancel()
                 del self._tasks[name]
             # A cancelled start may have got further meanwhile: once more, idempotent.
-            again = stopnow.execute(self.plan())
-            for o in (*report.outcomes, *again.outcomes):
+            second = self.plan()
+            again = stopnow.execute(second)
+            done = [
+                *zip(plan.actions, report.outcomes, strict=True),
+                *zip(second.actions, again.outcomes, strict=True),
+            ]
+            held: dict[str, list[stopnow.StopNowAction]] = {}
+            for action, o in done:
                 if not o.ok:
                     log.error("stop-now %s (%s): %s", o.label, o.package, o.detail)
-            unclean = {o.package for o in (*report.outcomes, *again.outcomes) if not o.ok}
+                    kept = held.setdefault(o.package, [])
+                    if stopnow.still_held(action) not in kept:
+                        kept.append(stopnow.still_held(action))
             for name in list(self.runners):
                 was = self.runners[name]
+                if was.state is State.HALTED and not (was.active_resources() or was.unclean):
+                    continue  # held nothing: keeps its runner
                 self._fresh(name)
-                if name in unclean:
-                    self.runners[name].state = State.FAILED
-                    self.runners[name].last_error = "stop-now was not clean"
+                runner = self.runners[name]
+                if name in held:
+                    runner.state, runner.unclean, runner.leftover = State.FAILED, True, held[name]
+                    runner.last_error = "stop-now left " + ", ".join(a.label for a in held[name])
                 elif was.state is not State.HALTED:
                     log.warning("package %s stopped now on %s (%s)", name, self.node, why)
-            self.publish_plan()
-            log.warning(
-                "stop-now (%s): %d actions in %.1f ms, %s",
-                why,
-                len(plan.actions),
-                report.elapsed_ns / 1e6,
-                "clean" if not unclean else "NOT clean: " + ", ".join(sorted(unclean)),
+            whole = stopnow.Report(
+                report.started_ns, again.finished_ns, report.outcomes + again.outcomes
             )
-            return report
+            try:
+                self.publish_plan()  # what is still held stays in the guard's plan
+            except ResourceError as exc:
+                log.error("after stop-now: %s", exc)
+            if plan.actions or held:
+                log.warning(
+                    "stop-now (%s): %d actions in %.1f ms, %s",
+                    why,
+                    len(plan.actions),
+                    whole.elapsed_ns / 1e6,
+                    "clean" if not held else "NOT clean: " + ", ".join(sorted(held)),
+                )
+            if held:
+                self._on_unclean_stop(whole, why)
+            return whole
         finally:
             self._stopping_now = False
 
     # -- cmhaltnode ---------------------------------------------------------------------
 
     def active(self) -> list[str]:
+        """Packages that hold something here: running, in transition, or unclean."""
         return sorted(
             n
             for n, r in self.runners.items()
-            if r.state in (State.STARTING, State.RUNNING, State.HALTING) or r.active_resources()
+            if r.state in (State.STARTING, State.RUNNING, State.HALTING)
+            or r.active_resources()
+            or r.unclean
+            or r.leftover
         )
+
+    def unclean(self) -> list[str]:
+        """Packages whose last halt or stop-now left something held here."""
+        return sorted(n for n, r in self.runners.items() if r.unclean or r.leftover)
 
     async def halt_all_here(self) -> None:
         """Halt every package here without the coordinator (no cluster, or the last
@@ -463,7 +506,8 @@ class LocalPackages:
 
     def report(self, name: str) -> package_pb2.PackageReport:
         runner = self.runners[name]
-        unclean = runner.state is State.FAILED and bool(runner.active_resources())
+        unclean = runner.unclean or bool(runner.leftover)
+        unclean = unclean or (runner.state is State.FAILED and bool(runner.active_resources()))
         return package_pb2.PackageReport(
             package_name=name,
             node_name=self.node,
@@ -490,7 +534,7 @@ class LocalPackages:
         held = [
             self.report(name)
             for name, r in sorted(self.runners.items())
-            if r.state is not State.HALTED or r.active_resources()
+            if r.state is not State.HALTED or r.active_resources() or r.unclean or r.leftover
         ]
         return package_pb2.NodePackages(
             epoch=current.number,

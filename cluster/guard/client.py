@@ -256,6 +256,13 @@ class Guard:
         if self.alive():
             raise GuardError(f"the guard (pid {self.pid}) did not exit within {timeout:g} s")
 
+    def detach(self) -> None:
+        """Close this handle and leave the guard as it is: armed, it fires at its
+        deadline with its plan (cmcld stops while something is still held)."""
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
     @staticmethod
     def fired_path(paths: HostPaths) -> Path:
         return p.GuardFiles.from_paths(paths).fired

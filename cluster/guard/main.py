@@ -335,10 +335,16 @@ class Guard:
             bound = bounds.get(package, took)
             if took > bound:
                 self.log(f"  {package}: {stopnow.ms(took)}, beyond its bound {stopnow.ms(bound)}")
-        try:
-            p.write_json(self.files.fired, self.fired)
-        except OSError as exc:
-            self.log(f"cannot record the stop-now in {self.files.fired}: {exc}")
+        earlier = p.read_json(self.files.fired)
+        if earlier is not None and not (earlier.get("report") or {}).get("clean", False):
+            # cmcld's own stop-now was not clean: its record stands until an operator
+            # removes it, whatever this one found (a lazy unmount looks done).
+            self.log(f"an unclean stop-now record stands in {self.files.fired}: kept")
+        else:
+            try:
+                p.write_json(self.files.fired, self.fired)
+            except OSError as exc:
+                self.log(f"cannot record the stop-now in {self.files.fired}: {exc}")
         try:
             stopnow.record_times(self.files.times, report, by="guard", margin_ns=self.margin_ns)
         except OSError as exc:

@@ -6,6 +6,13 @@ step is stopped itself (what it did in part), then what was started before it, i
 reverse, and the package is left failed. Halt runs the exact reverse of start. The
 stop-now path (the lease is lost) does not come through here: it executes the plan
 built from `stop_now_actions()`, fast and without asyncio.
+
+A halt that could not release everything (a filesystem detached lazily, a volume group
+that would not deactivate, a process group that survived, an address that could not
+be removed), or a stop-now that left something (`leftover`), makes the package
+`unclean` (Serviceguard's halt_aborted): it is reported so, and the cluster starts it
+nowhere until a halt here succeeds (cmhaltpkg retries it) or the kernel shows what was
+held let go (`reclaim`: a lazily detached filesystem whose last user exited).
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cluster.resources import stopnow
 from cluster.resources.base import Context, Health, NotNow, Resource, ResourceError
 from cluster.resources.mmp import History
 from cluster.resources.service import Service
@@ -74,6 +82,8 @@ class PackageRunner:
     mmp: History | None = None  # the daemon's MMP samples, for takeovers
     state: State = State.HALTED
     last_error: str = ""
+    unclean: bool = False  # the last halt (or stop-now) left something held here
+    leftover: list[StopNowAction] = field(default_factory=list)  # what stop-now could not undo
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def _ctx(self, resource: Resource, timeout: float | None, takeover: bool = False) -> Context:
@@ -122,6 +132,7 @@ class PackageRunner:
                     # follows a failed run script). A step that did nothing is inactive
                     # and skipped.
                     clean = await self._halt([resource, *reversed(started)])
+                    self.unclean = not clean
                     if isinstance(exc, NotNow) and clean:
                         # Nothing held here and nothing wrong with the package.
                         self.state = State.HALTED
@@ -145,18 +156,58 @@ class PackageRunner:
 
     async def halt(self) -> Outcome:
         async with self._lock:
-            if self.state in (State.HALTED, State.FAILED) and not self.active_resources():
-                self.state = State.HALTED if self.state is State.HALTED else State.FAILED
+            idle = self.state in (State.HALTED, State.FAILED) and not self.active_resources()
+            if idle and not self.unclean and not self.leftover:
                 return Outcome(True, "not running")
             self.state = State.HALTING
-            self.log.info("halting package %s on %s", self.name, self.node)
+            self.log.info(
+                "halting package %s on %s%s",
+                self.name,
+                self.node,
+                " again (the last halt was not clean)" if self.unclean else "",
+            )
             clean = await self._halt(list(reversed(self.resources)))
+            if self.leftover:
+                clean = await self._halt_leftover() and clean
+            self.unclean = not clean
             self.state = State.HALTED if clean else State.FAILED
-            if not clean:
-                self.last_error = "could not halt cleanly"
+            self.last_error = "" if clean else self._unclean_detail()
             self.on_change()
             self.log.info("package %s halted%s", self.name, "" if clean else " UNCLEANLY")
             return Outcome(clean, "halted" if clean else self.last_error, clean)
+
+    def _unclean_detail(self) -> str:
+        held = [r.label for r in self.active_resources()] + [a.label for a in self.leftover]
+        return "could not halt cleanly: " + (", ".join(held) or "see the package log") + " held"
+
+    async def _halt_leftover(self) -> bool:
+        """Stop again what a stop-now could not (each action finds out from the kernel
+        whether anything is left); what still fails stays in the plan."""
+        plan = stopnow.Plan(self.node, tuple(self.leftover))
+        report = await asyncio.to_thread(stopnow.execute, plan)
+        for action, outcome in zip(plan.actions, report.outcomes, strict=True):
+            level = logging.INFO if outcome.ok else logging.ERROR
+            self.log.log(level, "halting %s (left by stop-now): %s", action.label, outcome.detail)
+        self.leftover = [a for a, o in zip(plan.actions, report.outcomes, strict=True) if not o.ok]
+        return not self.leftover
+
+    async def reclaim(self) -> bool:
+        """An unclean package whose held resources the kernel shows let go after all
+        (a lazily detached filesystem whose last user exited, MMP saying unmounted):
+        clean now. False when anything is still held or cannot be told."""
+        if not self.unclean or self.leftover or self._lock.locked():
+            return False
+        async with self._lock:
+            held = self.active_resources()
+            if not held or self.state is not State.FAILED:
+                return False
+            for resource in held:
+                if not await resource.released(self._ctx(resource, None)):
+                    return False
+            self.unclean, self.state, self.last_error = False, State.HALTED, ""
+            self.on_change()
+            self.log.info("package %s: everything it held here is released", self.name)
+            return True
 
     async def _halt(self, resources: list[Resource]) -> bool:
         clean = True
@@ -197,8 +248,9 @@ class PackageRunner:
         return [r for r in self.resources if r.active]
 
     def stop_now_actions(self) -> list[StopNowAction]:
-        """Undo in reverse start order, as halt does."""
-        return [a for r in reversed(self.resources) for a in r.stop_now_actions()]
+        """Undo in reverse start order, as halt does; then what a stop-now left."""
+        actions = [a for r in reversed(self.resources) for a in r.stop_now_actions()]
+        return actions + [a for a in self.leftover if a not in actions]
 
     def services(self) -> list[Service]:
         return [r for r in self.resources if isinstance(r, Service)]

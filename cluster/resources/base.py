@@ -136,6 +136,12 @@ class Resource(ABC):
     @abstractmethod
     async def monitor(self, ctx: Context) -> Health: ...
 
+    async def released(self, ctx: Context) -> bool:
+        """After a halt that could not release this resource: True once the kernel
+        shows it let go after all (it is then inactive). Most resources cannot tell:
+        only another halt (cmhaltpkg) finds out."""
+        return False
+
     @abstractmethod
     def stop_now_actions(self) -> list[StopNowAction]:
         """What must be undone at once if the lease is lost now (empty when inactive)."""

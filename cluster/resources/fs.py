@@ -19,6 +19,7 @@ from cluster.resources.stopnow import StopNowAction, Unmount, umount2
 # fsck(8) exit status bits: 1 errors corrected, 2 reboot advised, 4 errors left
 # uncorrected, 8 operational error, 16 usage error, 32 cancelled, 128 library error.
 FSCK_UNCORRECTED = 4
+RELEASE_WAIT = 2.0  # seconds a halt waits for a lazily detached filesystem to go
 
 
 @dataclass
@@ -35,6 +36,9 @@ class Filesystem(Resource):
     kill_grace: float = 2.0  # seconds between SIGTERM and SIGKILL of the users on halt
     _active: bool = field(default=False, init=False, repr=False)
     _package: str = field(default="", init=False, repr=False)
+    # st_dev of this filesystem once a halt detached it lazily (0: it was not): it
+    # stays active, the halt unclean, until the kernel lets the device go.
+    _detached_dev: int = field(default=0, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.mount_point = os.path.normpath(self.mount_point)
@@ -117,6 +121,9 @@ class Filesystem(Resource):
 
     async def _stop(self, ctx: Context) -> None:
         mount = await asyncio.to_thread(procs.mount_at, self.mount_point)
+        if mount is None and self._detached_dev:
+            await self._release(ctx)
+            return
         if mount is None:
             ctx.log.info("%s was not mounted", self.mount_point)
             self._set_active(ctx, False)
@@ -132,7 +139,10 @@ class Filesystem(Resource):
             code = await asyncio.to_thread(umount2, self.mount_point, 2)  # MNT_DETACH
             still = ", ".join(map(str, left)) or "no process we can see (a mount below it?)"
             if code == 0:
-                self._set_active(ctx, False)
+                # Hidden, not gone: the filesystem lives on while they use it. It stays
+                # active (the halt is unclean, the package held here) until it is let go.
+                self._detached_dev = mount.dev
+                ctx.on_change()
                 raise ResourceError(
                     f"{self.mount_point} was detached lazily: still in use by {still}; "
                     f"{self.device} must not be mounted elsewhere until they exit"
@@ -142,6 +152,47 @@ class Filesystem(Resource):
             )
         ctx.log.info("unmounted %s", self.mount_point)
         self._set_active(ctx, False)
+
+    async def _release(self, ctx: Context) -> None:
+        """A halt again after a lazy detach: kill what still uses the filesystem and
+        wait (briefly) for the kernel to let the device go."""
+        left = await asyncio.to_thread(procs.kill_users, self._detached_dev, self.kill_grace)
+        if not await self._let_go(RELEASE_WAIT):
+            still = ", ".join(map(str, left)) or "no process we can see (a mount below it?)"
+            raise ResourceError(
+                f"{self.device}, detached lazily from {self.mount_point}, is still in use "
+                f"(by {still}); it must not be mounted elsewhere until it is let go"
+            )
+        ctx.log.info("%s, detached lazily before, is released", self.device)
+        self._detached_dev = 0
+        self._set_active(ctx, False)
+
+    async def _let_go(self, wait: float) -> bool:
+        """Whether the lazily detached filesystem is gone within `wait` seconds: the
+        kernel no longer holds the device and, where it has an MMP block, that block
+        says unmounted (MMP proves the disk free)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        while await asyncio.to_thread(procs.detached_in_use, self.device, self._detached_dev):
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(0.05)
+        if not self.mmp_capable:
+            return True
+        block = await mmp.read_block(self.device)  # None: no MMP; the kernel's word stands
+        return block is None or not block.in_use
+
+    async def released(self, ctx: Context) -> bool:
+        if not self._detached_dev or not await self._let_go(0.0):
+            return False
+        ctx.log.info(
+            "%s, detached lazily from %s, is released: the halt is complete",
+            self.device,
+            self.mount_point,
+        )
+        self._detached_dev = 0
+        self._set_active(ctx, False)
+        return True
 
     async def monitor(self, ctx: Context) -> Health:
         if not self._active:
@@ -156,4 +207,12 @@ class Filesystem(Resource):
     def stop_now_actions(self) -> list[StopNowAction]:
         if not self._active:
             return []
-        return [Unmount(self._package, self.label, self.mount_point, self.device)]
+        return [
+            Unmount(
+                self._package,
+                self.label,
+                self.mount_point,
+                self.device,
+                detached_dev=self._detached_dev,
+            )
+        ]

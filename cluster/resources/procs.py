@@ -6,8 +6,10 @@ cluster hosts, so /proc lists every process of the machine.
 """
 
 import contextlib
+import errno
 import os
 import signal
+import stat
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -151,6 +153,35 @@ def kill_users(dev: int, grace: float) -> list[int]:
             os.kill(pid, signal.SIGKILL)
     wait_gone(users, 1.0)
     return [pid for pid in users_of(dev) if alive(pid)]
+
+
+def block_device_held(device: str) -> bool:
+    """Whether the kernel still holds block device `device`: mounted in any mount
+    namespace, or detached lazily and still in use (an exclusive open fails with
+    EBUSY). A device that no longer exists is not held."""
+    try:
+        fd = os.open(device, os.O_RDONLY | os.O_EXCL | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.EBUSY:
+            return True
+        if exc.errno in (errno.ENOENT, errno.ENXIO, errno.ENODEV):
+            return False
+        raise
+    os.close(fd)
+    return False
+
+
+def detached_in_use(device: str, dev: int) -> bool:
+    """Whether a filesystem detached lazily (umount -l) lives on: for a block device,
+    the kernel's word (it still holds the device); for anything else (NFS, tmpfs),
+    whether a process still uses files of `dev`, its st_dev."""
+    try:
+        block = stat.S_ISBLK(os.stat(device).st_mode)
+    except OSError:
+        block = False
+    if block:
+        return block_device_held(device)
+    return bool(users_of(dev))
 
 
 # -- mounts -----------------------------------------------------------------------------

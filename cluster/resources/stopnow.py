@@ -30,9 +30,10 @@ import errno
 import json
 import os
 import signal
+import stat
 import time
 from collections.abc import Generator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar, TypeAlias
 
@@ -99,7 +100,9 @@ class OcfStop:
 @dataclass(frozen=True)
 class Unmount:
     """SIGKILL the users of a mounted filesystem, then unmount it, forcing and at last
-    detaching lazily when it stays busy."""
+    detaching lazily when it stays busy. A filesystem detached lazily before
+    (`detached_dev`) is not done with while it lives on: its users are killed and the
+    kernel must let the device go within the bound."""
 
     kind: ClassVar[str] = "unmount"
     phase: ClassVar[int] = 3
@@ -108,6 +111,7 @@ class Unmount:
     mount_point: str
     device: str
     timeout: float = STOP_NOW_UNMOUNT / 1e9  # then forced, then detached lazily
+    detached_dev: int = 0  # st_dev of this filesystem once detached lazily (0: it was not)
 
 
 @dataclass(frozen=True)
@@ -205,6 +209,22 @@ def package_bounds(plan: Plan) -> dict[str, int]:
     for action in plan.actions:
         bounds[action.package] = bounds.get(action.package, STOP_NOW_START) + bound_ns(action)
     return bounds
+
+
+def still_held(action: StopNowAction) -> StopNowAction:
+    """`action` as kept in the plan after it failed: an unmount that ended in a lazy
+    detach (the mount is hidden, not gone) is done with only once the device is let
+    go, so it carries the device's number (a block device's; nothing else can be
+    told apart after the detach)."""
+    if not isinstance(action, Unmount) or action.detached_dev:
+        return action
+    try:
+        info = os.stat(action.device)
+    except OSError:
+        return action
+    if not stat.S_ISBLK(info.st_mode):
+        return action
+    return replace(action, detached_dev=info.st_rdev)
 
 
 # -- execution --------------------------------------------------------------------------
@@ -404,6 +424,8 @@ def umount2(target: str, flags: int) -> int:
 def _unmount(action: Unmount) -> Step:
     deadline = time.monotonic() + action.timeout
     mount = procs.mount_at(action.mount_point)
+    if mount is None and action.detached_dev:
+        return (yield from _release_detached(action, deadline))
     if mount is None:
         return True, "not mounted"
     killed = []
@@ -429,6 +451,23 @@ def _unmount(action: Unmount) -> Step:
         # user exits: not a clean stop.
         return how != "detached lazily", how + users
     return False, f"umount failed: {os.strerror(code)}{users}"
+
+
+def _release_detached(action: Unmount, deadline: float) -> Step:
+    """A filesystem detached lazily lives on until its last user exits: kill them, and
+    wait (to the bound) for the kernel to let the device go."""
+    killed = []
+    for pid in procs.users_of(action.detached_dev):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+    users = f" after killing {len(killed)} user(s)" if killed else ""
+    while procs.detached_in_use(action.device, action.detached_dev):
+        if time.monotonic() >= deadline:
+            left = ", ".join(map(str, procs.users_of(action.detached_dev))) or "none seen"
+            return False, f"detached lazily and still in use (users: {left}){users}"
+        yield
+    return True, "released (detached lazily before)" + users
 
 
 def which(name: str) -> str:

@@ -127,7 +127,8 @@ def test_failed_halt_leaves_the_package_failed_and_says_so(tmp_path: Path) -> No
     assert asyncio.run(r.start()).ok
     outcome = asyncio.run(r.halt())
     assert not outcome.ok and not outcome.clean
-    assert state(r) is State.FAILED and r.last_error == "could not halt cleanly"
+    assert state(r) is State.FAILED and r.unclean
+    assert r.last_error == f"could not halt cleanly: script {tmp_path / 's1.sh'} held"
     assert lines(journal)[2:] == ["a2 stop", "s1 stop"]
 
 
