@@ -226,3 +226,67 @@ def test_ext4_mmp_disk_is_refused_while_another_host_has_it(
     assert in_host(lab, "b", STOP, device=disk_b, mount_point=str(mnt_b))["ok"]
     fsck = lab.run("a", ["e2fsck", "-fn", disk_a], timeout=60)
     assert fsck.returncode == 0, fsck.stdout + fsck.stderr
+
+
+LAZY = """
+import subprocess
+from cluster.resources import stopnow
+from cluster.resources.fs import Filesystem
+fs = Filesystem(**ARGS)
+ctx = context()
+asyncio.run(fs.start(ctx))
+# A loop device backed by a file on the filesystem holds it from inside the kernel:
+# no process to kill, so umount stays busy and the driver detaches it lazily.
+subprocess.run(["truncate", "-s", "1M", f"{fs.mount_point}/h4inner.img"], check=True)
+inner = subprocess.run(["losetup", "--find", "--show", f"{fs.mount_point}/h4inner.img"],
+                       capture_output=True, text=True, check=True).stdout.strip()
+result["inner"] = inner
+print("INNER " + inner, flush=True)
+try:
+    try:
+        asyncio.run(fs.stop(ctx))
+    except ResourceError as exc:
+        result["halt"] = str(exc)
+    result["active_after_halt"] = fs.active
+    (action,) = fs.stop_now_actions()
+    result["detached_dev"] = action.detached_dev
+    result["released_while_held"] = asyncio.run(fs.released(ctx))
+    report = stopnow.execute(stopnow.Plan("a", (action,)))
+    result["stop_now_while_held"] = [report.outcomes[0].ok, report.outcomes[0].detail]
+    try:
+        asyncio.run(fs.stop(ctx))
+    except ResourceError as exc:
+        result["halt_again"] = str(exc)
+finally:
+    subprocess.run(["losetup", "-d", inner], check=True)
+time.sleep(0.5)  # the kernel lets the filesystem go once the loop device has
+after = stopnow.execute(stopnow.Plan("a", (action,)))
+result["stop_now_after"] = [o.detail for o in after.outcomes]
+result["released_after"] = asyncio.run(fs.released(ctx))
+result["active_after"] = fs.active
+"""
+
+
+def test_a_lazily_detached_filesystem_stays_held_until_the_kernel_lets_it_go(
+    lab: Lab, loops: Loops, mnt: Path
+) -> None:
+    """Issue 13 pt 4: a halt ending in a lazy unmount used to report the filesystem
+    inactive, so the package counted as nowhere. Now it stays active (the halt is
+    unclean), stop-now and another halt find it still held while the kernel holds the
+    device, and it counts as released only once the device is free and MMP says so."""
+    image = loops.image("h4lazy", 32, [*MKFS, "-O", "mmp", "-E", "mmp_update_interval=1"])
+    device = loops.attach(image)
+    result = in_host(lab, "a", LAZY, device=device, mount_point=str(mnt), fs_type="ext4")
+    assert result["halt"].startswith(f"{mnt} was detached lazily: still in use by no process")
+    assert result["active_after_halt"] is True
+    assert result["detached_dev"] == os.stat(device).st_rdev
+    assert result["released_while_held"] is False
+    ok, detail = result["stop_now_while_held"]
+    assert not ok and detail.startswith("detached lazily and still in use"), detail
+    assert result["halt_again"] == (
+        f"{device}, detached lazily from {mnt}, is still in use (by no process we can see "
+        "(a mount below it?)); it must not be mounted elsewhere until it is let go"
+    )
+    assert result["stop_now_after"] == ["released (detached lazily before)"]
+    assert result["released_after"] is True and result["active_after"] is False
+    assert not mounted(lab, "a", mnt)
