@@ -11,8 +11,6 @@ as one sentence.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import ipaddress
 import logging
 import os
 import random
@@ -22,7 +20,7 @@ from dataclasses import dataclass, field
 
 from cluster.config.model import Config
 from cluster.config.online import Running
-from cluster.config.stopbound import stop_margin_ns, watchdog_limit
+from cluster.config.stopbound import watchdog_limit
 from cluster.core.effects import (
     Command,
     CommandDone,
@@ -50,11 +48,9 @@ from cluster.core.messages import (
     QUORUM_SERVER,
     Accept,
     Intent,
-    Learn,
     Membership,
     Message,
     Prepare,
-    QuorumPing,
 )
 from cluster.core.node import MemberNode
 from cluster.core.spec import ClusterSpec
@@ -62,58 +58,19 @@ from cluster.core.timing import Timing, TimingError
 from cluster.daemon import durable
 from cluster.daemon.configstore import ConfigStore
 from cluster.daemon.leaseguard import GuardLink
+from cluster.daemon.memberconf import heartbeat_paths, timing_of
+from cluster.daemon.qslink import QuorumServerLink
 from cluster.errors import CmError
-from cluster.network.interfaces import read_interfaces
 from cluster.paths import HostPaths
 from cluster.security.pem import Credentials
-from cluster.transport.heartbeat import HeartbeatLinks, PathSpec
-from cluster.transport.quorum import QuorumClient
+from cluster.transport.heartbeat import HeartbeatLinks
 from cluster.transport.stats import TransportStats
 
 log = logging.getLogger("cmcld.membership")
 
 LEASES_LOST = "leases_lost"
 FORGED_BALLOTS = "forged_ballots"
-US = 1000  # configuration times are microseconds, the core's nanoseconds
 WAKE_SLACK = 0.0002  # seconds added to timer waits, so they never end early
-
-
-def heartbeat_paths(config: Config, me: str) -> list[PathSpec]:
-    """Our heartbeat paths to every peer: pairs of HEARTBEAT_IPs on one subnet. An
-    address written without its prefix takes it from this host's interface."""
-    mine = config.cluster.node(me)
-    if mine is None:
-        return []
-    local_nets: dict[str, ipaddress.IPv4Network | ipaddress.IPv6Network] = {}
-    for iface in read_interfaces():
-        for a in iface.addresses:
-            local_nets[a.address] = ipaddress.ip_interface(f"{a.address}/{a.prefix_len}").network
-    ours = []
-    for ip in mine.heartbeat_ips:
-        addr = ip.split("/")[0]
-        net = ipaddress.ip_interface(ip).network if "/" in ip else local_nets.get(addr)
-        if net is not None:
-            ours.append((addr, net))
-    paths = []
-    for peer in config.cluster.nodes:
-        if peer.name == me:
-            continue
-        for addr, net in ours:
-            for ip in peer.heartbeat_ips:
-                theirs = ip.split("/")[0]
-                if ipaddress.ip_address(theirs) in net:
-                    paths.append(PathSpec(peer.name, str(net), addr, theirs))
-    return paths
-
-
-def timing_of(config: Config) -> Timing:
-    cluster = config.cluster
-    return Timing.for_member_timeout(
-        cluster.member_timeout_us * US,
-        heartbeat=cluster.heartbeat_interval_us * US,
-        stop_margin=stop_margin_ns(config),  # wide enough for every package's stop-now
-        auto_start_timeout=cluster.auto_start_timeout_us * US,
-    )
 
 
 @dataclass
@@ -164,17 +121,19 @@ class MembershipDriver:
         self.config: Config | None = None
         self.timing: Timing | None = None
         self.lease = LeaseState()
-        self.qs: QuorumClient | None = None
-        self.qs_last_answer: float | None = None
-        self.qs_answering = False  # the last exchange with the quorum server succeeded
-        self._announced = 0  # the configuration generation last told to the quorum server
-        self._announcing: asyncio.Task[None] | None = None
-        self._closing_qs: asyncio.Task[None] | None = None
+        self.quorum = QuorumServerLink(
+            paths=paths,
+            store=store,
+            credentials=credentials,
+            deliver=lambda m: self._events.put_nowait(
+                Received(time.monotonic_ns(), QUORUM_SERVER, m)
+            ),
+            decided=self.decided,
+        )
         self.last_event = ""
         self._pending: Pending | None = None
         self._halting = False
         self.failed_nodes: set[str] = set()  # left a membership without leaving it
-        self._qs_changed = asyncio.Event()  # probe the quorum server at once
         self._guard_deadline: int | None = None  # the last deadline the guard was given
         # Packages follow the membership: these are set by cmcld's main.
         self.on_decided: list[Callable[[Membership], None]] = []
@@ -205,7 +164,7 @@ class MembershipDriver:
         """Follow the applied configuration: (re)build the core while this node is not
         an active member; an active member keeps its core until it leaves."""
         config = self._store.config
-        self._announce_generation()
+        self.quorum.announce()
         if config == self.config:
             return
         if self.core is not None and self.core.active:
@@ -257,7 +216,7 @@ class MembershipDriver:
             auto_start=self._auto_start,
         )
         self._auto_start = False  # AUTO_START is for the boot, not for every reconfiguration
-        self._setup_quorum_server(config)
+        self.quorum.setup(config)
         if self._guard is not None:
             t = self.timing
             self._guard.set_margin(
@@ -276,69 +235,12 @@ class MembershipDriver:
         )
         self._events.put_nowait(Tick(now))  # the core's first pings and timers
 
-    def _announce_generation(self) -> None:
-        """Tell the quorum server of a new configuration at once: it takes a newer one
-        only from a node of the one it knows, so the nodes that applied it say so
-        before a node it adds or a layout it changes needs the quorum server."""
-        config = self._store.config
-        if self.qs is None or config is None or config.cluster.qs_host is None:
-            return
-        if self._announced == self._store.generation:
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return  # not serving yet: the first exchange will carry the generation
-        self._announced = self._store.generation
-        ping = QuorumPing(config.cluster.name, self.decided().epoch, 0, time.monotonic_ns())
-        qs, generation, nodes = self.qs, self._store.generation, config.cluster.node_names
-
-        async def announce() -> None:
-            try:  # the answer is not the core's: it asked nothing
-                await qs.exchange(
-                    config.cluster.name,
-                    generation,
-                    nodes,
-                    ping,
-                    QS_ANNOUNCE,
-                    cluster_id=config.cluster_id,
-                )
-            except CmError as exc:
-                self._announced = 0
-                log.info("could not tell the quorum server of generation %d: %s", generation, exc)
-
-        self._announcing = loop.create_task(announce(), name="qs-announce")
-
     def renew(self, credentials: Credentials) -> None:
         """A new certificate of this node (SIGHUP): for new heartbeat connections and a
         new channel to the quorum server."""
         self._credentials = credentials
         self.links.renew(credentials)
-        old = self.qs
-        if old is not None and self.config is not None:
-            self.qs = None
-            self._setup_quorum_server(self.config)
-            self._closing_qs = asyncio.get_running_loop().create_task(old.close())
-
-    def _setup_quorum_server(self, config: Config) -> None:
-        host = config.cluster.qs_host
-        if self.qs is not None and self.qs.name == host:
-            return
-        self.qs = None
-        if host:
-            qs_ca = self._paths.tls_dir / "qs-ca.crt"
-            creds = self._credentials
-            if qs_ca.exists():  # a quorum server certified by another cluster's CA
-                from cluster.security.pem import Credentials as C
-
-                creds = C(creds.certificate, creds.key, qs_ca.read_bytes())
-            addresses = [a for a in (host, config.cluster.qs_addr) if a]
-            self.qs = QuorumClient(creds, host, addresses)
-            self.qs_last_answer = None
-            self.qs_answering = False
-            self._qs_changed.set()
-            self._announced = 0
-            self._announce_generation()
+        self.quorum.renew(credentials, self.config)
 
     # -- events in -----------------------------------------------------------------------
 
@@ -384,25 +286,13 @@ class MembershipDriver:
 
     async def run(self) -> None:
         self.reconfigure()
-        probe = asyncio.get_running_loop().create_task(self._probe_quorum_server())
+        probe = asyncio.get_running_loop().create_task(
+            self.quorum.probe(lambda: self.config, lambda: self.timing)
+        )
         try:
             await self._loop()
         finally:
             probe.cancel()
-
-    async def _probe_quorum_server(self) -> None:
-        """Serviceguard reports the quorum server's state even while no vote needs it:
-        tell it our decided membership every QS_POLLING_INTERVAL (at least 10 s)."""
-        while True:
-            config, qs = self.config, self.qs
-            interval = 10.0
-            if config is not None and qs is not None:
-                interval = max(config.cluster.qs_polling_interval_us / 1e6, 10.0)
-                learn = Learn(config.cluster.name, self.decided())
-                await self._ask_quorum_server(learn)
-            self._qs_changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._qs_changed.wait(), interval)
 
     async def _loop(self) -> None:
         while True:
@@ -463,43 +353,9 @@ class MembershipDriver:
 
     def _send(self, to: str, message: Message) -> None:
         if to == QUORUM_SERVER:
-            if self.qs is not None and self.config is not None:
-                asyncio.get_running_loop().create_task(self._ask_quorum_server(message))
+            self.quorum.send(message, self.config, self.timing)
             return
         self.links.send(to, message)
-
-    async def _ask_quorum_server(self, message: Message) -> None:
-        if self.qs is None or self.timing is None or self.config is None:
-            return
-        # Serviceguard: 0.1 x MEMBER_TIMEOUT for two nodes, else 0.2, plus the extension.
-        share = 0.1 if len(self.config.cluster.nodes) == 2 else 0.2
-        timeout = share * self.timing.member_timeout / 1e9
-        timeout += self.config.cluster.qs_timeout_extension_us / 1e6
-        try:
-            # The configuration applied here, which may be newer than the one the
-            # membership runs: the quorum server admits nodes of the newest it knows.
-            applied = self._store.config or self.config
-            replies = await self.qs.exchange(
-                self.config.cluster.name,
-                self._store.generation,
-                applied.cluster.node_names,
-                message,
-                timeout,
-                cluster_id=applied.cluster_id,
-            )
-        except CmError as exc:
-            if self.qs_answering:
-                log.warning("quorum server %s is not responding: %s", self.qs.name, exc)
-            else:
-                log.debug("quorum server: %s", exc)
-            self.qs_answering = False
-            return
-        if not self.qs_answering:
-            log.info("quorum server %s is answering", self.qs.name)
-        self.qs_answering = True
-        self.qs_last_answer = time.monotonic()
-        for reply in replies:
-            self._events.put_nowait(Received(time.monotonic_ns(), QUORUM_SERVER, reply))
 
     # -- effects with consequences -------------------------------------------------------
 
@@ -608,8 +464,7 @@ class MembershipDriver:
 
     async def close(self) -> None:
         await self.links.close("cmcld stopping", leaving=True)
-        if self.qs is not None:
-            await self.qs.close()
+        await self.quorum.close()
 
 
 def _brief(item: object) -> str:

@@ -61,10 +61,11 @@ def cluster_view(driver: MembershipDriver, generation: int) -> ClusterView:
             nodes.append(NodeView(node, status, state, node_paths))
     quorum = None
     if config is not None and config.cluster.qs_host:
-        age = -1.0 if driver.qs_last_answer is None else time.monotonic() - driver.qs_last_answer
+        last = driver.quorum.last_answer
+        age = -1.0 if last is None else time.monotonic() - last
         horizon = 2 * max(config.cluster.qs_polling_interval_us / 1e6, 10.0)
         # As Serviceguard: the state of the last poll (a vote counts as one).
-        reachable = driver.qs_answering and 0 <= age < horizon
+        reachable = driver.quorum.answering and 0 <= age < horizon
         quorum = QuorumView(config.cluster.qs_host, reachable, age)
     remaining = max(0.0, (driver.lease.deadline - now) / 1e9) if driver.lease.held else 0.0
     return ClusterView(
