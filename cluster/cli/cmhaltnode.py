@@ -3,14 +3,22 @@
   cmhaltnode [-v] [-f] [NODE ...]    (default: this node)
 
 Refused while the node runs packages unless -f, which moves or halts them first
-(packages arrive with the package runner).
+(packages arrive with the package runner). Fails, naming them, when packages still hold
+something on the node afterwards (a halt that was not clean): the node stays a member,
+so its lease guard keeps covering them.
 """
 
 from cluster.cli.args import NODE_NAME, CmArgumentParser, add_connection_options
 
 
 def main(argv: list[str], prog: str = "cmhaltnode") -> int:
-    parser = CmArgumentParser(prog=prog, description="Halt nodes.")
+    parser = CmArgumentParser(
+        prog=prog,
+        description="Halt nodes: their packages move away (or halt) first, then they leave "
+        "the cluster. A node whose packages still hold something afterwards (a halt that "
+        "was not clean) does not leave: the command fails naming them; free what is held, "
+        "halt them again (cmhaltpkg), then run cmhaltnode again.",
+    )
     parser.add_argument("-v", dest="verbose", action="store_true", help="verbose")
     parser.add_argument("-f", dest="force", action="store_true", help="move or halt packages first")
     parser.add_argument(

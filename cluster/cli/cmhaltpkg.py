@@ -5,6 +5,11 @@
 Halts each package wherever it runs, or only on the nodes named with -n (a multi_node
 package may run on several). Halting a package turns its global switching (AUTO_RUN)
 off, so it stays down until cmrunpkg, or cmmodpkg -e, as in Serviceguard.
+
+A halt that cannot release everything (a filesystem still in use, a volume group that
+would not deactivate, ...) fails: the package is unclean (halt aborted) and starts on
+no node until halted cleanly. Free what is held, then run cmhaltpkg again; a lazily
+detached filesystem also clears it by itself once its last user is gone.
 """
 
 from collections.abc import Iterator
@@ -23,7 +28,14 @@ if TYPE_CHECKING:
 
 
 def main(argv: list[str], prog: str = "cmhaltpkg") -> int:
-    parser = CmArgumentParser(prog=prog, description="Halt packages.")
+    parser = CmArgumentParser(
+        prog=prog,
+        description="Halt packages. A halt that cannot release everything (a filesystem "
+        "still in use, a volume group that would not deactivate) fails and leaves the "
+        "package unclean (cmviewcl -v: halt aborted): it starts on no node until halted "
+        "cleanly. Free what is held and run cmhaltpkg again; a lazily detached filesystem "
+        "also clears it by itself once its last user is gone.",
+    )
     parser.add_argument("-v", dest="verbose", action="store_true", help="verbose")
     add_nodes_option(parser, "halt them on this node only (repeat; default: wherever they run)")
     parser.add_argument(
