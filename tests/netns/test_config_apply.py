@@ -210,8 +210,9 @@ def test_scripts_are_checked_on_every_node(site: Site) -> None:
     package.write_text(f"package_name pkg1\nnode_name n1\nnode_name n2\nrun_script {script}\n")
     result = site.cm("n1", "cmcheckconf", "-P", str(package))
     assert result.returncode == 1
-    assert f"{package}:4: RUN_SCRIPT {script}" in result.stderr
-    assert "n2" in result.stderr and "n1" not in result.stderr.split(script.name)[-1]
+    (line,) = [x for x in result.stderr.splitlines() if f"{package}:4: RUN_SCRIPT" in x]
+    assert str(script) in line
+    assert "n2" in line and "n1" not in line.split(script.name)[-1], line
 
 
 def test_delete_package_then_cluster(site: Site) -> None:
