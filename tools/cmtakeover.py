@@ -137,7 +137,7 @@ def _state(item: object) -> str:
 
 
 async def _run(config: Config, package: Package, node: str, paths: HostPaths, verbose: bool) -> int:
-    from cluster.daemon.packages import package_runner
+    from cluster.packages.build import package_runner
     from cluster.packages.runner import PackageRunner
     from cluster.resources.base import Health, Resource
 

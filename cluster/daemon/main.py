@@ -24,6 +24,7 @@ from cluster.daemon.node import LocalNode
 from cluster.daemon.notify import sd_notify
 from cluster.daemon.owncert import OwnCertificate, certificate_warnings
 from cluster.daemon.package_ops import PackageOps, current_epoch
+from cluster.daemon.package_watch import PackageWatch
 from cluster.daemon.packages import LocalPackages
 from cluster.daemon.peertrust import node_trust, recheck_heartbeats
 from cluster.daemon.startup import daemon_process, own_credentials, stop_event, watch_expiry
@@ -211,9 +212,7 @@ async def _serve(
     running, catching_up, *watchers = _tasks(
         ("membership", membership.run()),
         ("catch-up", catch_up.every(CATCH_UP_INTERVAL)),
-        ("monitored-subnets", packages.watch_subnets()),
-        ("resource-monitor", packages.watch_resources()),
-        ("mmp-samples", packages.watch_mmp()),
+        *PackageWatch(packages).tasks(),
         ("local-lan-failover", lan.run(packages.poll_interval)),
         ("certificate-expiry", watch_expiry(certificate_warnings(own, trust), log)),
     )

@@ -25,20 +25,16 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from google.protobuf.message import DecodeError
-
-from cluster.atomicfile import write_atomic
 from cluster.config.model import Config, Package
 from cluster.daemon.configstore import ConfigStore
+from cluster.daemon.flagfile import load_flags, replaces, save_flags
 from cluster.errors import CmError
-from cluster.network.interfaces import read_interfaces
-from cluster.packages.build import resources_for
-from cluster.packages.runner import Outcome, PackageRunner, State, package_logger
+from cluster.packages.build import package_runner
+from cluster.packages.runner import Outcome, PackageRunner, State
 from cluster.paths import HostPaths
 from cluster.pb.v1 import common_pb2, package_pb2
 from cluster.resources import mmp, stopnow
 from cluster.resources.base import Health, Resource, ResourceError
-from cluster.resources.fs import Filesystem
 from cluster.resources.ip import FloatingIP
 
 log = logging.getLogger("cmcld.packages")
@@ -258,9 +254,9 @@ class LocalPackages:
         """A running resource failed for good (a service out of restarts): halt the
         package here; the coordinator moves it."""
         if not health.ok:
-            self._package_failed(runner, f"{resource.label}: {health.reason}", health.fail_fast)
+            self.package_failed(runner, f"{resource.label}: {health.reason}", health.fail_fast)
 
-    def _package_failed(self, runner: PackageRunner, why: str, fail_fast: bool = False) -> None:
+    def package_failed(self, runner: PackageRunner, why: str, fail_fast: bool = False) -> None:
         if self._stopping_now or self.runners.get(runner.name) is not runner:
             return
         if not self._may_run():
@@ -301,7 +297,16 @@ class LocalPackages:
         """Its interface failed and the address may not follow local LAN failover."""
         runner = self.runners.get(name)
         if runner is not None and runner.state is State.RUNNING:
-            self._package_failed(runner, why)
+            self.package_failed(runner, why)
+
+    @property
+    def specs(self) -> dict[str, Package]:
+        """The configuration of each package that may run here."""
+        return self._specs
+
+    @property
+    def stopping_now(self) -> bool:
+        return self._stopping_now
 
     def may_run(self) -> bool:
         """This node holds its lease and its guard listens."""
@@ -312,95 +317,6 @@ class LocalPackages:
         config = self._store.config
         interval = config.cluster.network_polling_interval_us / 1e6 if config else 2.0
         return max(interval, 0.2)
-
-    async def _poll_wait(self) -> None:
-        await asyncio.sleep(self.poll_interval())
-
-    async def watch_subnets(self) -> None:
-        """MONITORED_SUBNET: a running package whose subnet has no interface with its
-        link up here fails (and moves), checked every NETWORK_POLLING_INTERVAL."""
-        while True:
-            await self._poll_wait()
-            watched = {
-                name: self._specs[name].monitored_subnets
-                for name, runner in self.runners.items()
-                if runner.state is State.RUNNING
-                and name in self._specs
-                and self._specs[name].monitored_subnets
-            }
-            gone = set(self.subnets_down) - set(watched)
-            for name in gone:
-                del self.subnets_down[name]
-            if not watched:
-                continue
-            self.settle()
-            interfaces = await asyncio.to_thread(read_interfaces)
-            up = {
-                a.subnet.split("/")[0]
-                for i in interfaces
-                if i.admin_up and i.link_up
-                for a in i.addresses
-            }
-            for name, subnets in watched.items():
-                down = [s for s in subnets if s.split("/")[0] not in up]
-                if tuple(down) != self.subnets_down.get(name, ()):
-                    self.subnets_down[name] = tuple(down)
-                    self.changed()
-                runner = self.runners.get(name)
-                if down and runner is not None and runner.state is State.RUNNING:
-                    self._package_failed(runner, f"monitored subnet {down[0]} is down")
-
-    async def watch_resources(self) -> None:
-        """Every NETWORK_POLLING_INTERVAL, monitor the resources of each running package
-        (floating IPs, filesystems, volume groups, OCF agents, scripts): one that
-        failed behind our back (an address deleted, a filesystem unmounted, an agent's
-        monitor not running) fails the package here, and the coordinator moves it."""
-        while True:
-            await self._poll_wait()
-            for runner in list(self.runners.values()):
-                if runner.unclean and not self._stopping_now and await runner.reclaim():
-                    self.changed()  # held here no more: the coordinator may place it
-                if runner.state is not State.RUNNING or self._stopping_now:
-                    continue
-                failed = await runner.check()
-                if failed is not None and isinstance(failed[0], FloatingIP):
-                    self.settle()  # a link that just failed: its standby may take over
-                    failed = await runner.check()
-                if failed is not None and self.runners.get(runner.name) is runner:
-                    resource, health = failed
-                    self._package_failed(runner, f"{resource.label}: {health.reason}")
-
-    async def watch_mmp(self) -> None:
-        """While a package is not mounted here, sample the MMP block of each of its
-        filesystems (a quarter of the holder's update interval apart), so that taking
-        it over starts from what the holder did: most of the quiet window has passed
-        by the time the cluster lets the package move (see cluster.resources.mmp)."""
-        due: dict[str, float] = {}
-        while True:
-            await asyncio.sleep(MMP_TICK)
-            # Sampled: devices of packages not mounted here. Kept: what was seen of any
-            # device configured here (a takeover in progress reads it).
-            devices: set[str] = set()
-            known: set[str] = set()
-            for runner in self.runners.values():
-                idle = runner.state in (State.HALTED, State.FAILED)
-                idle = idle and not runner.active_resources()
-                for resource in runner.resources:
-                    if isinstance(resource, Filesystem) and resource.mmp_capable:
-                        known.add(resource.device)
-                        if idle:
-                            devices.add(resource.device)
-            self.mmp.forget(known)
-            for device in set(due) - devices:
-                del due[device]
-            now = time.monotonic()
-            todo = sorted(d for d in devices if due.get(d, 0.0) <= now)
-            if not todo:
-                continue
-            blocks = await asyncio.to_thread(_sample_mmp, todo)
-            for device, block in blocks.items():
-                self.mmp.record(device, block)
-                due[device] = now + (mmp.sample_period(block) if block else MMP_IDLE_PERIOD)
 
     async def _halt_failed(self, runner: PackageRunner) -> None:
         self.changed()
@@ -564,86 +480,10 @@ class LocalPackages:
     def set_flags(self, flags: package_pb2.PackageFlags) -> bool:
         """Adopt newer replicated flags (ignored when not newer); forget failures the
         history now holds."""
-        current = self._epoch().number
-        if flags.epoch > current or flags.seq > MAX_FLAG_SEQ:
-            # No member can have made these: flags are versioned by the epoch of the
-            # coordinator that set them, and one coordinator changes them a few times.
-            log.warning(
-                "ignored package flags of epoch %d seq %d: this node is in epoch %d",
-                flags.epoch,
-                flags.seq,
-                current,
-            )
-            return False
-        # Flags kept from a future epoch (written before this check existed) are stale.
-        kept_sane = self.flags.epoch <= current and self.flags.seq <= MAX_FLAG_SEQ
-        if kept_sane and (flags.epoch, flags.seq) <= (self.flags.epoch, self.flags.seq):
+        if not replaces(self.flags, flags, self._epoch().number):
             return False
         self.flags = flags
         save_flags(self._paths, flags)
         recorded = {f.package_name for f in flags.packages if self.node in f.failed_nodes}
         self.failed_here -= recorded
         return True
-
-
-MAX_FLAG_SEQ = 1 << 32  # far beyond what one coordinator's changes in one epoch reach
-MMP_TICK = 0.1  # seconds between looks at which MMP blocks are due for a sample
-MMP_IDLE_PERIOD = 5.0  # seconds between samples of a device without MMP or unreadable
-
-
-def _sample_mmp(devices: list[str]) -> dict[str, mmp.MmpBlock | None]:
-    """One round of MMP samples, in a worker thread (a slow disk must not hold up
-    the event loop); a device that cannot be read counts as one without MMP."""
-    blocks: dict[str, mmp.MmpBlock | None] = {}
-    for device in devices:
-        try:
-            blocks[device] = mmp.read_block_now(device)
-        except OSError:
-            blocks[device] = None
-    return blocks
-
-
-def package_runner(
-    package: Package, config: Config, node: str, paths: HostPaths, **hooks: Any
-) -> PackageRunner:
-    """The runner of `package` on `node`: its resources, its log, its environment;
-    `hooks` are PackageRunner's callbacks (cmcld's, or cmtakeover's without a cluster)."""
-    return PackageRunner(
-        name=package.name,
-        node=node,
-        resources=resources_for(package, config.cluster, node),
-        log=package_logger(package.name, paths.log_dir),
-        output=paths.package_log(package.name),
-        env=package_env(package, config),
-        **hooks,
-    )
-
-
-def package_env(package: Package, config: Config) -> dict[str, str]:
-    """Variables every script and service of the package sees (Serviceguard's SG_*)."""
-    return {
-        "SG_PACKAGE": package.name,
-        "SG_CLUSTER": config.cluster.name,
-        "SG_PACKAGE_IP": " ".join(package.ip_addresses),
-    }
-
-
-def load_flags(paths: HostPaths) -> package_pb2.PackageFlags:
-    flags = package_pb2.PackageFlags()
-    try:
-        flags.ParseFromString((paths.state_dir / "package_flags.pb").read_bytes())
-    except FileNotFoundError:
-        pass
-    except DecodeError as exc:  # a damaged file: start from the configuration's flags
-        log.error(
-            "%s unreadable (%s): switching flags start from the configuration",
-            paths.state_dir / "package_flags.pb",
-            exc,
-        )
-        flags = package_pb2.PackageFlags()
-    return flags
-
-
-def save_flags(paths: HostPaths, flags: package_pb2.PackageFlags) -> None:
-    paths.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    write_atomic(paths.state_dir / "package_flags.pb", flags.SerializeToString(), mode=0o600)

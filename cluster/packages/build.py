@@ -6,7 +6,11 @@ Halting is the exact reverse. FS_FSCK_OPT left empty means no fsck before mount 
 journaled filesystem recovers on mount); set it (e.g. "-p") to check first.
 """
 
-from cluster.config.model import Cluster, Package
+from typing import Any
+
+from cluster.config.model import Cluster, Config, Package
+from cluster.packages.runner import PackageRunner, package_logger
+from cluster.paths import HostPaths
 from cluster.resources.base import Resource
 from cluster.resources.fs import Filesystem
 from cluster.resources.ip import FloatingIP
@@ -78,3 +82,28 @@ def resources_for(package: Package, cluster: Cluster, node: str) -> list[Resourc
         for s in package.services
     ]
     return resources
+
+
+def package_runner(
+    package: Package, config: Config, node: str, paths: HostPaths, **hooks: Any
+) -> PackageRunner:
+    """The runner of `package` on `node`: its resources, its log, its environment;
+    `hooks` are PackageRunner's callbacks (cmcld's, or cmtakeover's without a cluster)."""
+    return PackageRunner(
+        name=package.name,
+        node=node,
+        resources=resources_for(package, config.cluster, node),
+        log=package_logger(package.name, paths.log_dir),
+        output=paths.package_log(package.name),
+        env=package_env(package, config),
+        **hooks,
+    )
+
+
+def package_env(package: Package, config: Config) -> dict[str, str]:
+    """Variables every script and service of the package sees (Serviceguard's SG_*)."""
+    return {
+        "SG_PACKAGE": package.name,
+        "SG_CLUSTER": config.cluster.name,
+        "SG_PACKAGE_IP": " ".join(package.ip_addresses),
+    }
