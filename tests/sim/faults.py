@@ -335,6 +335,9 @@ def random_plan(seed: int, nodes: int | None = None, big: bool = False) -> Plan:
     cfg.clock_extremes = rng.random() < 0.3  # every clock at 0 or rho: worst ratios
     host_faults = Random(seed * 7919 + 1)  # drawn apart, so the other draws stay as they were
     cfg.watchdog = host_faults.random() < 0.5
+    if host_faults.random() < 0.2:  # one host's halts leave resources held for a while
+        cfg.unclean_hosts = frozenset({host_faults.choice(names)})
+        cfg.unclean_for = host_faults.randint(100 * MS, 2 * SECOND)
     if host_faults.random() < 0.3:
         # Packages whose stop-now may take up to `declared` (a filesystem, an OCF agent):
         # STOP_MARGIN is derived from it, as cmapplyconf does (config/stopbound.py).

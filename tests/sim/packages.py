@@ -283,12 +283,34 @@ class PackageAgent:
 
     def _halted(self, name: str, reply: ReplyFn) -> None:
         world = self.host.world
+        if self.host.name in world.cfg.unclean_hosts:
+            # The halt could not release everything (a lazily detached filesystem):
+            # the kernel lets go only `unclean_for` later.
+            until = world.now + world.cfg.unclean_for
+            if "unclean-invisible" in world.cfg.legacy:
+                del self.held[name]  # the old report: halted, though still held
+                world.checker.release(name, self.host.name, until)
+            else:
+                self.held[name] = InstanceState.UNCLEAN  # halt_unclean: placed nowhere
+                self._after(until - world.now, self._let_go, name, _no_reply)
+            world.trace(f"{self.host.name} halted {name} uncleanly, held until {until / 1e6:.3f}ms")
+            self._changed()
+            reply("", self.report())
+            return
         del self.held[name]
         self.guarded.discard(name)
         world.checker.release(name, self.host.name, world.now)
         world.trace(f"{self.host.name} halted {name}")
         self._changed()
         reply("", self.report())
+
+    def _let_go(self, name: str, reply: ReplyFn) -> None:
+        """The kernel let go of what an unclean halt left: the package is reclaimed."""
+        world = self.host.world
+        self.held.pop(name, None)
+        self.guarded.discard(name)
+        world.checker.release(name, self.host.name, world.now)
+        self._changed()
 
     def stop_all(self, why: str, guard: bool = False) -> int:
         """Stop-now: every package stops at once, each within `stop_max`; reported as

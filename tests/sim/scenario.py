@@ -29,6 +29,7 @@
     guardless: a                  # these hosts' lease guards cannot start
     legacy: publish-late          # old daemon rules to play back (see tests/sim/packages.py)
     start-time: 300ms             # every start takes up to this (a slow run script)
+    unclean-halts: a 1s           # a's halts leave resources held for 1 s (lazy unmount)
     at 3s fail-packages a         # every package running on a fails there
     at 3s remove-package pkg1     # cmapplyconf (refused while pkg1 is held anywhere);
                                   # add-package pkg9, reorder-package pkg2 too
@@ -320,6 +321,10 @@ def _build(
     cfg.address_probe = settings.get("address-probe", "no") == "yes"
     cfg.guardless = frozenset(settings.get("guardless", "").split())
     cfg.legacy = frozenset(settings.get("legacy", "").split())
+    if "unclean-halts" in settings:
+        hosts, _, held = settings["unclean-halts"].rpartition(" ")
+        cfg.unclean_hosts = frozenset(hosts.split())
+        cfg.unclean_for = duration(held)
     if "start-time" in settings:
         cfg.start_time = (MS, duration(settings["start-time"]))
     if "clock-drift" in settings:

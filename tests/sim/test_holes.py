@@ -5,7 +5,7 @@ as it is over seven seeds; here the old rule must break an invariant in one of a
 
 Point 6 is also shown on real hosts (tests/netns/test_packages.py: cmdeleteconf on a
 node that neither runs nor coordinates the package); point 7 (quorum-server state) is
-in quorum-server-*.scn and test_mutations.py; point 4 (unclean halts) is not modelled.
+in quorum-server-*.scn and test_mutations.py.
 """
 
 import dataclasses
@@ -54,6 +54,7 @@ HOLES = [
     "frozen-host-address-probe",
     "guard-learns-before-start",
     "config-removes-running-package",
+    "unclean-halt",
 ]
 
 
@@ -82,6 +83,11 @@ def test_point_3_stop_now_longer_than_the_default_margin() -> None:
         cfg.stop_factor = declared / cfg.timing.stop_margin
 
     violations = runs("stop-now-longer-than-margin", range(1, 31), default_margin)
+    assert any("while" in v for v in violations), violations
+
+
+def test_point_4_an_unclean_halt_reported_as_halted() -> None:
+    violations = runs("unclean-halt", range(1, 21), legacy("unclean-invisible"))
     assert any("while" in v for v in violations), violations
 
 

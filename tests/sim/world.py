@@ -47,7 +47,7 @@ from cluster.core.node import MemberNode
 from cluster.core.paxos import AcceptorState
 from cluster.core.quorum import QuorumServer
 from cluster.core.spec import ClusterSpec
-from cluster.core.timing import MS, PPM, Timing
+from cluster.core.timing import MS, PPM, SECOND, Timing
 from tests.sim.checker import Checker
 from tests.sim.network import Network
 from tests.sim.packages import AGENT_MESSAGES, PackageAgent, sim_layout
@@ -71,6 +71,8 @@ class SimConfig:
     guardless: frozenset[str] = frozenset()  # hosts whose lease guard cannot start
     legacy: frozenset[str] = frozenset()  # the old daemon rules a scenario plays back
     start_time: tuple[int, int] | None = None  # a start's duration range (a slow run script)
+    unclean_hosts: frozenset[str] = frozenset()  # hosts whose halts leave resources held...
+    unclean_for: int = SECOND  # ...until the kernel lets go this much later
 
     @property
     def stop_max(self) -> int:
