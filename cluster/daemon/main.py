@@ -4,7 +4,7 @@ import argparse
 import asyncio
 import logging
 import os
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from cluster.cli.args import CmArgumentParser
@@ -31,6 +31,7 @@ from cluster.daemon.startup import daemon_process, own_credentials, stop_event, 
 from cluster.errors import CmError, UsageError
 from cluster.names import node_name_problem
 from cluster.paths import DEFAULT_PORT, HostPaths, local_node_name
+from cluster.resources import stopnow
 from cluster.security.identity import Kind
 from cluster.security.pem import Credentials
 from cluster.transport.localsocket import admin_group_id
@@ -190,7 +191,7 @@ async def _serve(
             background=background,
             packages=package_ops,
             lan=lan,
-            warnings=certificate_warnings(own, trust),
+            warnings=_warnings(certificate_warnings(own, trust), paths, node, membership),
         )
         server = await start_node_server(
             listen=listen,
@@ -264,6 +265,23 @@ async def _retire_unused(guard: GuardLink, log: logging.Logger) -> None:
     if guard.started_here:
         await asyncio.to_thread(guard.close)
         log.info("lease guard retired: cmcld did not start")
+
+
+def _warnings(
+    certificates: Callable[[], list[str]],
+    paths: HostPaths,
+    node: str,
+    membership: MembershipDriver,
+) -> Callable[[], list[str]]:
+    """What cmviewcl -v warns of on this node: certificates ending soon, and packages
+    whose measured stop-now here overran STOP_MARGIN or was not clean."""
+
+    def warnings() -> list[str]:
+        margin = membership.timing.stop_margin if membership.timing else 0
+        times = stopnow.load_times(stopnow.times_path(paths))
+        return certificates() + stopnow.overruns(times, margin, node)
+
+    return warnings
 
 
 def _tasks(*work: tuple[str, Coroutine[Any, Any, None]]) -> list[asyncio.Task[None]]:

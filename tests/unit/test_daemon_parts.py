@@ -85,3 +85,27 @@ def test_write_atomic_replaces_with_exact_mode(tmp_path: Path) -> None:
     assert target.read_bytes() == b"new"
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     assert [p.name for p in tmp_path.iterdir()] == ["f"]
+
+
+def test_cmviewcl_warns_of_a_stop_now_that_overran_the_margin(tmp_path: Path) -> None:
+    """cmcld's warnings (cmviewcl -v) carry the guard's measured stop-now times: a
+    package whose stop-now here took longer than STOP_MARGIN is named with the figures."""
+    import json
+    import types
+
+    from cluster.core.timing import MS, Timing
+    from cluster.daemon.main import _warnings
+    from cluster.paths import HostPaths
+    from cluster.resources import stopnow
+
+    paths = HostPaths(tmp_path)
+    path = stopnow.times_path(paths)
+    path.parent.mkdir(parents=True)
+    slow = {"last_ms": 350.0, "worst_ms": 350.0, "by": "guard", "when": 0, "clean": True}
+    quick = {"last_ms": 12.0, "worst_ms": 12.0, "by": "guard", "when": 0, "clean": True}
+    doc = {"version": stopnow.TIMES_VERSION, "packages": {"db": slow, "web": quick}}
+    path.write_text(json.dumps(doc))
+    membership = types.SimpleNamespace(timing=Timing.for_member_timeout(1000 * MS))
+    warnings = _warnings(lambda: ["cert"], paths, "n1", membership)()  # type: ignore[arg-type]
+    assert warnings[0] == "cert" and len(warnings) == 2
+    assert "package db on n1 took up to 350 ms, more than STOP_MARGIN 200 ms" in warnings[1]
