@@ -292,3 +292,50 @@ def test_one_quorum_server_serves_two_clusters_of_different_cas(tmp_path: Path) 
 
             wait_for(alone, MT + 5, f"{survivor} alone with the quorum server's vote")
             assert cluster.view(survivor)["lease_held"]
+
+
+def test_quorum_server_that_lost_its_state_votes_no_more_until_reset(tmp_path: Path) -> None:
+    """Issue 13 point 7 with the real cmqsd: its state file is deleted while it is
+    stopped, and it is started again. The nodes tell it the state they saw, so it knows
+    it forgot promises, says so and refuses to vote for the cluster: a 1|1 cut then
+    leaves neither side running (never both). `cmqsd --reset-cluster` (with cmqsd
+    stopped) lets it vote again, after the next membership change."""
+    with lab_cluster(tmp_path, ("a", "b"), quorum_server=True) as c:
+        state = c.root(QS) / "var/lib/cmcluster/qs.json"
+        wait_for(state.exists, 10, "the quorum server's state on disk")
+        time.sleep(2 * MT)  # the members' hellos: they have seen its state
+        c.kill(QS)
+        state.unlink()
+        qs = c.start_quorum_server()
+        qs.wait_for_log("STATE LOST, no vote until reset (cmqsd --reset-cluster lab)", 5 * MT + 10)
+        c.lab.cut("a", "b")
+        time.sleep(3 * MT)
+        holders = [n for n in ("a", "b") if c.view(n).get("lease_held")]
+        assert holders == [], holders  # no tie-breaker: nobody decides alone
+        c.lab.heal()
+        wait_for(lambda: c.running_members("a") == {"a", "b"}, 30, "a and b together again")
+        c.kill(QS)
+        reset = c.lab.run(
+            QS,
+            [*c.command, "cmqsd", "--reset-cluster", "lab"],
+            c.env(QS),
+            30,
+        )
+        assert reset.returncode == 0, reset.stdout + reset.stderr
+        c.start_quorum_server()
+        # After a reset the server's vote counts only beyond the epochs a forgotten
+        # promise may concern (the nodes log from which): b leaves and rejoins until
+        # the membership is past them, with both nodes voting.
+        counted = re.compile(r"its votes count again after epoch (\d+)")
+        wait_for(lambda: counted.search(c.log("a")) is not None, 10 * MT, "a told of the reset")
+        match = counted.search(c.log("a"))
+        assert match is not None
+        while c.view("a")["epoch"] < int(match.group(1)):
+            c.ok("b", "cmhaltnode")
+            wait_for(lambda: c.running_members("a") == {"a"}, 30, "b halted")
+            c.ok("b", "cmrunnode")
+            wait_for(lambda: c.running_members("a") == {"a", "b"}, 30, "b back")
+        time.sleep(2 * MT)  # both members' hellos reach the restarted server
+        c.kill("b")  # now a goes on alone with the server's vote
+        wait_for(lambda: c.running_members("a") == {"a"}, MT + 10, "a alone")
+        assert c.view("a")["lease_held"]
