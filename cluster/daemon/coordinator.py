@@ -69,7 +69,6 @@ from cluster.pb.v1 import package_pb2
 from cluster.transport.convert_session import (
     flags_from_pb,
     flags_to_pb,
-    instance_of,
     report_from_pb,
 )
 from cluster.transport.peers import PeerDialer
@@ -80,8 +79,6 @@ RPC_TIMEOUT = 5.0
 ACTION_SLACK = 60.0  # beyond the package's own script and service timeouts
 COMMAND_TIMEOUT = 900.0
 LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
-
-__all__ = ["Coordinator", "instance_of", "layout_of", "spec_of"]
 
 
 def spec_of(package: Package, config: Config) -> PackageSpec:

@@ -12,12 +12,13 @@ from collections.abc import AsyncIterator
 
 from cluster.config.online import Running
 from cluster.core.model import PackageNodeView, PackageView, ServiceView
-from cluster.daemon.coordinator import Coordinator, instance_of
+from cluster.daemon.coordinator import Coordinator
 from cluster.daemon.distribute import node_addresses
 from cluster.daemon.membership import MembershipDriver
 from cluster.daemon.packages import Epoch, LocalPackages
 from cluster.errors import CmError, FieldError
 from cluster.pb.v1 import common_pb2, package_pb2
+from cluster.transport.convert_session import instance_of
 from cluster.transport.peers import PeerDialer
 
 log = logging.getLogger("cmcld.packages")
