@@ -21,16 +21,15 @@ from cluster.config.model import Cluster, Config, Package
 from cluster.config.problems import Problems
 from cluster.config.units import MILLISECOND, human_duration
 from cluster.core.timing import (
-    DEFAULT_RHO_PPM,
     MAX_STOP_MARGIN_DIVISOR,
     MIN_STOP_MARGIN,
-    PPM,
     STOP_NOW_OCF,
     STOP_NOW_START,
     STOP_NOW_STEP,
     STOP_NOW_UNMOUNT,
     STOP_NOW_VG,
 )
+from cluster.core.watchdog import device_timeout, feed_limit
 
 NS_PER_US = 1_000
 WATCHDOG_STEP_US = 1_000_000  # WDIOC_SETTIMEOUT takes whole seconds
@@ -96,12 +95,15 @@ def stop_margin_ns(config: Config) -> int:
     return stop_margin_us(config) * NS_PER_US
 
 
-def watchdog_limit(member_timeout: int, heartbeat: int, rho_ppm: int) -> int:
-    """The longest watchdog timeout that still resets a host frozen with its guard
-    before its lease ends: the guard feeds only while a feed's timeout ends before the
-    deadline, which right after a renewal is about MT minus a heartbeat away, and the
-    device's clock may run rho fast. In the unit of its arguments."""
-    return (member_timeout - heartbeat) * PPM // (PPM + rho_ppm)
+def watchdog_timeout_ns(config: Config) -> int:
+    """The watchdog timeout the guard sets: the whole seconds the feed rule allows
+    (cluster/core/watchdog.py), within what STOP_MARGIN leaves over the longest package
+    stop-now where a second fits there; 0 if no whole second fits the lease."""
+    cluster = config.cluster
+    limit = feed_limit(cluster.member_timeout_us, cluster.heartbeat_interval_us)
+    longest = max((package_stop_bound(p).total_us for p in config.packages), default=0)
+    slack = stop_margin_us(config) - longest
+    return device_timeout(limit, slack, WATCHDOG_STEP_US) * NS_PER_US
 
 
 def validate_stop(config: Config, problems: Problems) -> None:
@@ -174,29 +176,24 @@ def _frozen_host(config: Config, problems: Problems) -> None:
             f"{tail}. Configure a watchdog (softdog or a hardware one)",
         )
         return
-    limit = _watchdog_limit_us(cluster)
+    limit = feed_limit(cluster.member_timeout_us, cluster.heartbeat_interval_us)
     if limit < WATCHDOG_STEP_US:
         needed = _needed_member_timeout_us(cluster)
         problems.warn(
             *cluster.origin.where("WATCHDOG_DEVICE"),
             f"WATCHDOG_DEVICE {cluster.watchdog_device} cannot reset a frozen host before "
             f"others take over at MEMBER_TIMEOUT {human_duration(cluster.member_timeout_us)}: "
-            "a watchdog timeout is whole seconds, and the lease allows at most "
-            f"{human_duration(limit // MILLISECOND * MILLISECOND)} (MEMBER_TIMEOUT minus a "
-            f"heartbeat, less 1 %); raise MEMBER_TIMEOUT to at least {human_duration(needed)}",
+            "a watchdog timeout is whole seconds, and the lease must hold two of them "
+            "(a host whose clock stopped while frozen does not know it was), so it allows "
+            f"at most {human_duration(limit // MILLISECOND * MILLISECOND)} (half of "
+            "MEMBER_TIMEOUT less two heartbeats, less 2 %); raise MEMBER_TIMEOUT to at "
+            f"least {human_duration(needed)}",
         )
-
-
-def _watchdog_limit_us(cluster: Cluster) -> int:
-    mt, hb = cluster.member_timeout_us, cluster.heartbeat_interval_us
-    return watchdog_limit(mt, hb, DEFAULT_RHO_PPM)
 
 
 def _needed_member_timeout_us(cluster: Cluster) -> int:
     """The shortest MEMBER_TIMEOUT (whole ms) at which a 1 s watchdog fits the lease."""
     mt = WATCHDOG_STEP_US
-    while True:
-        hb = min(mt // 10, 1_000_000)
-        if watchdog_limit(mt, hb, DEFAULT_RHO_PPM) >= WATCHDOG_STEP_US:
-            return mt
+    while feed_limit(mt, min(mt // 10, 1_000_000)) < WATCHDOG_STEP_US:
         mt += MILLISECOND
+    return mt

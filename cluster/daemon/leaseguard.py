@@ -243,6 +243,7 @@ class GuardLink:
         self._problem = problem if guard is None else None
         self._margin: int | None = None
         self._watchdog_limit = 0  # ns; sent with the margin (cluster/config/stopbound.py)
+        self._lease = 0  # MEMBER_TIMEOUT ns, for the guard's feed rule
         self._last_try = time.monotonic() if guard is None else 0.0
         self._retrying: asyncio.Task[None] | None = None
         self.on_change: Callable[[], None] = lambda: None  # the problem appeared or went
@@ -326,18 +327,20 @@ class GuardLink:
         log.warning("lease guard running again (pid %d): packages may run here", guard.pid)
         self.on_change()
 
-    def set_margin(self, margin: int, watchdog_limit: int | None = None) -> None:
-        """STOP_MARGIN, and the longest watchdog timeout the lease allows (a new guard
-        gets both again)."""
+    def set_margin(
+        self, margin: int, watchdog_limit: int | None = None, lease: int | None = None
+    ) -> None:
+        """STOP_MARGIN, the longest watchdog timeout the lease allows, and the lease
+        length, MEMBER_TIMEOUT (a new guard gets them all again)."""
         self._margin = margin
-        if watchdog_limit is not None:
-            self._watchdog_limit = watchdog_limit
+        if watchdog_limit is not None and lease is not None:
+            self._watchdog_limit, self._lease = watchdog_limit, lease
         if self._guard is None:
             return
         try:
             self._guard.set_margin(margin)
             if self._watchdog_limit:
-                self._guard.set_watchdog_limit(self._watchdog_limit)
+                self._guard.set_watchdog_limit(self._watchdog_limit, self._lease)
         except GuardError as exc:
             log.error("lease guard: %s", exc)
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from cluster.config.model import Config
 from cluster.config.online import Running
-from cluster.config.stopbound import watchdog_limit
+from cluster.config.stopbound import watchdog_timeout_ns
 from cluster.core.effects import (
     Command,
     CommandDone,
@@ -219,9 +219,7 @@ class MembershipDriver:
         self.quorum.setup(config)
         if self._guard is not None:
             t = self.timing
-            self._guard.set_margin(
-                t.stop_margin, watchdog_limit(t.member_timeout, t.heartbeat, t.rho_ppm)
-            )
+            self._guard.set_margin(t.stop_margin, watchdog_timeout_ns(config), t.member_timeout)
         self.links.set_paths(heartbeat_paths(config, self.node))
         log.info(
             "membership of cluster %s: %d nodes, MEMBER_TIMEOUT %.1f s, heartbeat %.2f s, "

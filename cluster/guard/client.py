@@ -202,9 +202,11 @@ class Guard:
     def set_margin(self, margin_ns: int) -> None:
         self._send(p.MARGIN, margin_ns)
 
-    def set_watchdog_limit(self, limit_ns: int) -> None:
+    def set_watchdog_limit(self, limit_ns: int, lease_ns: int) -> None:
         """The longest watchdog timeout that still resets this host, frozen with its
-        guard, before its lease ends; the guard fits the device under it."""
+        guard, before its lease ends, and the lease length (MEMBER_TIMEOUT) the guard's
+        feed rule needs; the guard fits the device under the limit."""
+        self._send(p.LEASE, lease_ns)
         self._send(p.WATCHDOG_LIMIT, limit_ns)
 
     def publish_plan(self, plan: Plan, generation: int | None = None) -> None:

@@ -21,15 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from cluster.cli.args import bounded_float, bounded_int
+from cluster.core.watchdog import HISTORY, FeedRule
 from cluster.guard import protocol as p
 from cluster.paths import HostPaths, local_node_name
 from cluster.resources import stopnow
 
 WDIOC_SETTIMEOUT = 0xC0045706  # _IOWR('W', 6, int)
 WDIOC_GETTIMEOUT = 0x80045707  # _IOR('W', 7, int)
-WATCHDOG_DRIFT_PPM = 10_000  # the device's timer against CLOCK_MONOTONIC (1 %, as rho)
 PACK = struct.Struct("i").pack
-FEED_LEAD_NS = 2_000_000  # wake this much before the last allowed feed, so it is not missed
 MCL_CURRENT, MCL_FUTURE = 1, 2
 IDLE_WAKEUP = 0.5  # seconds: the longest sleep, so signals and exits are seen soon
 
@@ -54,13 +53,14 @@ class Watchdog:
     """A watchdog device fed by writes; "V" before close disarms it (magic close).
 
     A host frozen with its guard (VM pause, cgroup freeze) is stopped only by the device
-    running out, so it must run out before anyone may take over: the guard sets the
-    device timeout T at or below the limit cmcld sends ((MT - heartbeat) / (1 + rho),
-    whole seconds as WDIOC_SETTIMEOUT takes them), reads back what the device accepted,
-    and while armed feeds only when now + T x (1 + drift) is still before the lease
-    deadline (`may_feed`). A host that stops feeding is then reset by the deadline,
-    whatever froze it. A device that keeps a longer timeout cannot do this: the guard
-    says so and feeds as before (it still resets the host after a stop-now)."""
+    running out, so it must run out before anyone may take over, even when the host's
+    clock stopped with it and lags afterwards. The guard sets the device timeout T at
+    or below the limit cmcld sends (cluster/core/watchdog.py: the lease must hold two T),
+    whole seconds as WDIOC_SETTIMEOUT takes them, reads back what the device accepted,
+    and while armed feeds only as `FeedRule` allows: on renewals, and without one only
+    as long as the feeds since the deadline's anchor still add up to a reset by the
+    deadline. A device that keeps a longer timeout cannot do this: the guard says so and
+    feeds at its interval (it still resets the host after a stop-now)."""
 
     def __init__(
         self,
@@ -74,13 +74,19 @@ class Watchdog:
         self.timeout_set = False
         self.timeout: int | None = None  # seconds, as the device reports it
         self.limit_ns = 0  # from cmcld; 0 until it is known
-        self.protects = False  # a frozen host is reset before its lease ends
+        self.lease_ns = 0  # MEMBER_TIMEOUT, from cmcld: a deadline's anchor
+        self.rule: FeedRule | None = None  # set while the device protects a frozen host
         self.problem = "no limit from cmcld yet"
         if timeout:
             self.timeout_set = self.set_timeout(timeout) is not None
         self.feeding = True
         self.next_feed = 0.0
         self.fed_at_ns = 0
+        self._feeds: list[int] = []  # before a rule exists: its history once it does
+
+    @property
+    def protects(self) -> bool:
+        return self.rule is not None
 
     def set_timeout(self, seconds: int) -> int | None:
         """WDIOC_SETTIMEOUT, then the timeout read back (WDIOC_GETTIMEOUT, or what
@@ -101,27 +107,30 @@ class Watchdog:
             return None
         return value if value > 0 else None
 
-    def fit(self, limit_ns: int) -> str:
-        """Set the device timeout to the whole seconds at or below `limit_ns`; one
-        sentence saying whether a frozen host is now reset before its lease ends."""
-        self.limit_ns = limit_ns
+    def fit(self, limit_ns: int, lease_ns: int) -> str:
+        """Set the device timeout to the whole seconds at or below `limit_ns` and feed by
+        the rule for leases of `lease_ns`; one sentence saying whether a frozen host is
+        now reset before its lease ends."""
+        self.limit_ns, self.lease_ns = limit_ns, lease_ns
         want = limit_ns // 1_000_000_000
         limit = f"{limit_ns / 1e6:.0f} ms"
-        if want < 1:
-            self.protects = False
+        deadline = self.rule.deadline if self.rule is not None else None
+        self.rule = None
+        if want < 1 or lease_ns <= 0:
             self.timeout = self.read_timeout()
             self.problem = (
                 f"a watchdog timeout is whole seconds, and the lease allows at most {limit} "
-                "(MEMBER_TIMEOUT minus a heartbeat): a host frozen with its guard is NOT "
-                "reset before others take over"
+                "(half of MEMBER_TIMEOUT less two heartbeats): a host frozen with its guard "
+                "is NOT reset before others take over"
             )
             return self.problem
         got = self.set_timeout(want)
         self.timeout_set = got is not None
         if got is not None and got * 1_000_000_000 <= limit_ns:
-            self.protects, self.problem = True, ""
+            self.rule = FeedRule(got * 1_000_000_000, lease_ns, deadline=deadline)
+            self.rule.feeds.extend(self._feeds)
+            self.problem = ""
             return f"watchdog {self.path} timeout {got} s (the lease allows {limit})"
-        self.protects = False
         if got is None and self.timeout is None:
             self.problem = (
                 f"{self.path} takes no timeout (WDIOC_SETTIMEOUT/GETTIMEOUT refused): a "
@@ -135,23 +144,24 @@ class Watchdog:
             )
         return self.problem
 
-    def may_feed(self, now_ns: int, deadline_ns: int) -> bool:
-        """While armed: whether a feed now still lets the device reset a frozen host
-        by the lease deadline."""
-        if not self.protects or self.timeout is None:
-            return True
-        return now_ns + stretch(self.timeout * 1_000_000_000) <= deadline_ns
-
-    def last_feed_ns(self, deadline_ns: int) -> int:
-        """The latest moment a feed is still allowed against `deadline_ns`."""
-        assert self.timeout is not None
-        return deadline_ns - stretch(self.timeout * 1_000_000_000)
+    def armed(self, deadline_ns: int | None) -> None:
+        """The guard's deadline (None: disarmed), for the rule."""
+        if self.rule is not None:
+            if deadline_ns is None:
+                self.rule.disarmed()
+            else:
+                self.rule.renewed(deadline_ns)
 
     def feed(self, now_ns: int) -> None:
         with contextlib.suppress(BlockingIOError):
             os.write(self.fd, b"k")
         self.fed_at_ns = now_ns
-        self.next_feed = now_ns / 1e9 + self.interval
+        interval = self.interval if self.timeout is None else min(self.interval, self.timeout / 2)
+        self.next_feed = now_ns / 1e9 + interval
+        if self.rule is not None:
+            self.rule.fed(now_ns)
+        else:
+            self._feeds = [*self._feeds[-HISTORY + 1 :], now_ns]
 
     def status(self) -> dict[str, Any]:
         return {
@@ -170,11 +180,6 @@ class Watchdog:
             with contextlib.suppress(OSError):
                 os.write(self.fd, b"V")
         os.close(self.fd)
-
-
-def stretch(ns: int) -> int:
-    """A duration of the device's clock as this host's monotonic clock may see it."""
-    return ns + -(-ns * WATCHDOG_DRIFT_PPM // 1_000_000)
 
 
 def raise_priority(rt_priority: int) -> dict[str, str]:
@@ -276,15 +281,24 @@ class Guard:
             return  # nothing undoes a stop-now but a new guard
         if command == p.RENEW:
             self.deadline_ns = value
+            if self.watchdog is not None:
+                self.watchdog.armed(value)
             if self.state != p.ARMED:
                 self.log(f"armed: deadline in {(value - time.monotonic_ns()) / 1e6:.0f} ms")
                 self._become(p.ARMED)
         elif command == p.MARGIN:
             self.margin_ns = value
             self.write_status()
-        elif command == p.WATCHDOG_LIMIT:
-            if self.watchdog is not None and value != self.watchdog.limit_ns:
-                self.log(self.watchdog.fit(value))
+        elif command in (p.WATCHDOG_LIMIT, p.LEASE):
+            watchdog = self.watchdog
+            if watchdog is None:
+                return
+            limit = value if command == p.WATCHDOG_LIMIT else watchdog.limit_ns
+            lease = value if command == p.LEASE else watchdog.lease_ns
+            if (limit, lease) != (watchdog.limit_ns, watchdog.lease_ns):
+                message = watchdog.fit(limit, lease)
+                if limit and lease:
+                    self.log(message)
                 self.write_status()
         elif command == p.PLAN:
             self.generation = value
@@ -294,6 +308,8 @@ class Guard:
             if self.state == p.ARMED:
                 self.log("disarmed")
             self.deadline_ns = 0
+            if self.watchdog is not None:
+                self.watchdog.armed(None)
             self._become(p.IDLE)
             self.exit_requested = command == p.EXIT
         else:
@@ -357,13 +373,11 @@ class Guard:
             wait = min(wait, (self.deadline_ns - self.margin_ns - now_ns) / 1e9)
         watchdog = self.watchdog
         if watchdog is not None and watchdog.feeding:
-            wait = min(wait, watchdog.next_feed - now_ns / 1e9)
-            if self.state == p.ARMED and watchdog.protects:
-                # Feed once more at the last moment the deadline allows, in case no
-                # renewal comes before then (the guard fires at deadline - margin).
-                last = watchdog.last_feed_ns(self.deadline_ns) - FEED_LEAD_NS
-                if last > max(now_ns, watchdog.fed_at_ns):
-                    wait = min(wait, (last - now_ns) / 1e9)
+            due = watchdog.rule.due() if watchdog.rule is not None else None
+            if self.state == p.ARMED and due is not None:
+                wait = min(wait, (due - now_ns) / 1e9)
+            else:
+                wait = min(wait, watchdog.next_feed - now_ns / 1e9)
         return max(0.0, wait)
 
     def run(self) -> int:
@@ -393,16 +407,15 @@ class Guard:
         return 0
 
     def _feed(self, now_ns: int) -> None:
-        """Feed when due; while armed with a fitted device, at every wake-up (renewals,
-        the last allowed moment) but only if a frozen host would still be reset by the
-        deadline."""
+        """Feed when due; while armed with a device that protects, as its rule allows
+        (renewals, and the feeds a frozen host's reset by the deadline still permits)."""
         watchdog = self.watchdog
         if watchdog is None or not watchdog.feeding:
             return
-        if self.state != p.ARMED or not watchdog.protects:
-            if now_ns / 1e9 >= watchdog.next_feed:
+        if self.state == p.ARMED and watchdog.rule is not None:
+            if watchdog.rule.should_feed(now_ns):
                 watchdog.feed(now_ns)
-        elif watchdog.may_feed(now_ns, self.deadline_ns):
+        elif now_ns / 1e9 >= watchdog.next_feed:
             watchdog.feed(now_ns)
 
     def _handle_signals(self) -> None:

@@ -27,9 +27,10 @@ PLAN = 3  # value: plan generation; the plan file changed, reload it
 DISARM = 4  # no lease any more (clean halt): stand down, do not fire
 EXIT = 5  # disarm and exit
 NOP = 6  # nothing: a write that fails with EPIPE once the guard has fired
-# value: the longest watchdog timeout, ns, that still resets a frozen host before its
-# lease ends ((MEMBER_TIMEOUT - heartbeat) / (1 + rho)); the guard sets the device below it
+# value: the longest watchdog timeout, ns, with which a frozen host is still reset before
+# its lease ends (cluster/core/watchdog.py); the guard sets the device at or below it
 WATCHDOG_LIMIT = 7
+LEASE = 8  # value: MEMBER_TIMEOUT ns: a deadline rests on heartbeats sent that long before
 COMMAND_NAMES = {
     RENEW: "renew",
     MARGIN: "margin",
@@ -38,6 +39,7 @@ COMMAND_NAMES = {
     EXIT: "exit",
     NOP: "nop",
     WATCHDOG_LIMIT: "watchdog limit",
+    LEASE: "lease",
 }
 
 STARTING, IDLE, ARMED, FIRED, EXITED = "starting", "idle", "armed", "fired", "exited"

@@ -226,6 +226,15 @@ class LabCluster:
             waits = self.file_log(node, "cmcld.log").splitlines()[len(before[node]) :]
             print(f"--- {node} cmcld tasks (SIGUSR1) ---")
             print("\n".join(waits))
+        # Last, as a CI view keeps the end of a long output: what went wrong, everywhere.
+        for node in self.nodes:
+            bad = [
+                line
+                for line in before[node]
+                if " ERROR " in line or "failure history" in line or " failed " in line
+            ][-lines // 2 :]
+            print(f"--- {node} cmcld.log, errors and failures, last {len(bad)} ---")
+            print("\n".join(bad))
 
     def event_time(
         self, node: str, pattern: str, after: float = 0.0, log: str = "cmcld.log"

@@ -40,6 +40,7 @@
     expect 8s epoch >= 3          # or epoch = 3
     expect 8s qs-pings = 0        # pings the quorum server received so far (or >= N)
     expect 8s failed-nowhere      # no node holds a package failure (history or report)
+    expect 8s reset a             # a's watchdog reset it (at least once) so far
     expect 8s refused-orders <= 40  # package orders refused so far, all nodes together
     expect 9s no-old-lease a since 6s   # a claimed no lease in an epoch older than
                                         # the newest decided at 6s, after 6s
@@ -229,6 +230,13 @@ def _expectation(words: list[str]) -> Expect:
             return None if ok else f"epoch is {got}"
 
         return Expect(text, epoch)
+    if kind == "reset" and args:
+
+        def reset(world: World) -> str | None:
+            never = [n for n in args if not world.hosts[n].resets]
+            return f"never reset by its watchdog: {' '.join(never)}" if never else None
+
+        return Expect(text, reset)
     if kind == "failed-nowhere" and not args:
 
         def failed_nowhere(world: World) -> str | None:

@@ -51,6 +51,7 @@ HOLES = [
     "stop-now-longer-than-margin",
     "plan-publish-fails",
     "frozen-host-watchdog",
+    "frozen-host-clock-lag",
     "frozen-host-address-probe",
     "guard-learns-before-start",
     "config-removes-running-package",
@@ -106,6 +107,13 @@ def test_point_8_a_frozen_host_without_watchdog() -> None:
         cfg.watchdog = False
 
     violations = runs("frozen-host-watchdog", range(1, 21), no_watchdog)
+    assert any("while" in v for v in violations), violations
+
+
+def test_point_8_a_thawed_host_whose_clock_lags_fed_its_watchdog() -> None:
+    """The old feed rule (feed while a host frozen from now on would be reset by the
+    deadline) forgot the freezes before the feed: a's clock lags, its guard is late."""
+    violations = runs("frozen-host-clock-lag", range(1, 21), legacy("watchdog-unanchored"))
     assert any("while" in v for v in violations), violations
 
 

@@ -19,6 +19,8 @@ from cluster.core.effects import (
     Durable,
     Effect,
     Event,
+    HaltCluster,
+    HaltNode,
     LeaseChanged,
     LeaseGained,
     LeaseLost,
@@ -37,6 +39,7 @@ from cluster.core.effects import (
 from cluster.core.membership import FOREVER
 from cluster.core.messages import (
     QUORUM_SERVER,
+    Intent,
     Membership,
     Ping,
     Pong,
@@ -51,6 +54,7 @@ from cluster.core.timing import MS, PPM, SECOND, Timing
 from tests.sim.checker import Checker
 from tests.sim.network import Network
 from tests.sim.packages import AGENT_MESSAGES, PackageAgent, sim_layout
+from tests.sim.watchdog import Device
 
 
 @dataclass
@@ -180,6 +184,8 @@ class Host(Process):
         self.stalled_until = 0  # real time a disk stall (DiskStall) ends
         self.wake_at = 0  # the local time of the core's last WakeAt
         self.freezes = 0
+        self.device: Device | None = None  # WATCHDOG_DEVICE, fed by the guard
+        self.resets = 0  # by the watchdog
         self.auto_start = world.cfg.auto_start
         self.commands: list[CommandDone] = []
 
@@ -192,6 +198,9 @@ class Host(Process):
         self.up = True
         self.paused = False
         self.incarnation += 1
+        if world.cfg.watchdog and self.name not in world.cfg.guardless and self.device is None:
+            self.device = Device(self)  # the guard starts and feeds it
+            self.device.tick()
         if self.agent.held and world.cfg.adopt_orphans:
             end = self.agent.stop_all("left by the previous cmcld")
             self.later(end, self._boot_node)
@@ -226,8 +235,13 @@ class Host(Process):
         self.buffer.clear()
         self.guard_deadline = None
         self.guard_life += 1
+        self.device = None
         self.agent.crash()
         self.incarnation += 1
+
+    def reboot_after_reset(self, incarnation: int) -> None:
+        if not self.up and self.incarnation == incarnation:
+            self.boot()
 
     def crash_daemon(self) -> None:
         """cmcld alone dies (kill -9, OOM): its packages' processes and the lease guard
@@ -242,26 +256,13 @@ class Host(Process):
 
     def freeze(self) -> None:
         """The whole host stops (VM pause, cgroup freeze of cmcld and guard): nothing of
-        it runs and its clock stops. With a watchdog the guard fed while a frozen host
-        would still be reset by its lease deadline, so the reset comes by then."""
+        it runs and its clock stops. Only its watchdog device counts on (watchdog.py)."""
         if self.frozen_at is not None or not self.up:
             return
-        world = self.world
-        self.frozen_at = world.now
+        self.frozen_at = self.world.now
         self.freezes += 1
         self.paused = True
-        world.trace(f"{self.name} freezes")
-        deadline = self.guard_deadline
-        if world.cfg.watchdog and deadline is not None and deadline < FOREVER:
-            limit = world.cfg.timing.member_timeout - world.cfg.timing.heartbeat
-            timeout = limit * PPM // (PPM + world.cfg.timing.rho_ppm)
-            last_feed = min(world.now, self.clock.real(deadline) - timeout)
-            world.at(max(world.now, last_feed + timeout), self._reset, self.freezes)
-
-    def _reset(self, freeze: int) -> None:
-        if self.frozen_at is not None and self.freezes == freeze:
-            self.world.trace(f"{self.name}: the watchdog resets the frozen host")
-            self.crash()
+        self.world.trace(f"{self.name} freezes")
 
     def thaw(self) -> None:
         """The host runs again; its clock resumes where it stopped."""
@@ -273,6 +274,8 @@ class Host(Process):
         world.trace(f"{self.name} thaws")
         if self.guard_deadline is not None:
             self._guard(self.guard_deadline)
+        if self.device is not None:
+            self.device.tick()
         # The core's wake-up was set on the clock before it stopped: set it again.
         self.wake_token += 1
         self.later(self.clock.real(self.wake_at), self._wake, self.wake_token)
@@ -339,6 +342,12 @@ class Host(Process):
             elif isinstance(effect, LeaseLost):
                 world.trace(f"{self.name} loses its lease: {effect.reason}")
                 self.guard_deadline = None
+                halting = self.node is not None and self.node.intent in (
+                    Intent.LEAVE,
+                    Intent.HALTED,
+                )
+                if self.device is not None and halting:
+                    self.device.disarmed()  # a clean halt: the guard is disarmed
                 self.agent.stop_all("lease lost")
             elif isinstance(effect, MembershipDecided):
                 world.checker.on_decided(world.now, self.name, effect.membership)
@@ -348,6 +357,9 @@ class Host(Process):
                 self.agent.on_takeover(effect.node, effect.epoch, effect.at)
             elif isinstance(effect, CommandDone):
                 self.commands.append(effect)
+                halted = isinstance(effect.command, (HaltNode, HaltCluster)) and effect.ok
+                if halted and self.device is not None:
+                    self.device.disarmed()
                 world.trace(f"{self.name} command {effect.command} ok={effect.ok}: {effect.detail}")
             elif isinstance(effect, Note):
                 world.trace(effect.text)
@@ -360,6 +372,8 @@ class Host(Process):
         """The guard process: told every deadline, it stops the tokens at deadline -
         stop margin unless told a new deadline first, whatever cmcld is doing."""
         self.guard_deadline = deadline
+        if self.device is not None:
+            self.device.renewed(deadline)
         if deadline >= FOREVER or self.name in self.world.cfg.guardless:
             return
         at = self.clock.real(deadline - self.world.cfg.timing.stop_margin)
@@ -371,6 +385,8 @@ class Host(Process):
         if life == self.guard_life and self.guard_deadline == deadline:
             self.guard_deadline = None
             self.agent.stop_all("guard: lease deadline", guard=True)
+            if self.device is not None:
+                self.device.fired()
 
     # ------------------------------------------------------------------ agent timers
 

@@ -1,5 +1,5 @@
-"""The guard's watchdog: a timeout below the lease, read back from the device, and feeds
-that stop in time for a frozen host to be reset by its lease deadline.
+"""The guard's watchdog: a timeout the lease allows, read back from the device, and feeds
+by the rule that resets a frozen host by its lease deadline (cluster/core/watchdog.py).
 
 This machine has no watchdog driver (no softdog module, no /dev/watchdog, no CUSE), so
 the device is a FIFO (what the guard writes is read back) and the ioctls go to a fake
@@ -9,6 +9,7 @@ reads it. The real ioctl on the FIFO is tried too: it fails as on any non-watchd
 
 import contextlib
 import errno
+import itertools
 import os
 import struct
 import threading
@@ -19,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from cluster.core.timing import MS, SECOND
+from cluster.core.watchdog import feed_limit, stretch
 from cluster.guard import protocol as p
 from cluster.guard.main import (
     WDIOC_GETTIMEOUT,
@@ -26,7 +28,6 @@ from cluster.guard.main import (
     Guard,
     GuardLog,
     Watchdog,
-    stretch,
 )
 from cluster.paths import HostPaths
 
@@ -64,26 +65,31 @@ def fifo(tmp_path: Path) -> Iterator[tuple[str, int]]:
 
 
 def test_softdog_like_device_is_set_below_the_lease(fifo: tuple[str, int]) -> None:
-    """MEMBER_TIMEOUT 2 s, heartbeat 200 ms, rho 1 %: the lease allows 1.78 s, so the
-    device gets 1 s (softdog's granularity) and says so when read back."""
+    """MEMBER_TIMEOUT 3 s, heartbeat 300 ms: the lease holds two T of at most 1.18 s, so
+    the device gets 1 s (softdog's granularity) and says so when read back."""
     device = FakeDevice()
     dog = Watchdog(fifo[0], 1.0, None, ioctl=device)
-    limit = (2 * SECOND - 200 * MS) * 100 // 101
-    assert dog.fit(limit) == f"watchdog {fifo[0]} timeout 1 s (the lease allows 1782 ms)"
+    limit = feed_limit(3 * SECOND, 300 * MS)
+    assert (
+        dog.fit(limit, 3 * SECOND) == f"watchdog {fifo[0]} timeout 1 s (the lease allows 1176 ms)"
+    )
     assert dog.protects and dog.timeout == 1 and dog.timeout_set
+    assert dog.rule is not None and dog.rule.lease == 3 * SECOND
     assert (WDIOC_SETTIMEOUT, 1) in device.calls and device.calls[-1][0] == WDIOC_GETTIMEOUT
     assert dog.status()["protects_frozen_host"] is True
-    # MEMBER_TIMEOUT 14 s: 12 s.
-    dog.fit((14 * SECOND - SECOND) * 100 // 101)
-    assert dog.timeout == 12 and device.current == 12 and dog.protects
+    # MEMBER_TIMEOUT 14 s: 5 s.
+    dog.fit(feed_limit(14 * SECOND, SECOND), 14 * SECOND)
+    assert dog.timeout == 5 and device.current == 5 and dog.protects
 
 
-def test_a_lease_shorter_than_a_whole_second_cannot_be_protected(fifo: tuple[str, int]) -> None:
+def test_a_lease_shorter_than_two_whole_seconds_cannot_be_protected(
+    fifo: tuple[str, int],
+) -> None:
     device = FakeDevice()
     dog = Watchdog(fifo[0], 1.0, None, ioctl=device)
-    said = dog.fit((1 * SECOND - 100 * MS) * 100 // 101)  # MEMBER_TIMEOUT 1 s
+    said = dog.fit(feed_limit(SECOND, 100 * MS), SECOND)  # MEMBER_TIMEOUT 1 s
     assert not dog.protects
-    assert "whole seconds" in said and "891 ms" in said and "NOT reset" in said
+    assert "whole seconds" in said and "392 ms" in said and "NOT reset" in said
     assert dog.status()["problem"] == said
     assert not any(request == WDIOC_SETTIMEOUT for request, _ in device.calls)
 
@@ -91,7 +97,7 @@ def test_a_lease_shorter_than_a_whole_second_cannot_be_protected(fifo: tuple[str
 def test_a_device_that_keeps_a_longer_timeout_is_named(fifo: tuple[str, int]) -> None:
     coarse = FakeDevice(step=4)  # asks 3 s, gets 4 s
     dog = Watchdog(fifo[0], 1.0, None, ioctl=coarse)
-    said = dog.fit(3900 * MS)
+    said = dog.fit(3900 * MS, 10 * SECOND)
     assert not dog.protects
     assert said == (
         f"{fifo[0]} keeps a timeout of 4 s (asked 3 s), longer than the 3900 ms the lease "
@@ -99,41 +105,31 @@ def test_a_device_that_keeps_a_longer_timeout_is_named(fifo: tuple[str, int]) ->
     )
     fixed = FakeDevice(low=60, high=60)  # refuses anything but its own 60 s
     dog = Watchdog(fifo[0], 1.0, None, ioctl=fixed)
-    assert "keeps a timeout of 60 s (asked 12 s)" in dog.fit(12900 * MS)
+    assert "keeps a timeout of 60 s (asked 12 s)" in dog.fit(12900 * MS, 30 * SECOND)
     assert not dog.protects and not dog.timeout_set
 
 
 def test_the_real_ioctl_on_a_non_watchdog_fails_cleanly(fifo: tuple[str, int]) -> None:
     dog = Watchdog(fifo[0], 1.0, 5)  # fcntl.ioctl itself: ENOTTY on a FIFO
     assert not dog.timeout_set and dog.timeout is None
-    said = dog.fit(1782 * MS)
+    said = dog.fit(1782 * MS, 5 * SECOND)
     assert "takes no timeout" in said and not dog.protects
-    assert dog.may_feed(0, 1)  # nothing known: feeds as before
+    assert dog.rule is None  # nothing known: feeds at its interval, as before
 
 
-def test_may_feed_only_while_a_frozen_host_would_still_be_reset_in_time(
-    fifo: tuple[str, int],
-) -> None:
-    dog = Watchdog(fifo[0], 1.0, None, ioctl=FakeDevice())
-    dog.fit(1782 * MS)
-    deadline = 10 * SECOND
-    assert stretch(SECOND) == 1010 * MS
-    assert dog.may_feed(deadline - 1010 * MS, deadline)
-    assert not dog.may_feed(deadline - 1009 * MS, deadline)
-    assert dog.last_feed_ns(deadline) == deadline - 1010 * MS
-
-
-def test_armed_guard_stops_feeding_when_the_deadline_comes_near(
+def test_armed_guard_spends_the_lease_on_feeds_then_lets_the_device_reset(
     tmp_path: Path, fifo: tuple[str, int]
 ) -> None:
-    """The guard is armed with a deadline 1.5 s ahead and never renewed (cmcld and the
-    guard's own renewals gone, as on a frozen host): its last feed is no later than
-    deadline - T x 1.01, so the device (T = 1 s) resets the host before the deadline."""
+    """Armed with a deadline 5.9 s ahead on a 6 s lease and never renewed (a host cut
+    off, or frozen and thawed: it cannot tell): the guard feeds about every T - lead
+    while the feeds since the deadline's anchor still add up to a reset by the
+    deadline, then stops, so the device (T = 1 s) resets the host by the deadline; its
+    own stop-now at deadline - margin comes first."""
     paths = HostPaths(tmp_path / "root")
     files = p.GuardFiles.from_paths(paths)
     files.fifo.parent.mkdir(parents=True)
     os.mkfifo(files.fifo)
-    dog = Watchdog(fifo[0], 0.05, None, ioctl=FakeDevice())
+    dog = Watchdog(fifo[0], 1.0, None, ioctl=FakeDevice())
     guard = Guard(
         files,
         node="a",
@@ -145,18 +141,17 @@ def test_armed_guard_stops_feeding_when_the_deadline_comes_near(
     thread = threading.Thread(target=guard.run, daemon=True)
     thread.start()
     writer = os.open(files.fifo, os.O_WRONLY)
-    feeds: list[int] = []
+    lease = 6 * SECOND
     try:
-        os.write(writer, p.encode(p.WATCHDOG_LIMIT, 1782 * MS))
-        deadline = time.monotonic_ns() + 1500 * MS
+        os.write(writer, p.encode(p.LEASE, lease))
+        os.write(writer, p.encode(p.WATCHDOG_LIMIT, SECOND))
+        time.sleep(0.7)  # idle: fed every T/2
+        deadline = time.monotonic_ns() + 5900 * MS
         os.write(writer, p.encode(p.RENEW, deadline))
         while time.monotonic_ns() < deadline - 100 * MS:
-            try:
-                got = os.read(fifo[1], 4096)
-            except BlockingIOError:
-                got = b""
-            feeds += [time.monotonic_ns()] * got.count(b"k")
-            time.sleep(0.002)
+            with contextlib.suppress(BlockingIOError):
+                os.read(fifo[1], 4096)
+            time.sleep(0.01)
         assert guard.state == p.FIRED  # at deadline - margin
     finally:
         with contextlib.suppress(BrokenPipeError):  # it closed the FIFO when it fired
@@ -164,8 +159,39 @@ def test_armed_guard_stops_feeding_when_the_deadline_comes_near(
         os.close(writer)
         guard.exit_requested = True
         thread.join(5)
-    assert feeds, "never fed"
-    last = dog.fed_at_ns
-    assert last <= deadline - 1010 * MS
-    assert last >= deadline - 1010 * MS - 30 * MS, "no feed at the last allowed moment"
+    assert dog.rule is not None and dog.timeout == 1
+    feeds = list(dog.rule.feeds)
+    anchor = deadline - lease
+    base = max(f for f in feeds if f <= anchor)
+    after = [f for f in feeds if f > base]
+    t = stretch(SECOND)
+    assert base + (len(after) + 1) * t <= deadline, "a frozen host would outlive its lease"
+    assert base + (len(after) + 2) * t > deadline, "stopped feeding while it still could"
+    armed = [f for f in after if f > anchor + 300 * MS]
+    assert armed and all(b - a >= 850 * MS for a, b in itertools.pairwise(armed))
+    # Each feed without a renewal costs T x 1.02 of the lease but comes T - lead after
+    # the one before: the host lives until its deadline less a T and that much per feed.
+    lived = after[-1] + t
+    assert lived >= deadline - t - len(after) * (120 * MS) - 50 * MS, "reset long before"
     assert "timeout 1 s" in files.log.read_text()
+
+
+def test_a_fresh_renewal_is_fed_once_half_the_device_time_is_gone(
+    fifo: tuple[str, int],
+) -> None:
+    """A renewal anchored after the last feed is fed on arrival once T/2 has gone by
+    (sooner, a feed would spend a T of the lease for little); one anchored before that
+    feed (the heartbeats it rests on were sent before it) waits until the device would
+    run out, as a feed without a renewal does."""
+    dog = Watchdog(fifo[0], 1.0, None, ioctl=FakeDevice())
+    dog.fit(SECOND, 4 * SECOND)
+    rule = dog.rule
+    assert rule is not None
+    dog.feed(10 * SECOND)
+    dog.armed(10 * SECOND + 100 * MS + 4 * SECOND)  # anchored 100 ms after the feed
+    assert not rule.should_feed(10 * SECOND + 450 * MS)
+    assert rule.should_feed(10 * SECOND + 500 * MS)
+    dog.feed(10 * SECOND + 500 * MS)
+    dog.armed(10 * SECOND + 420 * MS + 4 * SECOND)  # anchored before that feed
+    assert not rule.should_feed(10 * SECOND + 1100 * MS)
+    assert rule.should_feed(10 * SECOND + 500 * MS + 900 * MS)  # due: T - lead

@@ -5,7 +5,7 @@ from cluster.config.stopbound import (
     package_stop_bound,
     stop_margin_ns,
     stop_margin_us,
-    watchdog_limit,
+    watchdog_timeout_ns,
 )
 from cluster.core.timing import MS, SECOND
 from cluster.resources import stopnow
@@ -115,13 +115,24 @@ def test_no_watchdog_names_the_frozen_host_risk_and_who_is_unprotected() -> None
 
 
 def test_a_watchdog_too_coarse_for_the_lease_is_warned_of() -> None:
-    assert watchdog_limit(2 * SECOND, 200 * MS, 10_000) == 1_782_178_217
     result = check(cluster("1s"))
     assert messages(result, warnings=True)[-1] == (
         "cluster.ascii:18: warning: WATCHDOG_DEVICE /dev/watchdog cannot reset a frozen host "
         "before others take over at MEMBER_TIMEOUT 1s: a watchdog timeout is whole seconds, "
-        "and the lease allows at most 891ms (MEMBER_TIMEOUT minus a heartbeat, less 1 %); "
-        "raise MEMBER_TIMEOUT to at least 1.123s"
+        "and the lease must hold two of them (a host whose clock stopped while frozen does "
+        "not know it was), so it allows at most 392ms (half of MEMBER_TIMEOUT less two "
+        "heartbeats, less 2 %); raise MEMBER_TIMEOUT to at least 2.55s"
     )
-    assert not any("WATCHDOG" in m for m in messages(check(cluster("1123ms")), True))
-    assert any("WATCHDOG" in m for m in messages(check(cluster("1122ms")), True))
+    assert not any("WATCHDOG" in m for m in messages(check(cluster("2550ms")), True))
+    assert any("WATCHDOG" in m for m in messages(check(cluster("2549ms")), True))
+
+
+def test_the_watchdog_timeout_fits_the_lease_and_what_stop_margin_leaves() -> None:
+    """MEMBER_TIMEOUT 14 s: the lease allows 5.88 s, but STOP_MARGIN 2.8 s less the web
+    package's stop-now leaves 2.5 s, so 2 s: a host cut off then stops its packages
+    before the device resets it. At 3 s nothing of STOP_MARGIN is left over a second:
+    the lease's 1 s."""
+    assert watchdog_timeout_ns(config(cluster("14s"), FS)) == 2 * SECOND
+    assert watchdog_timeout_ns(config(cluster("60s"), FS)) == 11 * SECOND
+    assert watchdog_timeout_ns(config(cluster("3s"), FS)) == SECOND
+    assert watchdog_timeout_ns(config(cluster("2s"), FS)) == 0
