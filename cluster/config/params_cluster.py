@@ -226,7 +226,8 @@ CLUSTER_PARAMS: tuple[Param, ...] = (
     Param(
         "WATCHDOG_DEVICE",
         AbsPath(),
-        "a hardware watchdog fed while the node holds its lease, so a hung node resets "
+        "a watchdog (softdog or hardware) the lease guard feeds, so a node frozen or cut "
+        "off is reset before its lease ends; needs MEMBER_TIMEOUT of 2.55 s or more "
         "(same path on every node)",
         online=False,
         online_note="the lease guard holds the watchdog open; " + _RUNNING_CLUSTER,

@@ -48,6 +48,18 @@ class GuardUnavailable(CmError):
     """No lease guard can run here now; `str()` says why (log, cmviewcl -v)."""
 
 
+def watchdog_warnings(paths: HostPaths, node: str) -> list[str]:
+    """cmviewcl -v: a configured watchdog that would not reset a frozen host before its
+    lease ends, as the running guard last said (its status file)."""
+    status = protocol.read_json(protocol.GuardFiles.from_paths(paths).status) or {}
+    watchdog = status.get("watchdog")
+    if not isinstance(watchdog, dict) or watchdog.get("protects_frozen_host"):
+        return []
+    problem = watchdog.get("problem") or "not fitted to the lease yet"
+    device = watchdog.get("device")
+    return [f"{node}: watchdog {device} would not reset this host frozen in time: {problem}"]
+
+
 def record_problem(record: dict[str, Any], paths: HostPaths) -> str | None:
     """Why an unclean stop-now record forbids packages here (None: it was clean)."""
     report = record.get("report") or {}

@@ -17,7 +17,7 @@ from cluster.daemon.configstore import ConfigStore
 from cluster.daemon.coordinator import Coordinator
 from cluster.daemon.distribute import Distributor
 from cluster.daemon.lan import LanFailover
-from cluster.daemon.leaseguard import GuardLink, open_guard
+from cluster.daemon.leaseguard import GuardLink, open_guard, watchdog_warnings
 from cluster.daemon.logs import LEVELS, parse_level
 from cluster.daemon.membership import MembershipDriver
 from cluster.daemon.node import LocalNode
@@ -273,13 +273,15 @@ def _warnings(
     node: str,
     membership: MembershipDriver,
 ) -> Callable[[], list[str]]:
-    """What cmviewcl -v warns of on this node: certificates ending soon, and packages
-    whose measured stop-now here overran STOP_MARGIN or was not clean."""
+    """What cmviewcl -v warns of on this node: certificates ending soon, packages whose
+    measured stop-now here overran STOP_MARGIN or was not clean, and a watchdog that
+    would not reset this host frozen before its lease ends."""
 
     def warnings() -> list[str]:
         margin = membership.timing.stop_margin if membership.timing else 0
         times = stopnow.load_times(stopnow.times_path(paths))
-        return certificates() + stopnow.overruns(times, margin, node)
+        overruns = stopnow.overruns(times, margin, node)
+        return certificates() + overruns + watchdog_warnings(paths, node)
 
     return warnings
 

@@ -21,6 +21,7 @@ import pytest
 
 from cluster.core.timing import MS, SECOND
 from cluster.core.watchdog import feed_limit, stretch
+from cluster.daemon.leaseguard import watchdog_warnings
 from cluster.guard import protocol as p
 from cluster.guard.main import (
     WDIOC_GETTIMEOUT,
@@ -195,3 +196,29 @@ def test_a_fresh_renewal_is_fed_once_half_the_device_time_is_gone(
     dog.armed(10 * SECOND + 420 * MS + 4 * SECOND)  # anchored before that feed
     assert not rule.should_feed(10 * SECOND + 1100 * MS)
     assert rule.should_feed(10 * SECOND + 500 * MS + 900 * MS)  # due: T - lead
+
+
+def test_cmviewcl_warns_of_a_watchdog_that_does_not_protect(
+    tmp_path: Path, fifo: tuple[str, int]
+) -> None:
+    """The guard's status file says whether its device protects a frozen host; cmcld
+    turns a 'no' into a cmviewcl -v warning, and says nothing once it does."""
+    paths = HostPaths(tmp_path / "root")
+    files = p.GuardFiles.from_paths(paths)
+    files.fifo.parent.mkdir(parents=True)
+    files.plan.parent.mkdir(parents=True)
+    os.mkfifo(files.fifo)
+    dog = Watchdog(fifo[0], 1.0, None, ioctl=FakeDevice())
+    guard = Guard(
+        files, node="a", margin_ns=200 * MS, log=GuardLog(files.log, "a"), watchdog=dog, priority={}
+    )
+    assert watchdog_warnings(paths, "a") == []  # no status yet: nothing known
+    guard.apply(p.LEASE, SECOND)
+    guard.apply(p.WATCHDOG_LIMIT, feed_limit(SECOND, 100 * MS))
+    (warning,) = watchdog_warnings(paths, "a")
+    assert warning.startswith(f"a: watchdog {fifo[0]} would not reset this host frozen in time: ")
+    assert "392 ms" in warning
+    guard.apply(p.LEASE, 3 * SECOND)
+    guard.apply(p.WATCHDOG_LIMIT, feed_limit(3 * SECOND, 300 * MS))
+    assert watchdog_warnings(paths, "a") == []
+    os.close(guard.fd)
