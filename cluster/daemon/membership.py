@@ -453,9 +453,12 @@ class MembershipDriver:
         return self.core.decided() if self.core is not None else NEVER_FORMED
 
     def holds_lease(self) -> bool:
-        """By the clock against the last deadline, not by a flag a late loop may not
-        have updated yet."""
-        return self.lease.held and time.monotonic_ns() < self.lease.deadline
+        """By the clock against the last deadline less STOP_MARGIN (where the guard and
+        cmcld begin stop-now, as the core counts it), not by a flag a late loop may not
+        have updated yet: a service the guard killed at that moment is the node's
+        failure, not the package's, even before cmcld has seen the lease go."""
+        margin = self.timing.stop_margin if self.timing else 0
+        return self.lease.held and time.monotonic_ns() < self.lease.deadline - margin
 
     def active(self) -> bool:
         return self.core is not None and self.core.active

@@ -6,8 +6,9 @@ from pathlib import Path
 
 from cluster.core.effects import LeaseLost
 from cluster.core.messages import NEVER_FORMED, Accept, Ballot, Prepare
+from cluster.core.timing import MS, SECOND, Timing
 from cluster.daemon.configstore import ConfigStore
-from cluster.daemon.membership import FORGED_BALLOTS, MembershipDriver
+from cluster.daemon.membership import FORGED_BALLOTS, LeaseState, MembershipDriver
 from cluster.paths import HostPaths
 from cluster.security.pem import Credentials
 from cluster.transport.stats import TransportStats
@@ -72,3 +73,19 @@ def test_a_lease_lost_while_halting_stops_what_is_held_before_the_guard_is_disar
         assert seen.calls == ["stop-now: left the membership", "disarm"]
 
     asyncio.run(scenario())
+
+
+def test_the_lease_is_not_held_once_stop_now_may_have_begun(tmp_path: Path) -> None:
+    """The guard begins stop-now at deadline - STOP_MARGIN: from then on a service found
+    dead is the node's failure, not the package's, even before cmcld's own loop has seen
+    the lease go (the failure history it once recorded there moved a package off a
+    healthy node after a partition)."""
+    d, _ = driver(tmp_path)
+    d.timing = Timing.for_member_timeout(SECOND)  # STOP_MARGIN 200 ms
+    now = time.monotonic_ns()
+    d.lease = LeaseState(3, now + 150 * MS, True)
+    assert not d.holds_lease()
+    d.lease = LeaseState(3, now + 10 * SECOND, True)
+    assert d.holds_lease()
+    d.lease = LeaseState(3, now + 10 * SECOND, False)
+    assert not d.holds_lease()
