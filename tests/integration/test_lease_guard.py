@@ -266,3 +266,31 @@ def test_an_unreadable_plan_is_not_taken_for_an_empty_one(paths: HostPaths) -> N
     again = open_guard(paths, "a", no_watchdog)
     assert again.listening() and again.problem() is None
     again.close()
+
+
+def test_the_watchdog_limit_and_the_lease_reach_the_guard(paths: HostPaths, tmp_path: Path) -> None:
+    """cmcld tells its guard the device timeout the lease allows and the lease length
+    (the feed rule's anchor); the guard fits its device and says whether it protects a
+    frozen host. A FIFO takes no WDIOC_SETTIMEOUT, so here it cannot, and says so."""
+    fifo = tmp_path / "watchdog"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        link = open_guard(paths, "a", lambda: str(fifo))
+        try:
+            link.set_margin(200 * MS, 1000 * MS, 3000 * MS)
+            status_file = protocol.GuardFiles.from_paths(paths).status
+            watchdog: dict[str, object] = {}
+            for _ in range(100):
+                watchdog = (protocol.read_json(status_file) or {}).get("watchdog") or {}
+                if watchdog.get("limit_ms") == 1000.0:
+                    break
+                time.sleep(0.05)
+            assert watchdog.get("limit_ms") == 1000.0, watchdog
+            assert watchdog.get("protects_frozen_host") is False
+            assert "takes no timeout" in str(watchdog.get("problem"))
+            assert leaseguard.watchdog_warnings(paths, "a")
+        finally:
+            link.close()
+    finally:
+        os.close(reader)
