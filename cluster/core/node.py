@@ -524,7 +524,12 @@ class MemberNode:
             self._deactivate(now, why if decided.members else "cluster halted")
         left = self.intent is Intent.LEAVE and me not in decided.members
         if left or not decided.members:
-            self.intent = Intent.HALTED
+            if isinstance(self._command, RunNode) and self.intent is Intent.RUN:
+                # cmrunnode given before this node learned that the cluster halted:
+                # it now waits for every node, as it would on a halted cluster.
+                self._start_deadline = self._start_deadline or self._command_deadline
+            else:
+                self.intent = Intent.HALTED
         self._command_progress(now)
         self.outbox.emit(MembershipDecided(decided, previous))
         self.outbox.emit(Note(self._sentence(decided, previous)))
