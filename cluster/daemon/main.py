@@ -31,7 +31,7 @@ from cluster.daemon.startup import daemon_process, own_credentials, stop_event, 
 from cluster.errors import CmError, UsageError
 from cluster.names import node_name_problem
 from cluster.paths import DEFAULT_PORT, HostPaths, local_node_name
-from cluster.resources import stopnow
+from cluster.resources import stoptimes
 from cluster.security.identity import Kind
 from cluster.security.pem import Credentials
 from cluster.transport.localsocket import admin_group_id
@@ -279,8 +279,8 @@ def _warnings(
 
     def warnings() -> list[str]:
         margin = membership.timing.stop_margin if membership.timing else 0
-        times = stopnow.load_times(stopnow.times_path(paths))
-        overruns = stopnow.overruns(times, margin, node)
+        times = stoptimes.load_times(stoptimes.times_path(paths))
+        overruns = stoptimes.overruns(times, margin, node)
         return certificates() + overruns + watchdog_warnings(paths, node)
 
     return warnings

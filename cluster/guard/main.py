@@ -24,7 +24,7 @@ from cluster.cli.args import bounded_float, bounded_int
 from cluster.core.watchdog import HISTORY, FeedRule
 from cluster.guard import protocol as p
 from cluster.paths import HostPaths, local_node_name
-from cluster.resources import stopnow
+from cluster.resources import stopnow, stoptimes
 
 WDIOC_SETTIMEOUT = 0xC0045706  # _IOWR('W', 6, int)
 WDIOC_GETTIMEOUT = 0x80045707  # _IOR('W', 7, int)
@@ -362,7 +362,7 @@ class Guard:
             except OSError as exc:
                 self.log(f"cannot record the stop-now in {self.files.fired}: {exc}")
         try:
-            stopnow.record_times(self.files.times, report, by="guard", margin_ns=self.margin_ns)
+            stoptimes.record_times(self.files.times, report, by="guard", margin_ns=self.margin_ns)
         except OSError as exc:
             self.log(f"cannot record the stop-now figures in {self.files.times}: {exc}")
         self.write_status()

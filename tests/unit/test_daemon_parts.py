@@ -96,14 +96,14 @@ def test_cmviewcl_warns_of_a_stop_now_that_overran_the_margin(tmp_path: Path) ->
     from cluster.core.timing import MS, Timing
     from cluster.daemon.main import _warnings
     from cluster.paths import HostPaths
-    from cluster.resources import stopnow
+    from cluster.resources import stoptimes
 
     paths = HostPaths(tmp_path)
-    path = stopnow.times_path(paths)
+    path = stoptimes.times_path(paths)
     path.parent.mkdir(parents=True)
     slow = {"last_ms": 350.0, "worst_ms": 350.0, "by": "guard", "when": 0, "clean": True}
     quick = {"last_ms": 12.0, "worst_ms": 12.0, "by": "guard", "when": 0, "clean": True}
-    doc = {"version": stopnow.TIMES_VERSION, "packages": {"db": slow, "web": quick}}
+    doc = {"version": stoptimes.TIMES_VERSION, "packages": {"db": slow, "web": quick}}
     path.write_text(json.dumps(doc))
     membership = types.SimpleNamespace(timing=Timing.for_member_timeout(1000 * MS))
     warnings = _warnings(lambda: ["cert"], paths, "n1", membership)()  # type: ignore[arg-type]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from cluster.core.timing import MS, STOP_NOW_START, STOP_NOW_STEP, STOP_NOW_UNMOUNT
-from cluster.resources import stopnow
+from cluster.resources import stopnow, stoptimes
 
 
 def agent(tmp_path: Path, name: str, body: str) -> str:
@@ -126,21 +126,21 @@ def test_figures_are_kept_and_overruns_named(tmp_path: Path) -> None:
         "2 action(s) of 2 package(s) in 150 ms (pkg1 150 ms, pkg2 20.0 ms), "
         "within STOP_MARGIN 200 ms"
     )
-    stopnow.record_times(path, first, by="guard", margin_ns=200 * MS, wall_time=0)
-    assert stopnow.overruns(stopnow.load_times(path), 200 * MS, "n1") == []
+    stoptimes.record_times(path, first, by="guard", margin_ns=200 * MS, wall_time=0)
+    assert stoptimes.overruns(stoptimes.load_times(path), 200 * MS, "n1") == []
     late = report({"pkg1": 450})
     assert late.summary(200 * MS).endswith("250 ms MORE than STOP_MARGIN 200 ms")
-    times = stopnow.record_times(path, late, by="cmcld", margin_ns=200 * MS, wall_time=0)
+    times = stoptimes.record_times(path, late, by="cmcld", margin_ns=200 * MS, wall_time=0)
     assert times["pkg1"]["worst_ms"] == 450 and times["pkg1"]["count"] == 2
-    stopnow.record_times(path, report({"pkg1": 30}), by="guard", margin_ns=200 * MS)
-    (line,) = stopnow.overruns(stopnow.load_times(path), 200 * MS, "n1")
+    stoptimes.record_times(path, report({"pkg1": 30}), by="guard", margin_ns=200 * MS)
+    (line,) = stoptimes.overruns(stoptimes.load_times(path), 200 * MS, "n1")
     assert line.startswith(
         "the stop-now of package pkg1 on n1 took up to 450 ms, more than STOP_MARGIN 200 ms "
         "(last: 30.0 ms by the guard at "
     )
-    stopnow.record_times(path, report({"pkg2": 5}, ok=False), by="guard", margin_ns=200 * MS)
-    assert stopnow.overruns(stopnow.load_times(path), 500 * MS, "n1")[0].startswith(
+    stoptimes.record_times(path, report({"pkg2": 5}, ok=False), by="guard", margin_ns=200 * MS)
+    assert stoptimes.overruns(stoptimes.load_times(path), 500 * MS, "n1")[0].startswith(
         "the last stop-now of package pkg2 on n1 was NOT clean"
     )
     path.write_text("{not json")
-    assert stopnow.load_times(path) == {}
+    assert stoptimes.load_times(path) == {}
