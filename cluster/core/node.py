@@ -763,6 +763,7 @@ class MemberNode:
             booted=now >= self.boot_time + 2 * self.timing.heartbeat,
             mature=now >= self.boot_time + self.timing.member_timeout,
             now=now,
+            settled=now >= self._learned_at + 2 * self.timing.heartbeat,
         )
 
     # ---------------------------------------------------------------------- commands

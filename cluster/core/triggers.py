@@ -26,6 +26,7 @@ class Facts:
     booted: bool  # up two heartbeats: our own view is worth proposing with
     mature: bool  # up MEMBER_TIMEOUT: a peer we do not hear is really gone
     now: int
+    settled: bool = True  # the decided membership is two heartbeats old: leases renewed in it
 
 
 def change_reasons(f: Facts, hb: Heartbeats) -> Iterator[str]:
@@ -65,7 +66,11 @@ def change_reasons(f: Facts, hb: Heartbeats) -> Iterator[str]:
             and info.intent is Intent.RUN
             and info.epoch == decided.epoch
             and hb.heard(peer, f.now)
+            and f.settled
         ):
+            # A join can wait until the members' leases rest on this epoch's answers: a
+            # new proposal stops them, so epochs back to back (nodes booting one by one)
+            # would let leases lapse; joiners meanwhile come in together.
             yield f"{peer} joins"
 
 
