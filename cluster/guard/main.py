@@ -373,9 +373,15 @@ class Guard:
             wait = min(wait, (self.deadline_ns - self.margin_ns - now_ns) / 1e9)
         watchdog = self.watchdog
         if watchdog is not None and watchdog.feeding:
-            due = watchdog.rule.due() if watchdog.rule is not None else None
-            if self.state == p.ARMED and due is not None:
-                wait = min(wait, (due - now_ns) / 1e9)
+            rule = watchdog.rule
+            if self.state == p.ARMED and rule is not None:
+                # The next feed without a renewal; once that is refused, only a renewal
+                # (the FIFO) or the deadline wakes us: never a busy loop at RT priority.
+                due = rule.due()
+                if due is not None and rule.fresh():
+                    due = min(due, rule.feeds[-1] + rule.timeout // 2)
+                if due is not None and due > now_ns and rule.allowed():
+                    wait = min(wait, (due - now_ns) / 1e9)
             else:
                 wait = min(wait, watchdog.next_feed - now_ns / 1e9)
         return max(0.0, wait)

@@ -11,11 +11,13 @@ import contextlib
 import errno
 import itertools
 import os
+import select
 import struct
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -119,7 +121,7 @@ def test_the_real_ioctl_on_a_non_watchdog_fails_cleanly(fifo: tuple[str, int]) -
 
 
 def test_armed_guard_spends_the_lease_on_feeds_then_lets_the_device_reset(
-    tmp_path: Path, fifo: tuple[str, int]
+    tmp_path: Path, fifo: tuple[str, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Armed with a deadline 5.9 s ahead on a 6 s lease and never renewed (a host cut
     off, or frozen and thawed: it cannot tell): the guard feeds about every T - lead
@@ -139,6 +141,14 @@ def test_armed_guard_spends_the_lease_on_feeds_then_lets_the_device_reset(
         watchdog=dog,
         priority={},
     )
+    wake_ups = []
+    real_select = select.select
+
+    def counted(*args: Any) -> Any:
+        wake_ups.append(time.monotonic_ns())
+        return real_select(*args)
+
+    monkeypatch.setattr(select, "select", counted)
     thread = threading.Thread(target=guard.run, daemon=True)
     thread.start()
     writer = os.open(files.fifo, os.O_WRONLY)
@@ -174,6 +184,10 @@ def test_armed_guard_spends_the_lease_on_feeds_then_lets_the_device_reset(
     # the one before: the host lives until its deadline less a T and that much per feed.
     lived = after[-1] + t
     assert lived >= deadline - t - len(after) * (120 * MS) - 50 * MS, "reset long before"
+    # Once feeds are refused, nothing but the deadline wakes the guard: it must not spin
+    # (it runs at SCHED_FIFO priority).
+    refused = [w for w in wake_ups if after[-1] + 10 * MS < w < deadline - 200 * MS]
+    assert len(refused) < 20, f"{len(refused)} wake-ups while feeds were refused"
     assert "timeout 1 s" in files.log.read_text()
 
 
