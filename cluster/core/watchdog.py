@@ -61,6 +61,9 @@ class FeedRule:
     drift_ppm: int = DRIFT_PPM
     deadline: int | None = None  # None: not armed, feeds are free
     feeds: deque[int] = field(default_factory=lambda: deque(maxlen=HISTORY))
+    # (when, the timeout until then) for each change of the device's timeout: a gap
+    # that began before a change forgave up to the timeout then in force.
+    earlier: tuple[tuple[int, int], ...] = ()
 
     @property
     def lead(self) -> int:
@@ -81,7 +84,8 @@ class FeedRule:
         anchor = deadline - self.lease
         for since, fed in enumerate(reversed(self.feeds)):
             if fed <= anchor:
-                return fed + (since + 2) * stretch(self.timeout, self.drift_ppm) <= deadline
+                timeout = max([self.timeout] + [t for at, t in self.earlier if at > fed])
+                return fed + (since + 2) * stretch(timeout, self.drift_ppm) <= deadline
         return False  # no feed known before the anchor (a new guard): wait for a renewal
 
     def fresh(self) -> bool:

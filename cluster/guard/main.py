@@ -16,6 +16,7 @@ import select
 import signal
 import struct
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ WDIOC_GETTIMEOUT = 0x80045707  # _IOR('W', 7, int)
 PACK = struct.Struct("i").pack
 MCL_CURRENT, MCL_FUTURE = 1, 2
 IDLE_WAKEUP = 0.5  # seconds: the longest sleep, so signals and exits are seen soon
+UNBOUNDED = 1 << 62  # a timeout this guard did not set: no feed gap before it is counted on
 
 
 class GuardLog:
@@ -82,7 +84,8 @@ class Watchdog:
         self.feeding = True
         self.next_feed = 0.0
         self.fed_at_ns = 0
-        self._feeds: list[int] = []  # before a rule exists: its history once it does
+        self.feeds: deque[int] = deque(maxlen=HISTORY)  # every feed; the rule reads them
+        self.pending = False  # a new timeout waits until a feed is allowed
 
     @property
     def protects(self) -> bool:
@@ -107,14 +110,21 @@ class Watchdog:
             return None
         return value if value > 0 else None
 
-    def fit(self, limit_ns: int, lease_ns: int) -> str:
+    def fit(self, limit_ns: int, lease_ns: int, now_ns: int) -> str:
         """Set the device timeout to the whole seconds at or below `limit_ns` and feed by
         the rule for leases of `lease_ns`; one sentence saying whether a frozen host is
-        now reset before its lease ends."""
+        now reset before its lease ends. Setting a timeout restarts the device's count
+        (the kernel pings it), so it is a feed: while armed it waits until the rule
+        allows one (`pending`), and it is counted as one."""
         self.limit_ns, self.lease_ns = limit_ns, lease_ns
+        old = self.rule
+        if old is not None and old.deadline is not None and not old.allowed():
+            self.pending = True
+            return "the new watchdog timeout waits until a feed is allowed (setting it feeds)"
+        self.pending = False
         want = limit_ns // 1_000_000_000
         limit = f"{limit_ns / 1e6:.0f} ms"
-        deadline = self.rule.deadline if self.rule is not None else None
+        deadline = old.deadline if old is not None else None
         self.rule = None
         if want < 1 or lease_ns <= 0:
             self.timeout = self.read_timeout()
@@ -125,10 +135,15 @@ class Watchdog:
             )
             return self.problem
         got = self.set_timeout(want)
+        self.feeds.append(now_ns)
         self.timeout_set = got is not None
         if got is not None and got * 1_000_000_000 <= limit_ns:
-            self.rule = FeedRule(got * 1_000_000_000, lease_ns, deadline=deadline)
-            self.rule.feeds.extend(self._feeds)
+            # Gaps that began before now ran under the old timeout, or under none this
+            # guard set (the device's own may be a minute): those are not counted on.
+            earlier = (*old.earlier[-7:], (now_ns, old.timeout)) if old else ((now_ns, UNBOUNDED),)
+            self.rule = FeedRule(
+                got * 1_000_000_000, lease_ns, deadline=deadline, feeds=self.feeds, earlier=earlier
+            )
             self.problem = ""
             return f"watchdog {self.path} timeout {got} s (the lease allows {limit})"
         if got is None and self.timeout is None:
@@ -158,10 +173,7 @@ class Watchdog:
         self.fed_at_ns = now_ns
         interval = self.interval if self.timeout is None else min(self.interval, self.timeout / 2)
         self.next_feed = now_ns / 1e9 + interval
-        if self.rule is not None:
-            self.rule.fed(now_ns)
-        else:
-            self._feeds = [*self._feeds[-HISTORY + 1 :], now_ns]
+        self.feeds.append(now_ns)
 
     def status(self) -> dict[str, Any]:
         return {
@@ -295,8 +307,8 @@ class Guard:
                 return
             limit = value if command == p.WATCHDOG_LIMIT else watchdog.limit_ns
             lease = value if command == p.LEASE else watchdog.lease_ns
-            if (limit, lease) != (watchdog.limit_ns, watchdog.lease_ns):
-                message = watchdog.fit(limit, lease)
+            if (limit, lease) != (watchdog.limit_ns, watchdog.lease_ns) or watchdog.pending:
+                message = watchdog.fit(limit, lease, time.monotonic_ns())
                 if limit and lease:
                     self.log(message)
                 self.write_status()
@@ -418,6 +430,9 @@ class Guard:
         watchdog = self.watchdog
         if watchdog is None or not watchdog.feeding:
             return
+        if watchdog.pending and (watchdog.rule is None or watchdog.rule.allowed()):
+            self.log(watchdog.fit(watchdog.limit_ns, watchdog.lease_ns, now_ns))
+            self.write_status()
         if self.state == p.ARMED and watchdog.rule is not None:
             if watchdog.rule.should_feed(now_ns):
                 watchdog.feed(now_ns)

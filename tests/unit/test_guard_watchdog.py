@@ -74,14 +74,15 @@ def test_softdog_like_device_is_set_below_the_lease(fifo: tuple[str, int]) -> No
     dog = Watchdog(fifo[0], 1.0, None, ioctl=device)
     limit = feed_limit(3 * SECOND, 300 * MS)
     assert (
-        dog.fit(limit, 3 * SECOND) == f"watchdog {fifo[0]} timeout 1 s (the lease allows 1176 ms)"
+        dog.fit(limit, 3 * SECOND, 0)
+        == f"watchdog {fifo[0]} timeout 1 s (the lease allows 1176 ms)"
     )
     assert dog.protects and dog.timeout == 1 and dog.timeout_set
     assert dog.rule is not None and dog.rule.lease == 3 * SECOND
     assert (WDIOC_SETTIMEOUT, 1) in device.calls and device.calls[-1][0] == WDIOC_GETTIMEOUT
     assert dog.status()["protects_frozen_host"] is True
     # MEMBER_TIMEOUT 14 s: 5 s.
-    dog.fit(feed_limit(14 * SECOND, SECOND), 14 * SECOND)
+    dog.fit(feed_limit(14 * SECOND, SECOND), 14 * SECOND, 0)
     assert dog.timeout == 5 and device.current == 5 and dog.protects
 
 
@@ -90,7 +91,7 @@ def test_a_lease_shorter_than_two_whole_seconds_cannot_be_protected(
 ) -> None:
     device = FakeDevice()
     dog = Watchdog(fifo[0], 1.0, None, ioctl=device)
-    said = dog.fit(feed_limit(SECOND, 100 * MS), SECOND)  # MEMBER_TIMEOUT 1 s
+    said = dog.fit(feed_limit(SECOND, 100 * MS), SECOND, 0)  # MEMBER_TIMEOUT 1 s
     assert not dog.protects
     assert "whole seconds" in said and "392 ms" in said and "NOT reset" in said
     assert dog.status()["problem"] == said
@@ -100,7 +101,7 @@ def test_a_lease_shorter_than_two_whole_seconds_cannot_be_protected(
 def test_a_device_that_keeps_a_longer_timeout_is_named(fifo: tuple[str, int]) -> None:
     coarse = FakeDevice(step=4)  # asks 3 s, gets 4 s
     dog = Watchdog(fifo[0], 1.0, None, ioctl=coarse)
-    said = dog.fit(3900 * MS, 10 * SECOND)
+    said = dog.fit(3900 * MS, 10 * SECOND, 0)
     assert not dog.protects
     assert said == (
         f"{fifo[0]} keeps a timeout of 4 s (asked 3 s), longer than the 3900 ms the lease "
@@ -108,14 +109,14 @@ def test_a_device_that_keeps_a_longer_timeout_is_named(fifo: tuple[str, int]) ->
     )
     fixed = FakeDevice(low=60, high=60)  # refuses anything but its own 60 s
     dog = Watchdog(fifo[0], 1.0, None, ioctl=fixed)
-    assert "keeps a timeout of 60 s (asked 12 s)" in dog.fit(12900 * MS, 30 * SECOND)
+    assert "keeps a timeout of 60 s (asked 12 s)" in dog.fit(12900 * MS, 30 * SECOND, 0)
     assert not dog.protects and not dog.timeout_set
 
 
 def test_the_real_ioctl_on_a_non_watchdog_fails_cleanly(fifo: tuple[str, int]) -> None:
     dog = Watchdog(fifo[0], 1.0, 5)  # fcntl.ioctl itself: ENOTTY on a FIFO
     assert not dog.timeout_set and dog.timeout is None
-    said = dog.fit(1782 * MS, 5 * SECOND)
+    said = dog.fit(1782 * MS, 5 * SECOND, 0)
     assert "takes no timeout" in said and not dog.protects
     assert dog.rule is None  # nothing known: feeds at its interval, as before
 
@@ -199,7 +200,7 @@ def test_a_fresh_renewal_is_fed_once_half_the_device_time_is_gone(
     feed (the heartbeats it rests on were sent before it) waits until the device would
     run out, as a feed without a renewal does."""
     dog = Watchdog(fifo[0], 1.0, None, ioctl=FakeDevice())
-    dog.fit(SECOND, 4 * SECOND)
+    dog.fit(SECOND, 4 * SECOND, 0)
     rule = dog.rule
     assert rule is not None
     dog.feed(10 * SECOND)
@@ -236,3 +237,33 @@ def test_cmviewcl_warns_of_a_watchdog_that_does_not_protect(
     guard.apply(p.WATCHDOG_LIMIT, feed_limit(3 * SECOND, 300 * MS))
     assert watchdog_warnings(paths, "a") == []
     os.close(guard.fd)
+
+
+def test_a_new_timeout_while_armed_keeps_the_history_and_counts_as_a_feed(
+    fifo: tuple[str, int],
+) -> None:
+    """cmapplyconf changes the timeout while the lease is held: setting it restarts the
+    device's count (the kernel pings it), so it is recorded as a feed; the feeds before
+    are kept (the rule needs the one before the anchor), and a window that began under
+    the longer old timeout is counted with it. While feeds are refused, the new timeout
+    waits."""
+    dog = Watchdog(fifo[0], 1.0, None, ioctl=FakeDevice())
+    dog.fit(2 * SECOND, 10 * SECOND, 0)
+    rule = dog.rule
+    assert rule is not None
+    for t in (SECOND, 2 * SECOND, 3 * SECOND):
+        dog.feed(t)
+    dog.armed(2500 * MS + 10 * SECOND)  # anchored after the feed at 2 s
+    dog.fit(SECOND, 10 * SECOND, 3100 * MS)  # 2 s -> 1 s
+    new = dog.rule
+    assert new is not None and new is not rule and new.timeout == SECOND
+    assert list(new.feeds) == [0, SECOND, 2 * SECOND, 3 * SECOND, 3100 * MS]
+    assert new.deadline == 2500 * MS + 10 * SECOND
+    # base 2 s (before the change): counted with the old 2 s; 2 feeds since, a third:
+    # 2 + 4 x 2.04 = 10.16 s <= 12.5 s
+    assert new.allowed()
+    dog.armed(2 * SECOND + 100 * MS + 6 * SECOND)  # a deadline the old timeout cannot meet
+    assert not new.allowed()
+    said = dog.fit(3 * SECOND, 10 * SECOND, 3200 * MS)
+    assert dog.pending and "waits" in said and dog.rule is new
+    assert list(new.feeds)[-1] == 3100 * MS  # no feed: the device was not touched
