@@ -25,13 +25,8 @@ from cluster.core.timing import MS, SECOND
 from cluster.core.watchdog import feed_limit, stretch
 from cluster.daemon.leaseguard import watchdog_warnings
 from cluster.guard import protocol as p
-from cluster.guard.main import (
-    WDIOC_GETTIMEOUT,
-    WDIOC_SETTIMEOUT,
-    Guard,
-    GuardLog,
-    Watchdog,
-)
+from cluster.guard.main import Guard, GuardLog
+from cluster.guard.watchdog import WDIOC_GETTIMEOUT, WDIOC_SETTIMEOUT, Watchdog
 from cluster.paths import HostPaths
 
 
