@@ -89,7 +89,8 @@ class FeedRule:
         return False  # no feed known before the anchor (a new guard): wait for a renewal
 
     def fresh(self) -> bool:
-        """A renewal anchored after the last feed arrived: feed at once."""
+        """A renewal anchored after the last feed arrived (the feed then costs nothing
+        the next renewal does not give back)."""
         if self.deadline is None or not self.feeds:
             return True
         return self.deadline - self.lease >= self.feeds[-1]
