@@ -289,9 +289,9 @@ class Proposer:
             self.saw(p.epoch, own.promised_ballot)
             self._end(now, "we promised a higher ballot", retry=True)
             return
-        if p.attempt.accepted(host.name):
-            self._decide(now)
-            return
+        # Our own acceptance counts when its reply comes back to us, once it is durable
+        # (as our promise did): counted at once, a crash before the persist completed
+        # forgot a value that had decided the epoch, and a second value was decided.
         for node in sorted(p.attempt.acceptors - {host.name}):
             host.send_after_persist(node, message)
 

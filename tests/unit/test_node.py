@@ -111,3 +111,25 @@ def test_commands_refused_with_a_reason() -> None:
         if isinstance(e, CommandDone)
     ]
     assert not done.ok and "zz" in done.detail
+
+
+def test_a_lone_acceptor_decides_only_once_its_acceptance_is_durable() -> None:
+    """A one-node cluster's proposer is the only acceptor: it must not count its own
+    acceptance (nor act on the decision) before that acceptance is on disk. Counted at
+    once, a crash before the persist completed forgot a value that had decided the epoch,
+    and the restarted node decided another one for it (the simulator, seed 74473)."""
+    n = MemberNode("a", ClusterSpec("solo", ("a",)), T, Random(1), now=0)
+    n.start()
+    effects = n.handle(Operator(1, RunCluster()))
+    now = 2
+    while True:
+        persists = [e for e in effects if isinstance(e, Persist)]
+        assert not any(isinstance(e, MembershipDecided) for e in effects)
+        assert persists, "the proposal stalled"
+        accepted = persists[-1].state.acceptor.accepted  # type: ignore[union-attr]
+        effects = n.handle(Persisted(now, persists[-1].seq))
+        now += 1
+        if accepted is not None:  # the acceptance is durable only now
+            break
+    assert any(isinstance(e, MembershipDecided) for e in effects)
+    assert n.decided_membership().members == ("a",)
