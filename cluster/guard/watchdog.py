@@ -50,7 +50,6 @@ class Watchdog:
             self.timeout_set = self.set_timeout(timeout) is not None
         self.feeding = True
         self.next_feed = 0.0
-        self.fed_at_ns = 0
         self.feeds: deque[int] = deque(maxlen=HISTORY)  # every feed; the rule reads them
         self.pending = False  # a new timeout waits until a feed is allowed
 
@@ -137,7 +136,6 @@ class Watchdog:
     def feed(self, now_ns: int) -> None:
         with contextlib.suppress(BlockingIOError):
             os.write(self.fd, b"k")
-        self.fed_at_ns = now_ns
         interval = self.interval if self.timeout is None else min(self.interval, self.timeout / 2)
         self.next_feed = now_ns / 1e9 + interval
         self.feeds.append(now_ns)
