@@ -1,6 +1,6 @@
 """cmhaltpkg: halt packages.
 
-  cmhaltpkg [-v] [-n NODE]... PKG...
+  cmhaltpkg [-v] [-n NODE]... [-s] PKG...
 
 Halts each package wherever it runs, or only on the nodes named with -n (a multi_node
 package may run on several). Halting a package turns its global switching (AUTO_RUN)
@@ -10,6 +10,11 @@ A halt that cannot release everything (a filesystem still in use, a volume group
 would not deactivate, ...) fails: the package is unclean (halt aborted) and starts on
 no node until halted cleanly. Free what is held, then run cmhaltpkg again; a lazily
 detached filesystem also clears it by itself once its last user is gone.
+
+-s (maintenance mode only, cmmodpkg -m on): halt the package's services only; its
+addresses, filesystems and scripts stay up, and cmrunpkg PKG starts the services again.
+(Serviceguard's -s halts what a partial start, cmrunpkg -m, started: a plain cmhaltpkg
+does that here.) AUTO_RUN is not changed by -s.
 """
 
 from collections.abc import Iterator
@@ -22,6 +27,7 @@ from cluster.cli.args import (
     add_connection_options,
     add_nodes_option,
 )
+from cluster.packages.modules import SERVICES
 
 if TYPE_CHECKING:
     from cluster.transport.client import Outcome
@@ -39,6 +45,12 @@ def main(argv: list[str], prog: str = "cmhaltpkg") -> int:
     parser.add_argument("-v", dest="verbose", action="store_true", help="verbose")
     add_nodes_option(parser, "halt them on this node only (repeat; default: wherever they run)")
     parser.add_argument(
+        "-s",
+        dest="services_only",
+        action="store_true",
+        help="maintenance mode: halt the services only; the rest of the package stays up",
+    )
+    parser.add_argument(
         "packages", nargs="+", type=PACKAGE_NAME, metavar="PKG", help="package names"
     )
     add_connection_options(parser)
@@ -48,13 +60,14 @@ def main(argv: list[str], prog: str = "cmhaltpkg") -> int:
 
     packages = checked_names(args.packages, args.nodes)
     nodes: list[str] = list(dict.fromkeys(args.nodes)) or [""]
+    modules = SERVICES if args.services_only else ()
 
     from cluster.cli.connect import admin_client
 
     with admin_client(args, timeout=900.0) as client:
 
         def halt(package: str) -> "Iterator[str | Outcome]":
-            steps = [partial(client.halt_package, package, node) for node in nodes]
+            steps = [partial(client.halt_package, package, node, modules) for node in nodes]
             return one_after_another(steps)
 
         return each_package(prog, packages, halt, "halt", args.verbose)

@@ -1,11 +1,23 @@
-"""cmmodpkg: enable or disable a package's switching.
+"""cmmodpkg: enable or disable a package's switching; maintenance mode.
 
   cmmodpkg {-e|-d} [-n NODE]... [-v] PKG...
+  cmmodpkg -m {on|off} [-n NODE] [-v] PKG...
 
 Without -n: global switching (AUTO_RUN). -e lets the package start, and move to
 another node when it fails; it also clears the package's failure history, so nodes
 where it failed may run it again. -d keeps it where it is (or down).
 With -n: node switching, whether the package may run on those nodes.
+
+-m on puts a failover package in maintenance mode on one node (Serviceguard's rules):
+its switching must be disabled first (cmmodpkg -d PKG); a running package goes into
+maintenance where it runs, a halted one on the node given with -n. While in maintenance
+the cluster never starts, halts or moves it by itself: a failed service is not
+restarted and a failure (service, monitored subnet, resource) is reported by cmviewcl,
+not failed over; the operator may start it in part (cmrunpkg -m/-e) and halt its
+services only (cmhaltpkg -s). Packages that depend on it must be halted with switching
+disabled. If its node halts or fails, or the cluster halts, maintenance mode ends and
+the package is not started again by itself. -m off requires the package whole and
+healthy (or halted); enable switching again afterwards with cmmodpkg -e PKG.
 """
 
 from cluster.cli.args import (
@@ -18,7 +30,11 @@ from cluster.errors import UsageError
 
 
 def main(argv: list[str], prog: str = "cmmodpkg") -> int:
-    parser = CmArgumentParser(prog=prog, description="Enable or disable package switching.")
+    parser = CmArgumentParser(
+        prog=prog,
+        description="Enable or disable package switching, or put a package in maintenance "
+        "mode (-m on) and take it out (-m off).",
+    )
     parser.add_argument(
         "-e",
         dest="enable",
@@ -26,8 +42,16 @@ def main(argv: list[str], prog: str = "cmmodpkg") -> int:
         help="enable switching (and clear the failure history)",
     )
     parser.add_argument("-d", dest="disable", action="store_true", help="disable switching")
+    parser.add_argument(
+        "-m",
+        dest="maintenance",
+        choices=("on", "off"),
+        help="maintenance mode on or off (switching must be disabled first; see --help)",
+    )
     add_nodes_option(
-        parser, "node switching on this node (repeat; default: global switching, AUTO_RUN)"
+        parser,
+        "node switching on this node (repeat; default: global switching, AUTO_RUN); "
+        "with -m on, the node of maintenance mode for a halted package",
     )
     parser.add_argument("-v", dest="verbose", action="store_true", help="verbose")
     parser.add_argument(
@@ -36,21 +60,28 @@ def main(argv: list[str], prog: str = "cmmodpkg") -> int:
     add_connection_options(parser)
     args = parser.parse_args(argv)
 
-    if args.enable and args.disable:
+    chosen = [flag for flag, given in (("-e", args.enable), ("-d", args.disable)) if given]
+    if args.maintenance is not None:
+        chosen.append("-m")
+    if len(chosen) > 1:
         raise UsageError(
-            f"-e and -d together: give -e to enable switching or -d to disable it "
-            f"(see {prog} --help)"
+            f"{' and '.join(chosen)} together: give one of -e, -d or -m (see {prog} --help)"
         )
-    if not (args.enable or args.disable):
+    if not chosen:
         raise UsageError(
-            f"say what to change: -e to enable switching or -d to disable it (see {prog} --help)"
+            "say what to change: -e to enable switching, -d to disable it, or -m on|off "
+            f"for maintenance mode (see {prog} --help)"
         )
+    if args.maintenance is not None and len(set(args.nodes)) > 1:
+        raise UsageError("-m: maintenance mode is on one node, give at most one -n")
 
     from cluster.cli.packagecmd import checked_names, each_package
 
     packages = checked_names(args.packages, args.nodes)
     nodes = list(dict.fromkeys(args.nodes))
     enable: bool = args.enable
+    maintenance = None if args.maintenance is None else args.maintenance == "on"
+    what = "change the switching of" if maintenance is None else "change the maintenance mode of"
 
     from cluster.cli.connect import admin_client
 
@@ -58,7 +89,7 @@ def main(argv: list[str], prog: str = "cmmodpkg") -> int:
         return each_package(
             prog,
             packages,
-            lambda pkg: client.modify_package(pkg, enable, nodes),
-            "change the switching of",
+            lambda pkg: client.modify_package(pkg, enable, nodes, maintenance),
+            what,
             args.verbose,
         )

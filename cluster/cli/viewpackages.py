@@ -56,6 +56,10 @@ def package_rows(
 def details(view: ClusterView, package: PackageView) -> list[str]:
     """cmviewcl -v under one package: reason, policies, services and subnets, nodes."""
     out: list[str] = []
+    if package.maintenance:
+        out += ["", f"      Maintenance: on, on {package.maintenance} (cmmodpkg -m off ends it)"]
+        if package.ailing:
+            out.append(f"      Not up or failing (not acted on): {package.ailing}")
     if package.reason:
         out += ["", f"      Reason: {package.reason}"]
     if package.failover_policy or package.failback_policy:
@@ -131,6 +135,9 @@ def package_lines(view: ClusterView) -> list[str]:
         ]
         if p.reason:
             out.append(f"{key}|reason={' '.join(p.reason.split())}")
+        out.append(f"{key}|maintenance={p.maintenance or 'off'}")
+        if p.ailing:
+            out.append(f"{key}|ailing={' '.join(p.ailing.split())}")
         for s in p.services:
             service = f"{key}|service:{s.name}"
             out += [

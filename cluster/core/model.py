@@ -131,6 +131,8 @@ class PackageView:
     running_on: tuple[str, ...] = ()  # multi_node: every node it runs on
     subnets_down: tuple[str, ...] = ()  # monitored subnets down where it runs
     subnets_known: bool = False  # a node running it reported its subnets
+    maintenance: str = ""  # cmmodpkg -m on: the node; STATE is "maintenance" while up
+    ailing: str = ""  # what is not up or healthy of it where it runs (maintenance mode)
 
     def subnet_status(self, subnet: str) -> str:
         """up, down, or unknown (the package runs nowhere that reported)."""

@@ -101,6 +101,9 @@ class _Placer:
             for node in f.at[name]:
                 self.out.leave[(name, node)] = "the operator halts it (cmhaltpkg)"
             return
+        if f.state(name).maintenance:
+            self._maintenance(p)
+            return
         auto_run = f.state(name).auto_run
         current = next((n for n, s in f.at[name].items() if s in HERE), None)
         if current is None:
@@ -128,6 +131,23 @@ class _Placer:
             self._put(name, (), f"AUTO_RUN is disabled, so it does not fail over ({problem})")
             return
         self._choose(p, self._fresh(p), f"it leaves {current} ({problem}); ")
+
+    def _maintenance(self, p: PackageSpec) -> None:
+        """In maintenance mode the package stays where it is, whatever its dependencies
+        do, and starts only when the operator runs it (a run pin); only its node
+        halting takes it down (Serviceguard: the node's halt ends maintenance)."""
+        f, name = self.f, p.name
+        home = f.state(name).maintenance
+        current = next((n for n, s in f.at[name].items() if s in HERE), None)
+        if current is None:
+            self._put(name, (), f"it is in maintenance mode on {home}: the operator runs it")
+        elif current in f.snap.halting:
+            reason = f.snap.halting_reason(current)
+            self._put(name, (), reason)
+            if f.at[name][current] is InstanceState.RUNNING:
+                self.out.leave[(name, current)] = reason
+        else:
+            self._put(name, {current}, f"it is in maintenance mode on {current}")
 
     def _stay_problem(self, p: PackageSpec, node: str) -> str | None:
         """Why a running package may not stay where it runs (None: it may). Node
@@ -167,6 +187,7 @@ class _Placer:
         name = p.name
         if (
             p.failback_policy is not FailbackPolicy.AUTOMATIC
+            or self.f.state(name).maintenance
             or current == p.primary
             or self.f.at[name][current] is not InstanceState.RUNNING
             or not self.f.state(name).auto_run
@@ -285,7 +306,7 @@ class _Placer:
     ) -> str | None:
         """Why `leader` cannot drag `d` to `node` (None: it can)."""
         name = d.name
-        if self.f.stuck(name) or name in self.halt_pins:
+        if self.f.stuck(name) or name in self.halt_pins or self.f.state(name).maintenance:
             return f"{name} cannot move"
         if self.f.at[name].get(node) not in HERE:
             if not self.f.state(name).auto_run:
@@ -303,6 +324,7 @@ class _Placer:
                 dep.condition is not Condition.UP
                 or dep.location is not Location.SAME_NODE
                 or d.name in self.out.nodes
+                or self.f.state(d.name).maintenance
                 or not d.is_failover
                 or not beats(leader, d)
             ):

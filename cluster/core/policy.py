@@ -15,6 +15,9 @@ One decision moves every package one safe step toward its target (`placement.pla
 - Automatic starts go to members in the package's node list with node switching on,
   where it has not failed, while AUTO_RUN is on; operator requests follow
   `policy_requests`.
+- A package in maintenance mode (cmmodpkg -m on) is left where it is: never started,
+  halted or moved by the cluster (only by its node halting, or the operator), and its
+  UP dependencies are bypassed, so what it depends on may halt and move meanwhile.
 
 Same snapshot, same decision: everything is ordered by placement order and node lists.
 """
@@ -33,6 +36,7 @@ from cluster.core.policy_model import (
     InstanceState,
     Location,
     Outcome,
+    RunRequest,
     Snapshot,
     Wait,
 )
@@ -61,9 +65,16 @@ def decide(snap: Snapshot) -> Decision:
     _ready_halts(facts, step)
     _starts(facts, target, step)
     halts = sorted(step.halts.items(), key=lambda i: (-facts.index[i[0][0]], i[0][1]))
+    modules = {
+        r.package: r.modules
+        for i, r in enumerate(snap.requests)
+        if isinstance(r, RunRequest) and i in checked.runs
+    }
     actions = [Action(ActionKind.HALT, p, n, snap.epoch, why) for (p, n), why in halts] + [
-        Action(ActionKind.START, p, n, snap.epoch, why) for (p, n), why in step.starts.items()
+        Action(ActionKind.START, p, n, snap.epoch, why, modules.get(p, ()))
+        for (p, n), why in step.starts.items()
     ]
+    actions += [checked.partial[i] for i in sorted(checked.partial)]
     answers = _answers(facts, checked, step)
     waits = _waits(facts, target, step)
     auto_run_off = tuple(
@@ -105,6 +116,8 @@ def _leaving(facts: Facts, target: Placement, checked: Checked) -> Instances:
         for name, node in list(leaving):
             going = {n for p, n in leaving if p == name}
             for dependent, dep in facts.dependents[name]:
+                if facts.state(dependent).maintenance:
+                    continue  # left alone: its UP dependencies are bypassed
                 for holder, state in sorted(facts.at[dependent].items()):
                     if (
                         state is InstanceState.RUNNING
@@ -127,6 +140,7 @@ def _ready_halts(facts: Facts, step: _Step) -> None:
         blocking = [
             f"{dependent} on {holder}"
             for dependent, dep in facts.dependents[name]
+            if not facts.state(dependent).maintenance
             for holder, state in sorted(facts.at[dependent].items())
             if facts.relies(holder, dep.location, name, node, going)
             and not (twice and state is InstanceState.UNCLEAN)
@@ -173,9 +187,13 @@ def _start_problem(
     facts: Facts, target: Placement, leaving: Instances, name: str, node: str
 ) -> tuple[str, str]:
     """What a start on `node` waits for, and on which package (("", "") if nothing): UP
-    dependencies running where they stay, DOWN dependencies gone."""
+    dependencies running where they stay, DOWN dependencies gone. In maintenance mode,
+    UP dependencies are bypassed, and none counts between two packages in it."""
+    maintenance = bool(facts.state(name).maintenance)
     for dep in facts.spec(name).dependencies:
         other = dep.package
+        if maintenance and (dep.condition is Condition.UP or facts.state(other).maintenance):
+            continue
         stable = {
             n for n in target.nodes[other] if facts.running(other, n) and (other, n) not in leaving
         }
@@ -200,6 +218,14 @@ def _answers(facts: Facts, checked: Checked, step: _Step) -> tuple[Answer, ...]:
     for i, request in enumerate(facts.snap.requests):
         if i in checked.refused:
             answers.append(Answer(request, Outcome.REFUSED, checked.refused[i]))
+            continue
+        if i in checked.partial:
+            order = checked.partial[i]
+            what = ", ".join(order.modules) if order.modules else "what is missing"
+            verb = "starts" if order.kind is ActionKind.START else "halts"
+            answers.append(
+                Answer(request, Outcome.ACCEPTED, f"{order.package} {verb} {what} on {order.node}")
+            )
             continue
         if isinstance(request, HaltRequest):
             name, nodes = checked.halts[i]

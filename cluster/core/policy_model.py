@@ -117,30 +117,38 @@ class PackageState:
     auto_run: bool = True
     disabled_nodes: frozenset[str] = frozenset()
     failed_nodes: frozenset[str] = frozenset()
+    maintenance: str = ""  # cmmodpkg -m on: the one node it may run on, left alone there
 
 
 @dataclass(frozen=True)
 class RunRequest:
     """cmrunpkg [-n NODE] PKG. Without a node the engine picks one as a failover would
     (for a multi_node package: every usable node); the daemon passes the node the
-    command was issued on when it wants Serviceguard's "local node" default."""
+    command was issued on when it wants Serviceguard's "local node" default.
+    `modules`: a partial start (cmrunpkg -m/-e, maintenance mode only): start only
+    these modules of the package, in its start order (empty: all)."""
 
     package: str
     node: str | None = None
+    modules: tuple[str, ...] = ()
 
     def describe(self) -> str:
-        return f"cmrunpkg {'-n ' + self.node + ' ' if self.node else ''}{self.package}"
+        part = f"(modules {','.join(self.modules)}) " if self.modules else ""
+        return f"cmrunpkg {'-n ' + self.node + ' ' if self.node else ''}{part}{self.package}"
 
 
 @dataclass(frozen=True)
 class HaltRequest:
-    """cmhaltpkg [-n NODE] PKG: halt it wherever it runs (or only on NODE)."""
+    """cmhaltpkg [-n NODE] PKG: halt it wherever it runs (or only on NODE).
+    `modules`: halt only these (cmhaltpkg -s: the services), maintenance mode only."""
 
     package: str
     node: str | None = None
+    modules: tuple[str, ...] = ()
 
     def describe(self) -> str:
-        return f"cmhaltpkg {'-n ' + self.node + ' ' if self.node else ''}{self.package}"
+        part = f"(modules {','.join(self.modules)}) " if self.modules else ""
+        return f"cmhaltpkg {'-n ' + self.node + ' ' if self.node else ''}{part}{self.package}"
 
 
 Request = RunRequest | HaltRequest
@@ -283,9 +291,11 @@ class Action:
     node: str
     epoch: int
     reason: str
+    modules: tuple[str, ...] = ()  # only these modules (maintenance mode); empty: all
 
     def describe(self) -> str:
-        return f"{self.kind} {self.package} on {self.node}"
+        part = f" (modules {','.join(self.modules)})" if self.modules else ""
+        return f"{self.kind} {self.package}{part} on {self.node}"
 
 
 class Outcome(StrEnum):

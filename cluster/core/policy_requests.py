@@ -8,12 +8,22 @@ as it is. cmhaltpkg halts a package wherever it runs (or on the named nodes), re
 while a package that depends on it runs unless that one is halted in the same batch,
 and turns AUTO_RUN off. A package with an instance starting or halting is refused: retry
 once it settles.
+
+Maintenance mode (cmmodpkg -m on, Serviceguard's rules): the package runs only on its
+maintenance node; there the operator may start it in part (`RunRequest.modules`), start
+what is missing of it, or halt some modules only (`HaltRequest.modules`): these
+`partial` orders go to that node at once and do not move the package. Its UP
+dependencies are bypassed (what it depends on may halt and move meanwhile); a package
+that depends on it runs only if it is in maintenance too. Partial orders are refused
+for a package not in maintenance.
 """
 
 from dataclasses import dataclass, field
 
 from cluster.core.policy_facts import Facts
 from cluster.core.policy_model import (
+    Action,
+    ActionKind,
     Condition,
     FailbackPolicy,
     FailoverPolicy,
@@ -34,6 +44,7 @@ class Checked:
     refused: dict[int, str] = field(default_factory=dict)
     run_pins: dict[str, frozenset[str]] = field(default_factory=dict)
     halt_pins: dict[str, frozenset[str] | None] = field(default_factory=dict)
+    partial: dict[int, Action] = field(default_factory=dict)  # maintenance, on its node
 
 
 def check_requests(facts: Facts) -> Checked:
@@ -48,6 +59,21 @@ def check_requests(facts: Facts) -> Checked:
             out.refused[i] = f"an earlier request for {name} is pending"
             continue
         seen.add(name)
+        maintenance = facts.state(name).maintenance
+        if request.modules and not maintenance:
+            out.refused[i] = (
+                f"{name} is not in maintenance mode: a partial start or halt needs it "
+                f"(cmmodpkg -d {name}; cmmodpkg -m on -n NODE {name})"
+            )
+            continue
+        if maintenance:
+            partial = _maintenance(facts, request)
+            if isinstance(partial, str):
+                out.refused[i] = partial
+                continue
+            if partial is not None:
+                out.partial[i] = partial
+                continue
         if isinstance(request, RunRequest):
             targets = _run_targets(facts, request)
             into = out.runs
@@ -66,9 +92,50 @@ def check_requests(facts: Facts) -> Checked:
     return out
 
 
+def _maintenance(facts: Facts, request: RunRequest | HaltRequest) -> Action | str | None:
+    """A request for a package in maintenance on node M: refused (why), a partial order
+    for M, or None for the ordinary path (a start from nothing pinned to M, a whole
+    halt)."""
+    name = request.package
+    home = facts.state(name).maintenance
+    if request.node is not None and request.node != home:
+        return f"{name} is in maintenance mode on {home}: it runs only there"
+    held = facts.at[name].get(home)
+    elsewhere = sorted(n for n in facts.at[name] if n != home)
+    if elsewhere:
+        return f"{name} is held on {elsewhere[0]}, not on its maintenance node {home}"
+    if held in (InstanceState.STARTING, InstanceState.HALTING):
+        return f"{name} is {held} on {home}: retry once it settles"
+    epoch = facts.snap.epoch
+    if isinstance(request, RunRequest):
+        if held is InstanceState.UNCLEAN:
+            return f"{name} could not be halted cleanly on {home}: cmhaltpkg {name} first"
+        if held is None:
+            return None
+        what = ", ".join(request.modules) if request.modules else "every module"
+        why = f"the operator starts what is missing of it up to {what} (maintenance mode)"
+        return Action(ActionKind.START, name, home, epoch, why, request.modules)
+    if held is None:
+        return f"{name} is not running"
+    if not request.modules:
+        return None
+    if held is InstanceState.UNCLEAN:
+        return f"{name} could not be halted cleanly on {home}: cmhaltpkg {name} halts it whole"
+    why = f"the operator halts its {', '.join(request.modules)} only (maintenance mode)"
+    return Action(ActionKind.HALT, name, home, epoch, why, request.modules)
+
+
 def _run_targets(facts: Facts, request: RunRequest) -> frozenset[str] | str:
-    name, node = request.package, request.node
+    name = request.package
     spec = facts.spec(name)
+    node = request.node or facts.state(name).maintenance or None
+    if not facts.state(name).maintenance:
+        for dep in spec.dependencies:
+            if facts.state(dep.package).maintenance:
+                return (
+                    f"{dep.package}, which {name} depends on, is in maintenance mode: "
+                    f"{name} runs only in maintenance mode too"
+                )
     if node is not None:
         held = facts.at[name].get(node)
         if held is not None:
@@ -161,9 +228,14 @@ def _node_problem(
     halts: dict[str, frozenset[str]],
 ) -> str:
     """Why `name` may not be run on `node` by the operator now ("" if it may): what it
-    depends on must run (or be asked to run) there; what it excludes must not."""
+    depends on must run (or be asked to run) there; what it excludes must not. In
+    maintenance mode, UP dependencies are bypassed, and none counts between two
+    packages in maintenance."""
+    maintenance = bool(facts.state(name).maintenance)
     for dep in facts.spec(name).dependencies:
         target = dep.package
+        if maintenance and (dep.condition is Condition.UP or facts.state(target).maintenance):
+            continue
         up = {
             n
             for n, s in facts.at[target].items()
@@ -192,6 +264,8 @@ def _dependent_problem(
 ) -> str:
     """A package that depends on `name` and would lose it, unless halted as well."""
     for dependent, dep in facts.dependents[name]:
+        if facts.state(dependent).maintenance:
+            continue  # its UP dependencies are bypassed in maintenance mode
         for holder in sorted(facts.at[dependent]):
             if holder in halts.get(dependent, frozenset()):
                 continue

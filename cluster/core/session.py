@@ -30,6 +30,7 @@ from cluster.core.policy_model import (
     Instance,
     InstanceState,
     Outcome,
+    PackageSpec,
     PackageState,
     Request,
     Snapshot,
@@ -91,6 +92,7 @@ class _Flag:
     auto_run: bool = True
     disabled: set[str] = field(default_factory=set)
     failed: set[str] = field(default_factory=set)
+    maintenance: str = ""
 
 
 class PlacementSession:
@@ -111,6 +113,8 @@ class PlacementSession:
         self.cluster_halting = False
         self.last_failure: dict[str, Failure] = {}
         self._failures = 0
+        self._last_decided: Membership | None = None  # the membership before this one
+        self._formed = False  # this epoch formed the cluster (the one before was empty)
 
     @property
     def epoch(self) -> int:
@@ -161,6 +165,10 @@ class PlacementSession:
         self._end(f"the coordinator changed (epoch {event.membership.epoch})", out)
         self.adopt(event.flags)
         m = event.membership
+        before = self._last_decided
+        if before is None or m.epoch > before.epoch:
+            self._last_decided = m
+            self._formed = before is not None and not before.members
         if m.coordinator != self.node or self.node not in m.members:
             return
         self.membership = m
@@ -212,7 +220,8 @@ class PlacementSession:
                     f"gathered in {took:.0f} ms"
                 )
             )
-            out.append(Publish(self.flags, push=True))
+            if not self._end_maintenance(m, out):
+                out.append(Publish(self.flags, push=True))
 
     def _missing(self, event: ReportMissing, out: list[SessionEffect]) -> None:
         m = self.membership
@@ -310,9 +319,16 @@ class PlacementSession:
                     )
                 )
                 return
+        if event.maintenance is not None:
+            self._maintenance_mode(event, spec, out)
+            return
         table = self._flag_table()
         flag = table[spec.name]
         nodes = set(event.nodes)
+        refusal = self._enable_problem(spec, table) if event.enable and not nodes else ""
+        if refusal:
+            out.append(Reply(event.ticket, Outcome.REFUSED, f"{spec.name}: {refusal}"))
+            return
         if event.enable and not nodes:
             flag.auto_run = True
             cleared, flag.failed = flag.failed, set()
@@ -336,6 +352,116 @@ class PlacementSession:
         out.append(Say(f"package {spec.name}: {what} (by {event.who})"))
         out.append(Reply(event.ticket, Outcome.ACCEPTED, f"{spec.name}: {what}"))
 
+    def _enable_problem(self, spec: PackageSpec, table: dict[str, _Flag]) -> str:
+        """Global switching stays off in maintenance mode, and for a package that depends
+        on one in maintenance mode (Serviceguard's rules)."""
+        if table[spec.name].maintenance:
+            return f"it is in maintenance mode: cmmodpkg -m off {spec.name} first"
+        for dep in spec.dependencies:
+            if dep.package in table and table[dep.package].maintenance:
+                return f"{dep.package}, which it depends on, is in maintenance mode"
+        return ""
+
+    def _end_maintenance(self, m: Membership, out: list[SessionEffect]) -> bool:
+        """Serviceguard: maintenance mode ends when its node halts or fails, or when the
+        cluster halts (not when the package halts). True when flags were published."""
+        table = self._flag_table()
+        ended = sorted(
+            name
+            for name, flag in table.items()
+            if flag.maintenance and (self._formed or flag.maintenance not in m.members)
+        )
+        formed, self._formed = self._formed, False  # once per formation
+        if not ended:
+            return False
+        for name in ended:
+            why = "the cluster was halted" if formed else f"{table[name].maintenance} left"
+            out.append(Say(f"package {name}: maintenance mode ended ({why})", "warning"))
+            table[name].maintenance = ""
+        self._set_flags(table, out)
+        return True
+
+    def _maintenance_mode(self, event: Modify, spec: PackageSpec, out: list[SessionEffect]) -> None:
+        """cmmodpkg -m on|off [-n NODE] PKG, with Serviceguard's rules (README)."""
+        name = spec.name
+        problem, node = self._maintenance_problem(event, spec)
+        if problem:
+            out.append(Reply(event.ticket, Outcome.REFUSED, f"{name}: {problem}"))
+            return
+        table = self._flag_table()
+        flag = table[name]
+        if flag.maintenance == node:
+            what = f"already in maintenance mode on {node}" if node else "not in maintenance mode"
+            out.append(Reply(event.ticket, Outcome.ACCEPTED, f"{name}: {what}"))
+            return
+        flag.maintenance = node
+        what = f"maintenance mode on, on {node}" if node else "maintenance mode off"
+        self._set_flags(table, out)
+        out.append(Say(f"package {name}: {what} (by {event.who})"))
+        out.append(Reply(event.ticket, Outcome.ACCEPTED, f"{name}: {what}"))
+
+    def _maintenance_problem(self, event: Modify, spec: PackageSpec) -> tuple[str, str]:
+        """Why cmmodpkg -m may not change the package now ("" if it may), and the node of
+        its maintenance mode afterwards ("" for off)."""
+        name, now = spec.name, event.now
+        flag = self._flag_table()[name]
+        held = self.held(name, now)
+        m = self.membership
+        members = m.members if m else ()
+        if len(event.nodes) > 1:
+            return "maintenance mode is on one node: give at most one -n", ""
+        asked = event.nodes[0] if event.nodes else ""
+        busy = {n: s for n, s in held.items() if s is not InstanceState.RUNNING}
+        for n, state in sorted(busy.items()):
+            if state is InstanceState.UNCLEAN:
+                return f"it could not be halted cleanly on {n}: cmhaltpkg {name} first", ""
+            return f"it is {state} on {n}: retry once it settles", ""
+        if not event.maintenance:
+            home = flag.maintenance
+            if asked and home and asked != home:
+                return f"it is in maintenance mode on {home}, not on {asked}", ""
+            report = self.reports.get(home)
+            item = next((h for h in report.held if h.package == name), None) if report else None
+            if item is not None and item.ailing:
+                return (
+                    f"it is not whole and healthy on {home} ({item.ailing}): start what is "
+                    f"missing (cmrunpkg {name}) or halt it (cmhaltpkg {name}) first"
+                ), ""
+            return "", ""
+        if not spec.is_failover:
+            return "only a failover package has a maintenance mode", ""
+        if flag.auto_run:
+            return f"disable its switching first (cmmodpkg -d {name})", ""
+        running = sorted(held)
+        if running and asked and running[0] != asked:
+            return f"it runs on {running[0]}: maintenance mode is on the node where it runs", ""
+        node = running[0] if running else asked
+        if not node:
+            return f"it is not running: say on which node (cmmodpkg -m on -n NODE {name})", ""
+        if flag.maintenance and flag.maintenance != node:
+            return f"it is in maintenance mode on {flag.maintenance} already", ""
+        if node not in spec.nodes:
+            return f"{node} is not in its node list", ""
+        if node not in members:
+            return f"{node} is not a cluster member", ""
+        report = self.reports.get(node)
+        if report is not None and (report.halting or report.blocked):
+            return f"{node} is halting or runs no package", ""
+        for other in self.layout.packages if self.layout else ():
+            if not any(d.package == name for d in other.dependencies):
+                continue
+            other_flag = self._flag_table()[other.name]
+            if other_flag.maintenance:
+                continue
+            if self.held(other.name, now):
+                return f"{other.name} depends on it and is up: halt {other.name} first", ""
+            if other_flag.auto_run:
+                return (
+                    f"{other.name} depends on it: disable its switching first "
+                    f"(cmmodpkg -d {other.name})"
+                ), ""
+        return "", node
+
     # -- flags ---------------------------------------------------------------------------
 
     def _flag_table(self) -> dict[str, _Flag]:
@@ -346,7 +472,9 @@ class PlacementSession:
             if known is None:
                 table[p.name] = _Flag(layout.auto_run.get(p.name, True) if layout else True)
             else:
-                table[p.name] = _Flag(known.auto_run, set(known.disabled), set(known.failed))
+                table[p.name] = _Flag(
+                    known.auto_run, set(known.disabled), set(known.failed), known.maintenance
+                )
         return table
 
     def _set_flags(self, table: dict[str, _Flag], out: list[SessionEffect]) -> None:
@@ -356,7 +484,7 @@ class PlacementSession:
             epoch=self.epoch,
             seq=seq,
             packages=tuple(
-                Flag(name, f.auto_run, frozenset(f.disabled), frozenset(f.failed))
+                Flag(name, f.auto_run, frozenset(f.disabled), frozenset(f.failed), f.maintenance)
                 for name, f in sorted(table.items())
             ),
         )
@@ -392,6 +520,7 @@ class PlacementSession:
                     auto_run=flag.auto_run,
                     disabled_nodes=frozenset(flag.disabled),
                     failed_nodes=frozenset(flag.failed),
+                    maintenance=flag.maintenance if p.is_failover else "",
                 )
             )
         halting = {n for n in members if (r := self.reports.get(n)) and (r.halting or r.blocked)}

@@ -21,17 +21,21 @@ class Held:
     package: str
     state: InstanceState
     error: str = ""
+    ailing: str = ""  # what is not up of it here (a partial start, a failure ignored
+    # in maintenance mode): cmmodpkg -m off is refused until it is whole and healthy
 
 
 @dataclass(frozen=True)
 class Flag:
     """The switching flags of one package (cmmodpkg): global switching (AUTO_RUN),
-    node switching turned off, and the failure history."""
+    node switching turned off, the failure history, and the node of maintenance mode
+    (cmmodpkg -m on; "" when off)."""
 
     package: str
     auto_run: bool = True
     disabled: frozenset[str] = frozenset()
     failed: frozenset[str] = frozenset()
+    maintenance: str = ""
 
 
 @dataclass(frozen=True)
@@ -173,7 +177,9 @@ class Requested:
 
 @dataclass(frozen=True)
 class Modify:
-    """cmmodpkg -e|-d [-n NODE]... PKG: answered with `Reply(ticket, ...)`."""
+    """cmmodpkg -e|-d [-n NODE]... PKG, or cmmodpkg -m on|off [-n NODE] PKG
+    (`maintenance` True/False; `enable` is then unused): answered with
+    `Reply(ticket, ...)`."""
 
     now: int
     ticket: int
@@ -181,6 +187,7 @@ class Modify:
     enable: bool
     nodes: tuple[str, ...] = ()
     who: str = "an operator"
+    maintenance: bool | None = None
 
 
 @dataclass(frozen=True)

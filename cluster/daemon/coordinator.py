@@ -16,7 +16,7 @@ import contextlib
 import itertools
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from typing import Any
 
 from cluster.config.model import Config, Package
@@ -67,6 +67,7 @@ from cluster.daemon.packages import LocalPackages
 from cluster.errors import CmError, Unreachable
 from cluster.pb.v1 import package_pb2
 from cluster.transport.convert_session import (
+    MAINTENANCE,
     flags_from_pb,
     flags_to_pb,
     report_from_pb,
@@ -263,6 +264,7 @@ class Coordinator:
                 else package_pb2.PackageAction.KIND_HALT
             ),
             reason=action.reason,
+            modules=list(action.modules),
         )
         timeout = _action_timeout(config.package(action.package) if config else None)
         event: SessionEvent
@@ -331,15 +333,18 @@ class Coordinator:
                     modify.enable,
                     tuple(modify.node_names),
                     who,
+                    MAINTENANCE.get(modify.maintenance),
                 ),
                 f"cmmodpkg {modify.package_name}",
             )
             yield reason
         elif which == "run":
-            async for line in self._run_package(request.run.package_name, request.run.node_name):
+            run = request.run
+            async for line in self._run_package(run.package_name, run.node_name, run.modules):
                 yield line
         elif which == "halt":
-            async for line in self._halt_package(request.halt.package_name, request.halt.node_name):
+            halt = request.halt
+            async for line in self._halt_package(halt.package_name, halt.node_name, halt.modules):
                 yield line
         elif which == "halt_all":
             self._feed(HaltAll(time.monotonic_ns()))
@@ -376,11 +381,13 @@ class Coordinator:
             lambda ticket: Requested(time.monotonic_ns(), ticket, request), request.describe()
         )
 
-    async def _run_package(self, name: str, node: str) -> AsyncIterator[str]:
+    async def _run_package(
+        self, name: str, node: str, modules: Sequence[str] = ()
+    ) -> AsyncIterator[str]:
         self._package(name)
         before = self.session.last_failure.get(name)
         failures_before = before.number if before else 0
-        reason = await self._ask_engine(RunRequest(name, node or None))
+        reason = await self._ask_engine(RunRequest(name, node or None, tuple(modules)))
         yield reason or f"{name}: starting"
 
         def done() -> bool:
@@ -393,18 +400,25 @@ class Coordinator:
         await self._wait(done, COMMAND_TIMEOUT, f"starting {name}")
         yield f"Package {name} is running on {', '.join(self.where(name))}"
 
-    async def _halt_package(self, name: str, node: str) -> AsyncIterator[str]:
+    async def _halt_package(
+        self, name: str, node: str, modules: Sequence[str] = ()
+    ) -> AsyncIterator[str]:
         self._package(name)
-        reason = await self._ask_engine(HaltRequest(name, node or None))
+        reason = await self._ask_engine(HaltRequest(name, node or None, tuple(modules)))
         yield reason or f"{name}: halting"
 
         def done() -> bool:
             held = self.held(name)
             if any(s is InstanceState.UNCLEAN for n, s in held.items() if not node or n == node):
                 raise CmError(f"package {name} could not be halted cleanly: see its log")
+            if modules:  # a partial halt: the package stays up where it is
+                return InstanceState.HALTING not in held.values()
             return not any(not node or n == node for n in held)
 
         await self._wait(done, COMMAND_TIMEOUT, f"halting {name}")
+        if modules:
+            yield f"Package {name}: {', '.join(modules)} halted; the rest stays up"
+            return
         yield f"Package {name} is halted" + (f" on {node}" if node else "")
 
     async def _wait(self, done: Callable[[], bool], timeout: float, what: str) -> None:

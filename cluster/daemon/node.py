@@ -223,22 +223,35 @@ class LocalNode:
         what = f"cm{request.WhichOneof('command')}pkg"
         return self._background.detach(self._packages.command(request), what)
 
-    def run_package(self, package: str, node: str, caller: str) -> AsyncIterator[str]:
-        return self._package_command(
-            caller, run=package_pb2.RunPackageRequest(package_name=package, node_name=node)
+    def run_package(
+        self, package: str, node: str, caller: str, modules: tuple[str, ...] = ()
+    ) -> AsyncIterator[str]:
+        run = package_pb2.RunPackageRequest(
+            package_name=package, node_name=node, modules=list(modules)
         )
+        return self._package_command(caller, run=run)
 
-    def halt_package(self, package: str, node: str, caller: str) -> AsyncIterator[str]:
-        return self._package_command(
-            caller, halt=package_pb2.HaltPackageRequest(package_name=package, node_name=node)
+    def halt_package(
+        self, package: str, node: str, caller: str, modules: tuple[str, ...] = ()
+    ) -> AsyncIterator[str]:
+        halt = package_pb2.HaltPackageRequest(
+            package_name=package, node_name=node, modules=list(modules)
         )
+        return self._package_command(caller, halt=halt)
 
     def modify_package(
-        self, package: str, enable: bool, nodes: Sequence[str], caller: str
+        self,
+        package: str,
+        enable: bool,
+        nodes: Sequence[str],
+        caller: str,
+        maintenance: bool | None = None,
     ) -> AsyncIterator[str]:
         modify = package_pb2.ModifyPackageRequest(
             package_name=package, enable=enable, node_names=list(nodes)
         )
+        if maintenance is not None:
+            modify.maintenance = modify.MAINTENANCE_ON if maintenance else modify.MAINTENANCE_OFF
         return self._package_command(caller, modify=modify)
 
     async def execute_package_action(

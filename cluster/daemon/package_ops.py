@@ -302,11 +302,14 @@ class PackageOps:
             )
             state = "halted"
             for wanted in ("halting", "starting", "running", "failed"):
-                if any(STATE_NAMES[r.state] == wanted for r in held.values()):
+                if any(STATE_NAMES.get(r.state) == wanted for r in held.values()):
                     state = wanted
                     break
             if state == "halted" and failed and not held:
                 state = "failed" if not running else state
+            maintenance = flag.maintenance_node if flag else ""
+            if maintenance and state == "running":
+                state = "maintenance"  # Serviceguard: STATUS up, STATE maintenance
             shown = held.get(running[0]) if running else next(iter(held.values()), None)
             reason = reasons.get(package.name, "")
             aborted = sorted(n for n, r in held.items() if r.halt_unclean)
@@ -344,6 +347,8 @@ class PackageOps:
                     running_on=tuple(running),
                     subnets_down=tuple(sorted({s for n in running for s in held[n].subnets_down})),
                     subnets_known=bool(running) and bool(package.monitored_subnets),
+                    maintenance=maintenance,
+                    ailing="; ".join(held[n].ailing for n in running if held[n].ailing),
                 )
             )
         return tuple(views)

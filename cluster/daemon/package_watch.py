@@ -100,6 +100,11 @@ class PackageWatch:
                 if failed is not None and self.p.runners.get(runner.name) is runner:
                     resource, health = failed
                     self.p.package_failed(runner, f"{resource.label}: {health.reason}")
+                elif failed is None and runner.ignored:
+                    # Maintenance mode: what failed is healthy again (a dead service or
+                    # a subnet down still shows, in the report's `ailing`).
+                    runner.ignored = ""
+                    self.p.changed()
 
     async def mmp_samples(self) -> None:
         """While a package is not mounted here, sample the MMP block of each of its

@@ -8,6 +8,11 @@ here and reported in `failed_packages` until the replicated flags record the fai
 the coordinator then starts it elsewhere and never here again until an operator clears
 the history (cmmodpkg -e).
 
+A package in maintenance mode here (the replicated flags say so) is left alone: a
+service that exits is not restarted and a failure (service, subnet, resource) is logged
+and reported (`ailing`), not acted on; the coordinator's partial orders start or halt
+some of its modules only.
+
 A package whose halt (or stop-now) could not release everything is reported
 `halt_unclean` for as long as anything is held here (packages/runner.py): the
 coordinator starts it nowhere. A stop-now that was not clean is also recorded as the
@@ -138,6 +143,7 @@ class LocalPackages:
             on_change=self.publish_plan,
             on_failure=self._failed,
             may_run=self._may_run,
+            in_maintenance=lambda: self.in_maintenance(package.name),
             mmp=self.mmp,
         )
 
@@ -209,8 +215,9 @@ class LocalPackages:
             # asked for meanwhile must not show the package as nowhere.
             if runner.state is not State.RUNNING:
                 runner.state = State.STARTING
+            modules = tuple(action.modules)
             try:
-                outcome = await self._track(name, self._start(runner, action.epoch))
+                outcome = await self._track(name, self._start(runner, action.epoch, modules))
             finally:
                 self.changed()
             if not outcome.ok and outcome.retry:
@@ -226,19 +233,21 @@ class LocalPackages:
         elif action.kind == package_pb2.PackageAction.KIND_HALT:
             log.info("halting package %s: %s", name, action.reason)
             try:
-                await self._track(name, runner.halt())
+                await self._track(name, runner.halt(tuple(action.modules)))
             finally:
                 self.changed()
         else:
             raise CmError(f"unknown package action kind {action.kind}")
         return self.report(name)
 
-    async def _start(self, runner: PackageRunner, epoch: int) -> Outcome:
+    async def _start(
+        self, runner: PackageRunner, epoch: int, modules: tuple[str, ...] = ()
+    ) -> Outcome:
         if self._epoch().number != epoch or self.halting:
             if runner.state is State.STARTING and not runner.active_resources():
                 runner.state = State.HALTED
             raise CmError(f"order of epoch {epoch} refused: a new membership was decided")
-        return await runner.start(takeover=True)
+        return await runner.start(takeover=True, modules=modules)
 
     async def _track(self, name: str, work: Coroutine[Any, Any, Outcome]) -> Outcome:
         """Run a start or halt as a task stop-now can cancel."""
@@ -266,6 +275,17 @@ class LocalPackages:
             return
         if runner.name in self.failed_here and runner.state is not State.RUNNING:
             return  # already being halted
+        if self.in_maintenance(runner.name) and runner.state is State.RUNNING:
+            if why != runner.ignored:
+                log.warning(
+                    "package %s on %s: %s; maintenance mode: not failed over or restarted",
+                    runner.name,
+                    self.node,
+                    why,
+                )
+                runner.ignored = why
+                self.changed()
+            return
         log.error(
             "package %s failed on %s: %s%s",
             runner.name,
@@ -281,6 +301,12 @@ class LocalPackages:
         asyncio.get_running_loop().create_task(self._halt_failed(runner))
 
     # -- local LAN failover ------------------------------------------------------------
+
+    def in_maintenance(self, name: str) -> bool:
+        """cmmodpkg -m on put the package in maintenance mode on this node."""
+        return any(
+            f.package_name == name and f.maintenance_node == self.node for f in self.flags.packages
+        )
 
     def floating_addresses(self) -> dict[str, tuple[str, bool]]:
         """Floating IPs up or being added here: address -> (package, whether it
@@ -441,7 +467,22 @@ class LocalPackages:
             last_error=runner.last_error,
             halt_unclean=unclean,
             subnets_down=sorted(self.subnets_down.get(name, ())),
+            modules_down=runner.modules_down(),
+            ailing=self._ailing(runner),
         )
+
+    def _ailing(self, runner: PackageRunner) -> str:
+        """What is not up or healthy of a running package, in words ("" if whole)."""
+        if runner.state is not State.RUNNING:
+            return ""
+        parts = [f"{m} down" for m in runner.modules_down()]
+        parts += [
+            f"service {s.name} not running" for s in runner.services() if s.active and s.pid is None
+        ]
+        parts += [f"subnet {s} down" for s in self.subnets_down.get(runner.name, ())]
+        if runner.ignored:
+            parts.append(runner.ignored)
+        return "; ".join(dict.fromkeys(parts))
 
     def node_report(self) -> package_pb2.NodePackages:
         """What this node holds: packages that are not simply halted here."""

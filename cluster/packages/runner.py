@@ -13,6 +13,10 @@ be removed), or a stop-now that left something (`leftover`), makes the package
 `unclean` (Serviceguard's halt_aborted): it is reported so, and the cluster starts it
 nowhere until a halt here succeeds (cmhaltpkg retries it) or the kernel shows what was
 held let go (`reclaim`: a lazily detached filesystem whose last user exited).
+
+In maintenance mode (cmmodpkg -m on) a package may be started in part and halted in
+part (`modules`, see packages/modules.py): it is RUNNING while anything of it is up,
+and `modules_down()` says what is not.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cluster.packages.modules import MODULE_OF_KIND, NAMES
 from cluster.resources import stopnow
 from cluster.resources.base import Context, Health, NotNow, Resource, ResourceError
 from cluster.resources.mmp import History
@@ -79,10 +84,12 @@ class PackageRunner:
     on_change: Callable[[], None] = lambda: None  # stop-now actions changed: republish
     on_failure: Callable[[PackageRunner, Resource, Health], None] = lambda *_: None
     may_run: Callable[[], bool] = lambda: True
+    in_maintenance: Callable[[], bool] = lambda: False  # cmmodpkg -m on, on this node
     mmp: History | None = None  # the daemon's MMP samples, for takeovers
     state: State = State.HALTED
     last_error: str = ""
     unclean: bool = False  # the last halt (or stop-now) left something held here
+    ignored: str = ""  # the last failure maintenance mode did not act on
     leftover: list[StopNowAction] = field(default_factory=list)  # what stop-now could not undo
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -99,6 +106,7 @@ class PackageRunner:
             on_change=self.on_change,
             on_failure=lambda res, health: self.on_failure(self, res, health),
             may_run=self.may_run,
+            maintenance=self.in_maintenance,
         )
 
     @staticmethod
@@ -108,16 +116,24 @@ class PackageRunner:
             None if getattr(resource, "kind", "") in ("script", "service") else DEFAULT_STEP_TIMEOUT
         )
 
-    async def start(self, takeover: bool = False) -> Outcome:
+    async def start(self, takeover: bool = False, modules: tuple[str, ...] = ()) -> Outcome:
+        """Start the package (`modules`: only those, maintenance mode); on a package
+        running in part, start what is missing of them."""
         async with self._lock:
-            if self.state is State.RUNNING:
+            todo = [
+                r for r in self.resources if not r.active and (not modules or _module(r) in modules)
+            ]
+            if self.state is State.RUNNING and not todo:
                 return Outcome(True, "already running")
-            self.state, self.last_error = State.STARTING, ""
+            topping_up = self.state is State.RUNNING
+            self.state, self.last_error, self.ignored = State.STARTING, "", ""
             self.on_change()
-            self.log.info("starting package %s on %s", self.name, self.node)
+            part = f" ({', '.join(modules)})" if modules else ""
+            what = "what is missing of" if topping_up else "starting"
+            self.log.info("%s package %s%s on %s", what, self.name, part, self.node)
             began = time.monotonic()
-            started: list[Resource] = []
-            for resource in self.resources:
+            started: list[Resource] = [r for r in self.resources if r.active]
+            for resource in todo:
                 step = time.monotonic()
                 try:
                     await resource.start(self._ctx(resource, self._timeout(resource), takeover))
@@ -131,7 +147,9 @@ class PackageRunner:
                     # of its work (OCF: stop follows a failed start; the halt script
                     # follows a failed run script). A step that did nothing is inactive
                     # and skipped.
-                    clean = await self._halt([resource, *reversed(started)])
+                    up = {id(r) for r in started}
+                    undo = [r for r in reversed(self.resources) if id(r) in up]
+                    clean = await self._halt([resource, *undo])
                     self.unclean = not clean
                     if isinstance(exc, NotNow) and clean:
                         # Nothing held here and nothing wrong with the package.
@@ -146,15 +164,19 @@ class PackageRunner:
                     "started %s (%.0f ms)", resource.label, (time.monotonic() - step) * 1000
                 )
             self.state = State.RUNNING
+            down = self.modules_down()
             self.log.info(
-                "package %s running on %s (%.0f ms)",
+                "package %s running on %s%s (%.0f ms)",
                 self.name,
                 self.node,
+                f", without {', '.join(down)} (maintenance mode)" if down else "",
                 (time.monotonic() - began) * 1000,
             )
             return Outcome(True, "running")
 
-    async def halt(self) -> Outcome:
+    async def halt(self, modules: tuple[str, ...] = ()) -> Outcome:
+        if modules:
+            return await self._halt_part(modules)
         async with self._lock:
             idle = self.state in (State.HALTED, State.FAILED) and not self.active_resources()
             if idle and not self.unclean and not self.leftover:
@@ -175,6 +197,34 @@ class PackageRunner:
             self.on_change()
             self.log.info("package %s halted%s", self.name, "" if clean else " UNCLEANLY")
             return Outcome(clean, "halted" if clean else self.last_error, clean)
+
+    async def _halt_part(self, modules: tuple[str, ...]) -> Outcome:
+        """Halt some modules of a running package only (maintenance mode): it stays
+        RUNNING while anything else of it is up."""
+        async with self._lock:
+            if self.state is not State.RUNNING:
+                return Outcome(False, f"not running ({self.state.value})")
+            self.state = State.HALTING
+            self.log.info(
+                "halting %s of package %s on %s", ", ".join(modules), self.name, self.node
+            )
+            chosen = [r for r in reversed(self.resources) if _module(r) in modules]
+            clean = await self._halt(chosen)
+            self.unclean = not clean
+            if not clean:
+                self.state, self.last_error = State.FAILED, self._unclean_detail()
+            else:
+                self.state = State.RUNNING if self.active_resources() else State.HALTED
+            self.on_change()
+            return Outcome(clean, "halted" if clean else self.last_error, clean)
+
+    def modules_down(self) -> list[str]:
+        """Modules of a running package that are not (wholly) up: a partial start, a
+        partial halt, or a service that died in maintenance mode."""
+        if self.state is not State.RUNNING:
+            return []
+        down = {_module(r) for r in self.resources if not r.active}
+        return [name for name in NAMES if name in down]
 
     def _unclean_detail(self) -> str:
         held = [r.label for r in self.active_resources()] + [a.label for a in self.leftover]
@@ -231,8 +281,8 @@ class PackageRunner:
         for resource in self.resources:
             if self.state is not State.RUNNING or self._lock.locked():
                 return None
-            if isinstance(resource, Service):
-                continue
+            if isinstance(resource, Service) or not resource.active:
+                continue  # services watch themselves; a module not started is not checked
             timeout = getattr(resource, "monitor_timeout", DEFAULT_MONITOR_TIMEOUT)
             try:
                 health = await asyncio.wait_for(
@@ -254,3 +304,7 @@ class PackageRunner:
 
     def services(self) -> list[Service]:
         return [r for r in self.resources if isinstance(r, Service)]
+
+
+def _module(resource: Resource) -> str:
+    return MODULE_OF_KIND.get(resource.kind, resource.kind)

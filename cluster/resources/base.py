@@ -101,6 +101,9 @@ class Context:
     # may not have updated yet) and the guard still listens (`Guard.listening()`: false
     # once it fired). A service is never restarted otherwise.
     may_run: Callable[[], bool] = lambda: True
+    # The package is in maintenance mode here (cmmodpkg -m on): a service that exits is
+    # not restarted, and its failure is reported, not acted on.
+    maintenance: Callable[[], bool] = lambda: False
 
     def child_env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         """cmcld's environment, the package's variables, then the driver's own."""

@@ -158,7 +158,9 @@ class Service(Resource):
                 return
             procs.signal_group(self._process.pid, signal.SIGKILL)  # what it left behind
             how = command.describe_exit(status)
-            if ctx.may_run() and (self.restart is UNLIMITED or self.restarts < self.restart):
+            maintenance = ctx.maintenance()
+            restarts_left = self.restart is UNLIMITED or self.restarts < self.restart
+            if ctx.may_run() and not maintenance and restarts_left:
                 self.restarts += 1
                 ctx.log.warning("service %s %s; restart %s", self.name, how, self.restart_text())
                 lived = time.monotonic() - self._spawned_at
@@ -178,6 +180,8 @@ class Service(Resource):
                 # Killed by stop-now, or died after the lease was lost: restarting it
                 # could run it on two nodes at once.
                 how += "; not restarted: this node no longer holds its lease"
+            elif maintenance:
+                how += "; not restarted: the package is in maintenance mode"
             after = f" after {self.restarts} restart(s)" if self.restarts else ""
             self._failure = Health.failed(f"service {self.name} {how}{after}", self.fail_fast)
             ctx.log.error(

@@ -19,6 +19,7 @@ from cluster.pb.v1 import (
 from cluster.transport.auth import current_identity
 from cluster.transport.backend import NodeBackend
 from cluster.transport.convert import node_info_to_pb, view_to_pb
+from cluster.transport.convert_session import MAINTENANCE
 from cluster.transport.fields import (
     check_name,
     check_nodes,
@@ -151,11 +152,15 @@ class AdminServicer(services_pb2_grpc.AdminServicer):
     ) -> AsyncIterator[admin_pb2.CommandProgress]:
         node = request.node_name
         try:
-            check_package_fields(request.package_name, [node] if node else [], "node_name")
+            check_package_fields(
+                request.package_name, [node] if node else [], "node_name", request.modules
+            )
         except CmError as exc:
             await abort_for(context, exc)
         caller = str(current_identity.get())
-        lines = self._backend.run_package(request.package_name, node, caller)
+        lines = self._backend.run_package(
+            request.package_name, node, caller, tuple(request.modules)
+        )
         async for item in progress(lines, f"package {request.package_name} started"):
             yield item
 
@@ -164,11 +169,15 @@ class AdminServicer(services_pb2_grpc.AdminServicer):
     ) -> AsyncIterator[admin_pb2.CommandProgress]:
         node = request.node_name
         try:
-            check_package_fields(request.package_name, [node] if node else [], "node_name")
+            check_package_fields(
+                request.package_name, [node] if node else [], "node_name", request.modules
+            )
         except CmError as exc:
             await abort_for(context, exc)
         caller = str(current_identity.get())
-        lines = self._backend.halt_package(request.package_name, node, caller)
+        lines = self._backend.halt_package(
+            request.package_name, node, caller, tuple(request.modules)
+        )
         async for item in progress(lines, f"package {request.package_name} halted"):
             yield item
 
@@ -181,8 +190,14 @@ class AdminServicer(services_pb2_grpc.AdminServicer):
         except CmError as exc:
             await abort_for(context, exc)
         caller = str(current_identity.get())
-        lines = self._backend.modify_package(request.package_name, request.enable, nodes, caller)
+        maintenance = MAINTENANCE.get(request.maintenance)
+        lines = self._backend.modify_package(
+            request.package_name, request.enable, nodes, caller, maintenance
+        )
         verb = "enabled" if request.enable else "disabled"
         where = f" on {', '.join(nodes)}" if nodes else ""
-        async for item in progress(lines, f"switching of {request.package_name} {verb}{where}"):
+        done = f"switching of {request.package_name} {verb}{where}"
+        if maintenance is not None:
+            done = f"maintenance mode of {request.package_name} {'on' if maintenance else 'off'}"
+        async for item in progress(lines, done):
             yield item

@@ -56,19 +56,31 @@ class NodeBackend(Protocol):
 
     # Packages, for operators (cmrunpkg, cmhaltpkg, cmmodpkg). Each yields progress
     # lines; raising CmError ends the command with that error (FieldError: a bad field).
-    def run_package(self, package: str, node: str, caller: str) -> AsyncIterator[str]:
-        """Start `package` on `node` ("": where the policy engine chooses)."""
+    def run_package(
+        self, package: str, node: str, caller: str, modules: tuple[str, ...] = ()
+    ) -> AsyncIterator[str]:
+        """Start `package` on `node` ("": where the policy engine chooses); `modules`:
+        a partial start (maintenance mode)."""
         ...
 
-    def halt_package(self, package: str, node: str, caller: str) -> AsyncIterator[str]:
-        """Halt `package` on `node` ("": wherever it runs); AUTO_RUN goes off."""
+    def halt_package(
+        self, package: str, node: str, caller: str, modules: tuple[str, ...] = ()
+    ) -> AsyncIterator[str]:
+        """Halt `package` on `node` ("": wherever it runs); AUTO_RUN goes off.
+        `modules`: halt only these (maintenance mode)."""
         ...
 
     def modify_package(
-        self, package: str, enable: bool, nodes: Sequence[str], caller: str
+        self,
+        package: str,
+        enable: bool,
+        nodes: Sequence[str],
+        caller: str,
+        maintenance: bool | None = None,
     ) -> AsyncIterator[str]:
         """Switching of `package`: with no nodes, global switching (AUTO_RUN; enabling
-        also clears its failure history); with nodes, node switching on those nodes."""
+        also clears its failure history); with nodes, node switching on those nodes.
+        `maintenance` True/False: cmmodpkg -m on/off instead (`enable` unused)."""
         ...
 
     # Cluster membership (cmruncl, cmhaltcl, cmrunnode, cmhaltnode, cmviewcl).

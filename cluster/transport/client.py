@@ -250,20 +250,34 @@ class AdminClient:
     def halt_node(self, node: str, force: bool) -> Iterator[str | Outcome]:
         return self._progress("HaltNode", admin_pb2.HaltNodeRequest(node_name=node, force=force))
 
-    def run_package(self, package: str, node: str) -> Iterator[str | Outcome]:
-        request = package_pb2.RunPackageRequest(package_name=package, node_name=node)
+    def run_package(
+        self, package: str, node: str, modules: Sequence[str] = ()
+    ) -> Iterator[str | Outcome]:
+        request = package_pb2.RunPackageRequest(
+            package_name=package, node_name=node, modules=list(modules)
+        )
         return self._progress("RunPackage", request)
 
-    def halt_package(self, package: str, node: str) -> Iterator[str | Outcome]:
-        request = package_pb2.HaltPackageRequest(package_name=package, node_name=node)
+    def halt_package(
+        self, package: str, node: str, modules: Sequence[str] = ()
+    ) -> Iterator[str | Outcome]:
+        request = package_pb2.HaltPackageRequest(
+            package_name=package, node_name=node, modules=list(modules)
+        )
         return self._progress("HaltPackage", request)
 
     def modify_package(
-        self, package: str, enable: bool, nodes: Sequence[str]
+        self,
+        package: str,
+        enable: bool,
+        nodes: Sequence[str],
+        maintenance: bool | None = None,
     ) -> Iterator[str | Outcome]:
         request = package_pb2.ModifyPackageRequest(
             package_name=package, enable=enable, node_names=list(nodes)
         )
+        if maintenance is not None:
+            request.maintenance = request.MAINTENANCE_ON if maintenance else request.MAINTENANCE_OFF
         return self._progress("ModifyPackage", request)
 
     def view(self) -> ClusterView:

@@ -114,6 +114,7 @@ _PKG_STATE = {
     "running": common_pb2.PACKAGE_STATE_RUNNING,
     "halting": common_pb2.PACKAGE_STATE_HALTING,
     "failed": common_pb2.PACKAGE_STATE_FAILED,
+    "maintenance": common_pb2.PACKAGE_STATE_MAINTENANCE,
 }
 _PKG_STATUS_BACK = {v: k for k, v in _PKG_STATUS.items()}
 _PKG_STATE_BACK = {v: k for k, v in _PKG_STATE.items()}
@@ -165,6 +166,8 @@ def package_view_to_pb(package: PackageView) -> view_pb2.PackageView:
         running_on=list(package.running_on),
         subnets_down=list(package.subnets_down),
         subnets_known=package.subnets_known,
+        maintenance_node=package.maintenance,
+        ailing=package.ailing,
     )
 
 
@@ -188,6 +191,8 @@ def package_view_from_pb(msg: view_pb2.PackageView) -> PackageView:
         running_on=tuple(msg.running_on),
         subnets_down=tuple(msg.subnets_down),
         subnets_known=msg.subnets_known,
+        maintenance=msg.maintenance_node,
+        ailing=msg.ailing,
     )
 
 

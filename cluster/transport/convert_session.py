@@ -12,6 +12,13 @@ INSTANCE_OF = {
 }
 
 
+# ModifyPackageRequest.maintenance -> Modify.maintenance (None: -e or -d).
+MAINTENANCE = {
+    package_pb2.ModifyPackageRequest.MAINTENANCE_ON: True,
+    package_pb2.ModifyPackageRequest.MAINTENANCE_OFF: False,
+}
+
+
 def instance_of(report: package_pb2.PackageReport) -> InstanceState | None:
     """What a node's report of one package means for placement (None: nothing held)."""
     if report.halt_unclean:
@@ -29,6 +36,7 @@ def flags_from_pb(msg: package_pb2.PackageFlags) -> Flags:
                 auto_run=f.auto_run,
                 disabled=frozenset(f.disabled_nodes),
                 failed=frozenset(f.failed_nodes),
+                maintenance=f.maintenance_node,
             )
             for f in msg.packages
         ),
@@ -45,6 +53,7 @@ def flags_to_pb(flags: Flags) -> package_pb2.PackageFlags:
                 auto_run=f.auto_run,
                 disabled_nodes=sorted(f.disabled),
                 failed_nodes=sorted(f.failed),
+                maintenance_node=f.maintenance,
             )
             for f in flags.packages
         ],
@@ -56,7 +65,7 @@ def report_from_pb(msg: package_pb2.NodePackages) -> NodeReport:
     for item in msg.packages:
         state = instance_of(item)
         if state is not None:
-            held.append(Held(item.package_name, state, item.last_error))
+            held.append(Held(item.package_name, state, item.last_error, item.ailing))
     return NodeReport(
         node=msg.node_name,
         epoch=msg.epoch,

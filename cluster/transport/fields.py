@@ -11,6 +11,7 @@ from google.protobuf.message import Message
 
 from cluster.errors import FieldError
 from cluster.names import node_name_problem, object_name_problem
+from cluster.packages.modules import check_modules
 from cluster.pb.v1 import config_pb2
 
 MAX_NODES = 64  # the most nodes a cluster has: no list of node names is longer
@@ -36,12 +37,21 @@ def check_nodes(field: str, names: Sequence[str]) -> None:
         check_name(field, name, node_name_problem)
 
 
-def check_package_fields(package: str, nodes: Sequence[str], node_field: str) -> None:
+def check_package_fields(
+    package: str,
+    nodes: Sequence[str],
+    node_field: str,
+    modules: Sequence[str] = (),
+    modules_field: str = "modules",
+) -> None:
     """A package command's names (nothing is done when one is bad)."""
     if not package:
         raise FieldError("package_name", "missing: name the package")
     check_name("package_name", package, object_name_problem)
     check_nodes(node_field, nodes)
+    problem = check_modules(list(modules))
+    if problem:
+        raise FieldError(modules_field, problem)
 
 
 def operator_field(text: str) -> str:

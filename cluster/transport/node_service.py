@@ -167,7 +167,9 @@ class NodeServicer(services_pb2_grpc.NodeServicer):
         if which in ("run", "halt"):
             inner = getattr(request, which)
             node = [inner.node_name] if inner.node_name else []
-            check_package_fields(inner.package_name, node, f"{which}.node_name")
+            check_package_fields(
+                inner.package_name, node, f"{which}.node_name", inner.modules, f"{which}.modules"
+            )
         elif which == "modify":
             check_package_fields(
                 request.modify.package_name, list(request.modify.node_names), "modify.node_names"

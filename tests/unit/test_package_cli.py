@@ -39,17 +39,28 @@ class FakeClient:
         else:
             yield Outcome(True, f"package {package} done")
 
-    def run_package(self, package: str, node: str) -> Iterator[str | Outcome]:
-        self.calls.append(("run", package, node))
+    def run_package(
+        self, package: str, node: str, modules: Sequence[str] = ()
+    ) -> Iterator[str | Outcome]:
+        self.calls.append(("run", package, node, *([tuple(modules)] if modules else [])))
         return self._answer("Running", package, node)
 
-    def halt_package(self, package: str, node: str) -> Iterator[str | Outcome]:
-        self.calls.append(("halt", package, node))
+    def halt_package(
+        self, package: str, node: str, modules: Sequence[str] = ()
+    ) -> Iterator[str | Outcome]:
+        self.calls.append(("halt", package, node, *([tuple(modules)] if modules else [])))
         return self._answer("Halting", package, node)
 
     def modify_package(
-        self, package: str, enable: bool, nodes: Sequence[str]
+        self,
+        package: str,
+        enable: bool,
+        nodes: Sequence[str],
+        maintenance: bool | None = None,
     ) -> Iterator[str | Outcome]:
+        if maintenance is not None:
+            self.calls.append(("maintenance", package, maintenance, tuple(nodes)))
+            return self._answer("Maintenance", package, ",".join(nodes))
         self.calls.append(("modify", package, enable, tuple(nodes)))
         return self._answer("Enabling" if enable else "Disabling", package, ",".join(nodes))
 
@@ -121,18 +132,57 @@ def test_cmmodpkg_global_and_node_switching(
     ]
 
 
+def test_maintenance_partial_start_and_services_only_halt_reach_the_client(
+    client: FakeClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["cmmodpkg", "-m", "on", "-n", "node2", "pkg1"], capsys)[0] == 0
+    assert run(["cmmodpkg", "-m", "off", "pkg1"], capsys)[0] == 0
+    assert run(["cmrunpkg", "-m", "sg/filesystem", "-e", "package_ip", "pkg1"], capsys)[0] == 0
+    assert run(["cmrunpkg", "-e", "sg/service", "pkg1"], capsys)[0] == 0
+    assert run(["cmhaltpkg", "-s", "pkg1"], capsys)[0] == 0
+    assert client.calls == [
+        ("maintenance", "pkg1", True, ("node2",)),
+        ("maintenance", "pkg1", False, ()),
+        ("run", "pkg1", "", ("sg/volume_group", "sg/filesystem")),
+        (
+            "run",
+            "pkg1",
+            "",
+            ("sg/volume_group", "sg/package_ip", "sg/filesystem", "sg/ocf", "sg/external"),
+        ),
+        ("halt", "pkg1", "", ("sg/service",)),
+    ]
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
         (
             ["cmmodpkg", "-e", "-d", "pkg1"],
-            "cmmodpkg: -e and -d together: give -e to enable switching or -d to disable it "
-            "(see cmmodpkg --help)",
+            "cmmodpkg: -e and -d together: give one of -e, -d or -m (see cmmodpkg --help)",
+        ),
+        (
+            ["cmmodpkg", "-d", "-m", "on", "pkg1"],
+            "cmmodpkg: -d and -m together: give one of -e, -d or -m (see cmmodpkg --help)",
+        ),
+        (
+            ["cmmodpkg", "-m", "on", "-n", "node1", "-n", "node2", "pkg1"],
+            "cmmodpkg: -m: maintenance mode is on one node, give at most one -n",
         ),
         (
             ["cmmodpkg", "pkg1"],
-            "cmmodpkg: say what to change: -e to enable switching or -d to disable it "
-            "(see cmmodpkg --help)",
+            "cmmodpkg: say what to change: -e to enable switching, -d to disable it, or "
+            "-m on|off for maintenance mode (see cmmodpkg --help)",
+        ),
+        (
+            ["cmrunpkg", "-m", "sg/nothing", "pkg1"],
+            "cmrunpkg: unknown module 'sg/nothing': one of sg/volume_group, sg/package_ip, "
+            "sg/filesystem, sg/ocf, sg/external, sg/service (see cmrunpkg --help)",
+        ),
+        (
+            ["cmrunpkg", "-m", "package_ip", "-e", "service", "pkg1"],
+            "cmrunpkg: -e sg/service must come before -m sg/package_ip in the start order "
+            "(see cmrunpkg --help)",
         ),
         (
             ["cmrunpkg"],

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x63luster/pb/v1/common.proto\x12\rcluster.pb.v1\"\\\n\nMembership\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\x12\x0f\n\x07members\x18\x02 \x03(\t\x12\x13\n\x0b\x63oordinator\x18\x03 \x01(\t\x12\x19\n\x11\x63onfig_generation\x18\x04 \x01(\x04\")\n\x06\x42\x61llot\x12\r\n\x05round\x18\x01 \x01(\x04\x12\x10\n\x08proposer\x18\x02 \x01(\t*S\n\nNodeStatus\x12\x1b\n\x17NODE_STATUS_UNSPECIFIED\x10\x00\x12\x12\n\x0eNODE_STATUS_UP\x10\x01\x12\x14\n\x10NODE_STATUS_DOWN\x10\x02*\xb6\x01\n\tNodeState\x12\x1a\n\x16NODE_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12NODE_STATE_RUNNING\x10\x01\x12\x15\n\x11NODE_STATE_HALTED\x10\x02\x12\x15\n\x11NODE_STATE_FAILED\x10\x03\x12\x17\n\x13NODE_STATE_STARTING\x10\x04\x12\x16\n\x12NODE_STATE_HALTING\x10\x05\x12\x16\n\x12NODE_STATE_UNKNOWN\x10\x06*_\n\rPackageStatus\x12\x1e\n\x1aPACKAGE_STATUS_UNSPECIFIED\x10\x00\x12\x15\n\x11PACKAGE_STATUS_UP\x10\x01\x12\x17\n\x13PACKAGE_STATUS_DOWN\x10\x02*\xb3\x01\n\x0cPackageState\x12\x1d\n\x19PACKAGE_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14PACKAGE_STATE_HALTED\x10\x01\x12\x1a\n\x16PACKAGE_STATE_STARTING\x10\x02\x12\x19\n\x15PACKAGE_STATE_RUNNING\x10\x03\x12\x19\n\x15PACKAGE_STATE_HALTING\x10\x04\x12\x18\n\x14PACKAGE_STATE_FAILED\x10\x05*[\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x10\n\x0cROLE_MONITOR\x10\x01\x12\x16\n\x12ROLE_PACKAGE_ADMIN\x10\x02\x12\x13\n\x0fROLE_FULL_ADMIN\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x63luster/pb/v1/common.proto\x12\rcluster.pb.v1\"\\\n\nMembership\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\x12\x0f\n\x07members\x18\x02 \x03(\t\x12\x13\n\x0b\x63oordinator\x18\x03 \x01(\t\x12\x19\n\x11\x63onfig_generation\x18\x04 \x01(\x04\")\n\x06\x42\x61llot\x12\r\n\x05round\x18\x01 \x01(\x04\x12\x10\n\x08proposer\x18\x02 \x01(\t*S\n\nNodeStatus\x12\x1b\n\x17NODE_STATUS_UNSPECIFIED\x10\x00\x12\x12\n\x0eNODE_STATUS_UP\x10\x01\x12\x14\n\x10NODE_STATUS_DOWN\x10\x02*\xb6\x01\n\tNodeState\x12\x1a\n\x16NODE_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12NODE_STATE_RUNNING\x10\x01\x12\x15\n\x11NODE_STATE_HALTED\x10\x02\x12\x15\n\x11NODE_STATE_FAILED\x10\x03\x12\x17\n\x13NODE_STATE_STARTING\x10\x04\x12\x16\n\x12NODE_STATE_HALTING\x10\x05\x12\x16\n\x12NODE_STATE_UNKNOWN\x10\x06*_\n\rPackageStatus\x12\x1e\n\x1aPACKAGE_STATUS_UNSPECIFIED\x10\x00\x12\x15\n\x11PACKAGE_STATUS_UP\x10\x01\x12\x17\n\x13PACKAGE_STATUS_DOWN\x10\x02*\xd2\x01\n\x0cPackageState\x12\x1d\n\x19PACKAGE_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14PACKAGE_STATE_HALTED\x10\x01\x12\x1a\n\x16PACKAGE_STATE_STARTING\x10\x02\x12\x19\n\x15PACKAGE_STATE_RUNNING\x10\x03\x12\x19\n\x15PACKAGE_STATE_HALTING\x10\x04\x12\x18\n\x14PACKAGE_STATE_FAILED\x10\x05\x12\x1d\n\x19PACKAGE_STATE_MAINTENANCE\x10\x06*[\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x10\n\x0cROLE_MONITOR\x10\x01\x12\x16\n\x12ROLE_PACKAGE_ADMIN\x10\x02\x12\x13\n\x0fROLE_FULL_ADMIN\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,9 +38,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PACKAGESTATUS']._serialized_start=452
   _globals['_PACKAGESTATUS']._serialized_end=547
   _globals['_PACKAGESTATE']._serialized_start=550
-  _globals['_PACKAGESTATE']._serialized_end=729
-  _globals['_ROLE']._serialized_start=731
-  _globals['_ROLE']._serialized_end=822
+  _globals['_PACKAGESTATE']._serialized_end=760
+  _globals['_ROLE']._serialized_start=762
+  _globals['_ROLE']._serialized_end=853
   _globals['_MEMBERSHIP']._serialized_start=45
   _globals['_MEMBERSHIP']._serialized_end=137
   _globals['_BALLOT']._serialized_start=139

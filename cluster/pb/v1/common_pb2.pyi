@@ -104,6 +104,8 @@ class _PackageStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_PackageS
     PACKAGE_STATE_RUNNING: _PackageState.ValueType  # 3
     PACKAGE_STATE_HALTING: _PackageState.ValueType  # 4
     PACKAGE_STATE_FAILED: _PackageState.ValueType  # 5
+    PACKAGE_STATE_MAINTENANCE: _PackageState.ValueType  # 6
+    """views only: up in maintenance mode (cmmodpkg -m)"""
 
 class PackageState(_PackageState, metaclass=_PackageStateEnumTypeWrapper): ...
 
@@ -113,6 +115,8 @@ PACKAGE_STATE_STARTING: PackageState.ValueType  # 2
 PACKAGE_STATE_RUNNING: PackageState.ValueType  # 3
 PACKAGE_STATE_HALTING: PackageState.ValueType  # 4
 PACKAGE_STATE_FAILED: PackageState.ValueType  # 5
+PACKAGE_STATE_MAINTENANCE: PackageState.ValueType  # 6
+"""views only: up in maintenance mode (cmmodpkg -m)"""
 Global___PackageState: _TypeAlias = PackageState  # noqa: Y015
 
 class _Role:

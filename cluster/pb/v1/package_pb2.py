@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from cluster.pb.v1 import common_pb2 as cluster_dot_pb_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x63luster/pb/v1/package.proto\x12\rcluster.pb.v1\x1a\x1a\x63luster/pb/v1/common.proto\"\xd4\x01\n\rPackageReport\x12\x14\n\x0cpackage_name\x18\x01 \x01(\t\x12\x11\n\tnode_name\x18\x02 \x01(\t\x12*\n\x05state\x18\x03 \x01(\x0e\x32\x1b.cluster.pb.v1.PackageState\x12.\n\x08services\x18\x04 \x03(\x0b\x32\x1c.cluster.pb.v1.ServiceReport\x12\x12\n\nlast_error\x18\x05 \x01(\t\x12\x14\n\x0chalt_unclean\x18\x06 \x01(\x08\x12\x14\n\x0csubnets_down\x18\x07 \x03(\t\"k\n\rServiceReport\x12\x14\n\x0cservice_name\x18\x01 \x01(\t\x12\x0f\n\x07running\x18\x02 \x01(\x08\x12\x10\n\x08restarts\x18\x03 \x01(\r\x12\x0b\n\x03pid\x18\x04 \x01(\x05\x12\x14\n\x0cmax_restarts\x18\x05 \x01(\t\"\xcd\x01\n\rPackageAction\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\x12\x19\n\x11\x63onfig_generation\x18\x02 \x01(\x04\x12\x14\n\x0cpackage_name\x18\x03 \x01(\t\x12/\n\x04kind\x18\x04 \x01(\x0e\x32!.cluster.pb.v1.PackageAction.Kind\x12\x0e\n\x06reason\x18\x05 \x01(\t\";\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x0e\n\nKIND_START\x10\x01\x12\r\n\tKIND_HALT\x10\x02\"Q\n\x12PackageActionReply\x12,\n\x06report\x18\x01 \x01(\x0b\x32\x1c.cluster.pb.v1.PackageReport\x12\r\n\x05\x65rror\x18\x02 \x01(\t\"<\n\x11RunPackageRequest\x12\x14\n\x0cpackage_name\x18\x01 \x01(\t\x12\x11\n\tnode_name\x18\x02 \x01(\t\"=\n\x12HaltPackageRequest\x12\x14\n\x0cpackage_name\x18\x01 \x01(\t\x12\x11\n\tnode_name\x18\x02 \x01(\t\"P\n\x14ModifyPackageRequest\x12\x14\n\x0cpackage_name\x18\x01 \x01(\t\x12\x0e\n\x06\x65nable\x18\x02 \x01(\x08\x12\x12\n\nnode_names\x18\x03 \x03(\t\"c\n\x0bPackageFlag\x12\x14\n\x0cpackage_name\x18\x01 \x01(\t\x12\x10\n\x08\x61uto_run\x18\x02 \x01(\x08\x12\x16\n\x0e\x64isabled_nodes\x18\x03 \x03(\t\x12\x14\n\x0c\x66\x61iled_nodes\x18\x04 \x03(\t\"X\n\x0cPackageFlags\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\x12\x0b\n\x03seq\x18\x02 \x01(\x04\x12,\n\x08packages\x18\x03 \x03(\x0b\x32\x1a.cluster.pb.v1.PackageFlag\"#\n\x12GetPackagesRequest\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\"\xcd\x02\n\x0cNodePackages\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\x12\x11\n\tnode_name\x18\x02 \x01(\t\x12.\n\x08packages\x18\x03 \x03(\x0b\x32\x1c.cluster.pb.v1.PackageReport\x12\x0f\n\x07halting\x18\x04 \x01(\x08\x12*\n\x05\x66lags\x18\x05 \x01(\x0b\x32\x1b.cluster.pb.v1.PackageFlags\x12\x17\n\x0f\x66\x61iled_packages\x18\x06 \x03(\t\x12\x0b\n\x03seq\x18\x07 \x01(\x04\x12\x0c\n\x04\x62oot\x18\x08 \x01(\x04\x12\x39\n\x07reasons\x18\t \x03(\x0b\x32(.cluster.pb.v1.NodePackages.ReasonsEntry\x12\x0f\n\x07\x62locked\x18\n \x01(\t\x1a.\n\x0cReasonsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x10\n\x0eHaltAllRequest\"\x95\x02\n\x15PackageCommandRequest\x12/\n\x03run\x18\x01 \x01(\x0b\x32 .cluster.pb.v1.RunPackageRequestH\x00\x12\x31\n\x04halt\x18\x02 \x01(\x0b\x32!.cluster.pb.v1.HaltPackageRequestH\x00\x12\x35\n\x06modify\x18\x03 \x01(\x0b\x32#.cluster.pb.v1.ModifyPackageRequestH\x00\x12\x31\n\x08halt_all\x18\x04 \x01(\x0b\x32\x1d.cluster.pb.v1.HaltAllRequestH\x00\x12\x10\n\x08operator\x18\n \x01(\t\x12\x11\n\tissued_on\x18\x0b \x01(\tB\t\n\x07\x63ommandb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x63luster/pb/v1/package.proto\x12\rcluster.pb.v1\x1a\x1a\x63luster/pb/v1/common.proto\"\xfa\x01\n\rPackageReport\x12\x14\n\x0cpackage_name\x18\x01 \x01(\t\x12\x11\n\tnode_name\x18\x02 \x01(\t\x12*\n\x05state\x18\x03 \x01(\x0e\x32\x1b.cluster.pb.v1.PackageState\x12.\n\x08services\x18\x04 \x03(\x0b\x32\x1c.cluster.pb.v1.ServiceReport\x12\x12\n\nlast_error\x18\x05 \x01(\t\x12\x14\n\x0chalt_unclean\x18\x06 \x01(\x08\x12\x14\n\x0csubnets_down\x18\x07 \x03(\t\x12\x14\n\x0cmodules_down\x18\x08 \x03(\t\x12\x0e\n\x06\x61iling\x18\t \x01(\t\"k\n\rServiceReport\x12\x14\n\x0cservice_name\x18\x01 \x01(\t\x12\x0f\n\x07running\x18\x02 \x01(\x08\x12\x10\n\x08restarts\x18\x03 \x01(\r\x12\x0b\n\x03pid\x18\x04 \x01(\x05\x12\x14\n\x0cmax_restarts\x18\x05 \x01(\t\"\xde\x01\n\rPackageAction\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\x12\x19\n\x11\x63onfig_generation\x18\x02 \x01(\x04\x12\x14\n\x0cpackage_name\x18\x03 \x01(\t\x12/\n\x04kind\x18\x04 \x01(\x0e\x32!.cluster.pb.v1.PackageAction.Kind\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x0f\n\x07modules\x18\x06 \x03(\t\";\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x0e\n\nKIND_START\x10\x01\x12\r\n\tKIND_HALT\x10\x02\"Q\n\x12PackageActionReply\x12,\n\x06report\x18\x01 \x01(\x0b\x32\x1c.cluster.pb.v1.PackageReport\x12\r\n\x05\x65rror\x18\x02 \x01(\t\"M\n\x11RunPackageRequest\x12\x14\n\x0cpackage_name\x18\x01 \x01(\t\x12\x11\n\tnode_name\x18\x02 \x01(\t\x12\x0f\n\x07modules\x18\x03 \x03(\t\"N\n\x12HaltPackageRequest\x12\x14\n\x0cpackage_name\x18\x01 \x01(\t\x12\x11\n\tnode_name\x18\x02 \x01(\t\x12\x0f\n\x07modules\x18\x03 \x03(\t\"\xe9\x01\n\x14ModifyPackageRequest\x12\x14\n\x0cpackage_name\x18\x01 \x01(\t\x12\x0e\n\x06\x65nable\x18\x02 \x01(\x08\x12\x12\n\nnode_names\x18\x03 \x03(\t\x12\x44\n\x0bmaintenance\x18\x04 \x01(\x0e\x32/.cluster.pb.v1.ModifyPackageRequest.Maintenance\"Q\n\x0bMaintenance\x12\x19\n\x15MAINTENANCE_UNCHANGED\x10\x00\x12\x12\n\x0eMAINTENANCE_ON\x10\x01\x12\x13\n\x0fMAINTENANCE_OFF\x10\x02\"}\n\x0bPackageFlag\x12\x14\n\x0cpackage_name\x18\x01 \x01(\t\x12\x10\n\x08\x61uto_run\x18\x02 \x01(\x08\x12\x16\n\x0e\x64isabled_nodes\x18\x03 \x03(\t\x12\x14\n\x0c\x66\x61iled_nodes\x18\x04 \x03(\t\x12\x18\n\x10maintenance_node\x18\x05 \x01(\t\"X\n\x0cPackageFlags\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\x12\x0b\n\x03seq\x18\x02 \x01(\x04\x12,\n\x08packages\x18\x03 \x03(\x0b\x32\x1a.cluster.pb.v1.PackageFlag\"#\n\x12GetPackagesRequest\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\"\xcd\x02\n\x0cNodePackages\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\x12\x11\n\tnode_name\x18\x02 \x01(\t\x12.\n\x08packages\x18\x03 \x03(\x0b\x32\x1c.cluster.pb.v1.PackageReport\x12\x0f\n\x07halting\x18\x04 \x01(\x08\x12*\n\x05\x66lags\x18\x05 \x01(\x0b\x32\x1b.cluster.pb.v1.PackageFlags\x12\x17\n\x0f\x66\x61iled_packages\x18\x06 \x03(\t\x12\x0b\n\x03seq\x18\x07 \x01(\x04\x12\x0c\n\x04\x62oot\x18\x08 \x01(\x04\x12\x39\n\x07reasons\x18\t \x03(\x0b\x32(.cluster.pb.v1.NodePackages.ReasonsEntry\x12\x0f\n\x07\x62locked\x18\n \x01(\t\x1a.\n\x0cReasonsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x10\n\x0eHaltAllRequest\"\x95\x02\n\x15PackageCommandRequest\x12/\n\x03run\x18\x01 \x01(\x0b\x32 .cluster.pb.v1.RunPackageRequestH\x00\x12\x31\n\x04halt\x18\x02 \x01(\x0b\x32!.cluster.pb.v1.HaltPackageRequestH\x00\x12\x35\n\x06modify\x18\x03 \x01(\x0b\x32#.cluster.pb.v1.ModifyPackageRequestH\x00\x12\x31\n\x08halt_all\x18\x04 \x01(\x0b\x32\x1d.cluster.pb.v1.HaltAllRequestH\x00\x12\x10\n\x08operator\x18\n \x01(\t\x12\x11\n\tissued_on\x18\x0b \x01(\tB\t\n\x07\x63ommandb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,33 +35,35 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_NODEPACKAGES_REASONSENTRY']._loaded_options = None
   _globals['_NODEPACKAGES_REASONSENTRY']._serialized_options = b'8\001'
   _globals['_PACKAGEREPORT']._serialized_start=75
-  _globals['_PACKAGEREPORT']._serialized_end=287
-  _globals['_SERVICEREPORT']._serialized_start=289
-  _globals['_SERVICEREPORT']._serialized_end=396
-  _globals['_PACKAGEACTION']._serialized_start=399
-  _globals['_PACKAGEACTION']._serialized_end=604
-  _globals['_PACKAGEACTION_KIND']._serialized_start=545
-  _globals['_PACKAGEACTION_KIND']._serialized_end=604
-  _globals['_PACKAGEACTIONREPLY']._serialized_start=606
-  _globals['_PACKAGEACTIONREPLY']._serialized_end=687
-  _globals['_RUNPACKAGEREQUEST']._serialized_start=689
-  _globals['_RUNPACKAGEREQUEST']._serialized_end=749
-  _globals['_HALTPACKAGEREQUEST']._serialized_start=751
-  _globals['_HALTPACKAGEREQUEST']._serialized_end=812
-  _globals['_MODIFYPACKAGEREQUEST']._serialized_start=814
-  _globals['_MODIFYPACKAGEREQUEST']._serialized_end=894
-  _globals['_PACKAGEFLAG']._serialized_start=896
-  _globals['_PACKAGEFLAG']._serialized_end=995
-  _globals['_PACKAGEFLAGS']._serialized_start=997
-  _globals['_PACKAGEFLAGS']._serialized_end=1085
-  _globals['_GETPACKAGESREQUEST']._serialized_start=1087
-  _globals['_GETPACKAGESREQUEST']._serialized_end=1122
-  _globals['_NODEPACKAGES']._serialized_start=1125
-  _globals['_NODEPACKAGES']._serialized_end=1458
-  _globals['_NODEPACKAGES_REASONSENTRY']._serialized_start=1412
-  _globals['_NODEPACKAGES_REASONSENTRY']._serialized_end=1458
-  _globals['_HALTALLREQUEST']._serialized_start=1460
-  _globals['_HALTALLREQUEST']._serialized_end=1476
-  _globals['_PACKAGECOMMANDREQUEST']._serialized_start=1479
-  _globals['_PACKAGECOMMANDREQUEST']._serialized_end=1756
+  _globals['_PACKAGEREPORT']._serialized_end=325
+  _globals['_SERVICEREPORT']._serialized_start=327
+  _globals['_SERVICEREPORT']._serialized_end=434
+  _globals['_PACKAGEACTION']._serialized_start=437
+  _globals['_PACKAGEACTION']._serialized_end=659
+  _globals['_PACKAGEACTION_KIND']._serialized_start=600
+  _globals['_PACKAGEACTION_KIND']._serialized_end=659
+  _globals['_PACKAGEACTIONREPLY']._serialized_start=661
+  _globals['_PACKAGEACTIONREPLY']._serialized_end=742
+  _globals['_RUNPACKAGEREQUEST']._serialized_start=744
+  _globals['_RUNPACKAGEREQUEST']._serialized_end=821
+  _globals['_HALTPACKAGEREQUEST']._serialized_start=823
+  _globals['_HALTPACKAGEREQUEST']._serialized_end=901
+  _globals['_MODIFYPACKAGEREQUEST']._serialized_start=904
+  _globals['_MODIFYPACKAGEREQUEST']._serialized_end=1137
+  _globals['_MODIFYPACKAGEREQUEST_MAINTENANCE']._serialized_start=1056
+  _globals['_MODIFYPACKAGEREQUEST_MAINTENANCE']._serialized_end=1137
+  _globals['_PACKAGEFLAG']._serialized_start=1139
+  _globals['_PACKAGEFLAG']._serialized_end=1264
+  _globals['_PACKAGEFLAGS']._serialized_start=1266
+  _globals['_PACKAGEFLAGS']._serialized_end=1354
+  _globals['_GETPACKAGESREQUEST']._serialized_start=1356
+  _globals['_GETPACKAGESREQUEST']._serialized_end=1391
+  _globals['_NODEPACKAGES']._serialized_start=1394
+  _globals['_NODEPACKAGES']._serialized_end=1727
+  _globals['_NODEPACKAGES_REASONSENTRY']._serialized_start=1681
+  _globals['_NODEPACKAGES_REASONSENTRY']._serialized_end=1727
+  _globals['_HALTALLREQUEST']._serialized_start=1729
+  _globals['_HALTALLREQUEST']._serialized_end=1745
+  _globals['_PACKAGECOMMANDREQUEST']._serialized_start=1748
+  _globals['_PACKAGECOMMANDREQUEST']._serialized_end=2025
 # @@protoc_insertion_point(module_scope)

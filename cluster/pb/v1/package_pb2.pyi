@@ -33,17 +33,27 @@ class PackageReport(_message.Message):
     LAST_ERROR_FIELD_NUMBER: _builtins.int
     HALT_UNCLEAN_FIELD_NUMBER: _builtins.int
     SUBNETS_DOWN_FIELD_NUMBER: _builtins.int
+    MODULES_DOWN_FIELD_NUMBER: _builtins.int
+    AILING_FIELD_NUMBER: _builtins.int
     package_name: _builtins.str
     node_name: _builtins.str
     state: _common_pb2.PackageState.ValueType
     last_error: _builtins.str
     halt_unclean: _builtins.bool
     """could not be halted cleanly: node must not rejoin"""
+    ailing: _builtins.str
+    """alone, in maintenance mode)
+    what is not up or healthy of it here, in words
+    """
     @_builtins.property
     def services(self) -> _containers.RepeatedCompositeFieldContainer[Global___ServiceReport]: ...
     @_builtins.property
     def subnets_down(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """MONITORED_SUBNETs down here at the last check"""
+
+    @_builtins.property
+    def modules_down(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """modules not started (a partial start, or halted"""
 
     def __init__(
         self,
@@ -55,10 +65,12 @@ class PackageReport(_message.Message):
         last_error: _builtins.str = ...,
         halt_unclean: _builtins.bool = ...,
         subnets_down: _abc.Iterable[_builtins.str] | None = ...,
+        modules_down: _abc.Iterable[_builtins.str] | None = ...,
+        ailing: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["halt_unclean", b"halt_unclean", "last_error", b"last_error", "node_name", b"node_name", "package_name", b"package_name", "services", b"services", "state", b"state", "subnets_down", b"subnets_down"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ailing", b"ailing", "halt_unclean", b"halt_unclean", "last_error", b"last_error", "modules_down", b"modules_down", "node_name", b"node_name", "package_name", b"package_name", "services", b"services", "state", b"state", "subnets_down", b"subnets_down"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -125,12 +137,17 @@ class PackageAction(_message.Message):
     PACKAGE_NAME_FIELD_NUMBER: _builtins.int
     KIND_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    MODULES_FIELD_NUMBER: _builtins.int
     epoch: _builtins.int
     config_generation: _builtins.int
     package_name: _builtins.str
     kind: Global___PackageAction.Kind.ValueType
     reason: _builtins.str
     """the one sentence that explains it"""
+    @_builtins.property
+    def modules(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """only these modules (maintenance mode); empty: all"""
+
     def __init__(
         self,
         *,
@@ -139,10 +156,11 @@ class PackageAction(_message.Message):
         package_name: _builtins.str = ...,
         kind: Global___PackageAction.Kind.ValueType = ...,
         reason: _builtins.str = ...,
+        modules: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["config_generation", b"config_generation", "epoch", b"epoch", "kind", b"kind", "package_name", b"package_name", "reason", b"reason"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["config_generation", b"config_generation", "epoch", b"epoch", "kind", b"kind", "modules", b"modules", "package_name", b"package_name", "reason", b"reason"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -173,24 +191,30 @@ Global___PackageActionReply: _TypeAlias = PackageActionReply  # noqa: Y015
 
 @_typing.final
 class RunPackageRequest(_message.Message):
-    """cmrunpkg [-n NODE] PKG"""
+    """cmrunpkg [-n NODE] [-m MODULE] [-e MODULE] PKG"""
 
     DESCRIPTOR: _descriptor.Descriptor
 
     PACKAGE_NAME_FIELD_NUMBER: _builtins.int
     NODE_NAME_FIELD_NUMBER: _builtins.int
+    MODULES_FIELD_NUMBER: _builtins.int
     package_name: _builtins.str
     node_name: _builtins.str
     """empty: the policy engine chooses"""
+    @_builtins.property
+    def modules(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """a partial start (maintenance mode); empty: all"""
+
     def __init__(
         self,
         *,
         package_name: _builtins.str = ...,
         node_name: _builtins.str = ...,
+        modules: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["node_name", b"node_name", "package_name", b"package_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["modules", b"modules", "node_name", b"node_name", "package_name", b"package_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -198,24 +222,30 @@ Global___RunPackageRequest: _TypeAlias = RunPackageRequest  # noqa: Y015
 
 @_typing.final
 class HaltPackageRequest(_message.Message):
-    """cmhaltpkg [-n NODE] PKG"""
+    """cmhaltpkg [-n NODE] [-s] PKG"""
 
     DESCRIPTOR: _descriptor.Descriptor
 
     PACKAGE_NAME_FIELD_NUMBER: _builtins.int
     NODE_NAME_FIELD_NUMBER: _builtins.int
+    MODULES_FIELD_NUMBER: _builtins.int
     package_name: _builtins.str
     node_name: _builtins.str
     """empty: wherever it runs"""
+    @_builtins.property
+    def modules(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """halt only these (maintenance mode); empty: all"""
+
     def __init__(
         self,
         *,
         package_name: _builtins.str = ...,
         node_name: _builtins.str = ...,
+        modules: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["node_name", b"node_name", "package_name", b"package_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["modules", b"modules", "node_name", b"node_name", "package_name", b"package_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -223,15 +253,34 @@ Global___HaltPackageRequest: _TypeAlias = HaltPackageRequest  # noqa: Y015
 
 @_typing.final
 class ModifyPackageRequest(_message.Message):
-    """cmmodpkg -e|-d [-n NODE ...] PKG"""
+    """cmmodpkg -e|-d [-n NODE ...] PKG, or cmmodpkg -m on|off [-n NODE] PKG"""
 
     DESCRIPTOR: _descriptor.Descriptor
+
+    class _Maintenance:
+        ValueType = _typing.NewType("ValueType", _builtins.int)
+        V: _TypeAlias = ValueType  # noqa: Y015
+
+    class _MaintenanceEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[ModifyPackageRequest._Maintenance.ValueType], _builtins.type):
+        DESCRIPTOR: _descriptor.EnumDescriptor
+        MAINTENANCE_UNCHANGED: ModifyPackageRequest._Maintenance.ValueType  # 0
+        """-e or -d"""
+        MAINTENANCE_ON: ModifyPackageRequest._Maintenance.ValueType  # 1
+        MAINTENANCE_OFF: ModifyPackageRequest._Maintenance.ValueType  # 2
+
+    class Maintenance(_Maintenance, metaclass=_MaintenanceEnumTypeWrapper): ...
+    MAINTENANCE_UNCHANGED: ModifyPackageRequest.Maintenance.ValueType  # 0
+    """-e or -d"""
+    MAINTENANCE_ON: ModifyPackageRequest.Maintenance.ValueType  # 1
+    MAINTENANCE_OFF: ModifyPackageRequest.Maintenance.ValueType  # 2
 
     PACKAGE_NAME_FIELD_NUMBER: _builtins.int
     ENABLE_FIELD_NUMBER: _builtins.int
     NODE_NAMES_FIELD_NUMBER: _builtins.int
+    MAINTENANCE_FIELD_NUMBER: _builtins.int
     package_name: _builtins.str
     enable: _builtins.bool
+    maintenance: Global___ModifyPackageRequest.Maintenance.ValueType
     @_builtins.property
     def node_names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """empty: global switching (AUTO_RUN)"""
@@ -242,10 +291,11 @@ class ModifyPackageRequest(_message.Message):
         package_name: _builtins.str = ...,
         enable: _builtins.bool = ...,
         node_names: _abc.Iterable[_builtins.str] | None = ...,
+        maintenance: Global___ModifyPackageRequest.Maintenance.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["enable", b"enable", "node_names", b"node_names", "package_name", b"package_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["enable", b"enable", "maintenance", b"maintenance", "node_names", b"node_names", "package_name", b"package_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -263,9 +313,12 @@ class PackageFlag(_message.Message):
     AUTO_RUN_FIELD_NUMBER: _builtins.int
     DISABLED_NODES_FIELD_NUMBER: _builtins.int
     FAILED_NODES_FIELD_NUMBER: _builtins.int
+    MAINTENANCE_NODE_FIELD_NUMBER: _builtins.int
     package_name: _builtins.str
     auto_run: _builtins.bool
     """global switching"""
+    maintenance_node: _builtins.str
+    """cmmodpkg -m on: where; empty when off"""
     @_builtins.property
     def disabled_nodes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """node switching off"""
@@ -281,10 +334,11 @@ class PackageFlag(_message.Message):
         auto_run: _builtins.bool = ...,
         disabled_nodes: _abc.Iterable[_builtins.str] | None = ...,
         failed_nodes: _abc.Iterable[_builtins.str] | None = ...,
+        maintenance_node: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["auto_run", b"auto_run", "disabled_nodes", b"disabled_nodes", "failed_nodes", b"failed_nodes", "package_name", b"package_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["auto_run", b"auto_run", "disabled_nodes", b"disabled_nodes", "failed_nodes", b"failed_nodes", "maintenance_node", b"maintenance_node", "package_name", b"package_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -185,6 +185,8 @@ class PackageView(_message.Message):
     RUNNING_ON_FIELD_NUMBER: _builtins.int
     SUBNETS_DOWN_FIELD_NUMBER: _builtins.int
     SUBNETS_KNOWN_FIELD_NUMBER: _builtins.int
+    MAINTENANCE_NODE_FIELD_NUMBER: _builtins.int
+    AILING_FIELD_NUMBER: _builtins.int
     package_name: _builtins.str
     status: _common_pb2.PackageStatus.ValueType
     state: _common_pb2.PackageState.ValueType
@@ -199,6 +201,10 @@ class PackageView(_message.Message):
     """why it is not where it should be"""
     subnets_known: _builtins.bool
     """a running node reported them (else: unknown)"""
+    maintenance_node: _builtins.str
+    """cmmodpkg -m on: where; empty when off"""
+    ailing: _builtins.str
+    """in maintenance: what is not up or healthy of it"""
     @_builtins.property
     def nodes(self) -> _containers.RepeatedCompositeFieldContainer[Global___PackageNodeView]: ...
     @_builtins.property
@@ -231,10 +237,12 @@ class PackageView(_message.Message):
         running_on: _abc.Iterable[_builtins.str] | None = ...,
         subnets_down: _abc.Iterable[_builtins.str] | None = ...,
         subnets_known: _builtins.bool = ...,
+        maintenance_node: _builtins.str = ...,
+        ailing: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["auto_run", b"auto_run", "failback_policy", b"failback_policy", "failover_policy", b"failover_policy", "monitored_subnets", b"monitored_subnets", "node_name", b"node_name", "nodes", b"nodes", "package_name", b"package_name", "reason", b"reason", "running_on", b"running_on", "services", b"services", "state", b"state", "status", b"status", "subnets_down", b"subnets_down", "subnets_known", b"subnets_known", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ailing", b"ailing", "auto_run", b"auto_run", "failback_policy", b"failback_policy", "failover_policy", b"failover_policy", "maintenance_node", b"maintenance_node", "monitored_subnets", b"monitored_subnets", "node_name", b"node_name", "nodes", b"nodes", "package_name", b"package_name", "reason", b"reason", "running_on", b"running_on", "services", b"services", "state", b"state", "status", b"status", "subnets_down", b"subnets_down", "subnets_known", b"subnets_known", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
