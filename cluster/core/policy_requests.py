@@ -101,6 +101,8 @@ def _maintenance(facts: Facts, request: RunRequest | HaltRequest) -> Action | st
     if request.node is not None and request.node != home:
         return f"{name} is in maintenance mode on {home}: it runs only there"
     held = facts.at[name].get(home)
+    if home in facts.snap.halting:
+        return f"{facts.snap.halting_reason(home)}: {name}, in maintenance mode there, halts"
     elsewhere = sorted(n for n in facts.at[name] if n != home)
     if elsewhere:
         return f"{name} is held on {elsewhere[0]}, not on its maintenance node {home}"
@@ -113,7 +115,7 @@ def _maintenance(facts: Facts, request: RunRequest | HaltRequest) -> Action | st
         if held is None:
             return None
         what = ", ".join(request.modules) if request.modules else "every module"
-        why = f"the operator starts what is missing of it up to {what} (maintenance mode)"
+        why = f"the operator starts what is missing of {what} (maintenance mode)"
         return Action(ActionKind.START, name, home, epoch, why, request.modules)
     if held is None:
         return f"{name} is not running"

@@ -13,6 +13,7 @@ from cluster.core.policy_model import (
     PackageSpec,
     PackageType,
 )
+from cluster.packages.modules import NAMES
 from tests.unit.policy.world import World
 
 NODES = "abcde"
@@ -57,12 +58,21 @@ def worlds(draw: st.DrawFn, simple: bool = False) -> World:
             world.instances[spec.name][node] = state
         world.disabled[spec.name] = subset(draw, nodes) if draw(st.booleans()) else set()
         world.failed[spec.name] = subset(draw, nodes) if draw(st.booleans()) else set()
+        if not simple and not multi and draw(st.integers(0, 3)) == 0:
+            # Maintenance mode, usually as the session allows it (switching off, where it
+            # runs); sometimes not (a node since gone), which the engine must bear too.
+            held = sorted(world.instances[spec.name])
+            world.auto_run[spec.name] = draw(st.integers(0, 5)) == 0
+            world.maintenance[spec.name] = draw(st.sampled_from(held or list(spec.nodes)))
     if not simple:
         names = list(world.specs)
         for _ in range(draw(st.integers(0, 3))):
             kind = draw(st.sampled_from(["run", "halt"]))
             target = draw(st.none() | st.sampled_from(nodes))
-            world.request(kind, draw(st.sampled_from(names)), target)
+            modules: tuple[str, ...] = ()
+            if draw(st.integers(0, 2)) == 0:
+                modules = tuple(draw(st.lists(st.sampled_from(NAMES), unique=True, min_size=1)))
+            world.request(kind, draw(st.sampled_from(names)), target, modules)
     return world
 
 

@@ -26,8 +26,21 @@ def check(snap: Snapshot, decision: Decision) -> None:
         s.name: {i.node: i.state for i in s.instances if i.node in members} for s in snap.states
     }
     lost = {s.name: {i.node for i in s.instances if i.node in unreleased} for s in snap.states}
-    starts = [a for a in decision.actions if a.kind is ActionKind.START]
-    halts = {(a.package, a.node) for a in decision.actions if a.kind is ActionKind.HALT}
+    maintenance = {s.name: s.maintenance for s in snap.states if s.maintenance}
+    # Partial orders (maintenance mode): some modules, or what is missing, of a package
+    # that stays where it runs. Checked apart; they never change where a package runs.
+    partial = [
+        a
+        for a in decision.actions
+        if a.package in maintenance
+        and (
+            (a.kind is ActionKind.HALT and a.modules)
+            or (a.kind is ActionKind.START and a.node in held[a.package])
+        )
+    ]
+    whole = [a for a in decision.actions if a not in partial]
+    starts = [a for a in whole if a.kind is ActionKind.START]
+    halts = {(a.package, a.node) for a in whole if a.kind is ActionKind.HALT}
     started = {(a.package, a.node) for a in starts}
     run_accepted = {
         a.request.package
@@ -51,6 +64,32 @@ def check(snap: Snapshot, decision: Decision) -> None:
     assert not started & halts, "start and halt of one package on one node"
     failover_starts = Counter(a.package for a in starts if snap.spec(a.package).is_failover)
     assert all(n == 1 for n in failover_starts.values()), f"two starts: {failover_starts}"
+    asked_partly = {
+        (a.request.package, type(a.request))
+        for a in decision.answers
+        if a.request.modules or a.request.package in maintenance
+    }
+
+    assert not [a for a in decision.actions if a.modules and a.package not in maintenance], (
+        "a partial order for a package not in maintenance mode"
+    )
+    for a in partial:
+        where = f"partial {a.kind} of {a.package} on {a.node}"
+        assert a.node == maintenance[a.package], f"{where}: not its maintenance node"
+        assert held[a.package].get(a.node) is RUNNING, f"{where}: it does not run there"
+        assert set(held[a.package]) == {a.node}, f"{where}: it is held elsewhere too"
+        kind = RunRequest if a.kind is ActionKind.START else HaltRequest
+        assert (a.package, kind) in asked_partly, f"{where}: not asked by the operator"
+    for a in whole:
+        if a.package not in maintenance:
+            continue
+        where = f"{a.kind} {a.package} on {a.node} in maintenance mode"
+        if a.kind is ActionKind.START:
+            assert a.node == maintenance[a.package], f"{where}: not its maintenance node"
+            assert a.package in run_accepted, f"{where}: not asked by the operator"
+        else:
+            twice = len(held[a.package]) > 1  # one copy matters more than maintenance
+            assert a.package in halt_asked or a.node in snap.halting or twice, f"{where}: not asked"
 
     for a in starts:
         spec, state = snap.spec(a.package), snap.state(a.package)
@@ -67,6 +106,8 @@ def check(snap: Snapshot, decision: Decision) -> None:
             assert not set(spec.nodes) & unreleased, f"{where}: takeover not allowed yet"
         for dep in spec.dependencies:
             other = dep.package
+            if a.package in maintenance and (dep.condition is Condition.UP or other in maintenance):
+                continue  # bypassed in maintenance mode
             up = {n for n, s in held[other].items() if s is RUNNING and (other, n) not in halts}
             there = set(held[other]) | lost[other] | {n for p, n in started if p == other}
             if dep.condition is Condition.UP:
@@ -88,6 +129,8 @@ def check(snap: Snapshot, decision: Decision) -> None:
             f"halt {package} on {node}: it is {holds}"
         )
         for dependent in snap.packages:
+            if dependent.name in maintenance:
+                continue  # its UP dependencies are bypassed in maintenance mode
             for dep in dependent.dependencies:
                 if dep.package != package or dep.condition is not Condition.UP:
                     continue

@@ -14,8 +14,9 @@ spirit: snapshot in, transition summary out).
                                   excludes=P4,P5@any_node (DOWN)
     PKG running|starting|halting|unclean|halted|failed on NODE
     cmmodpkg  -e|-d [-n NODE] PKG
-    cmrunpkg  [-n NODE] PKG       a pending operator request
-    cmhaltpkg [-n NODE] PKG
+    maintenance PKG NODE|-        maintenance mode on NODE (the session's checks done)
+    cmrunpkg  [-n NODE] [-m MOD] PKG   a pending operator request (-m: modules, comma-
+    cmhaltpkg [-n NODE] [-s] PKG       separated, as the command line computed them)
     decide                        run the engine; the `>` lines below are what it said
     send | done | apply           the coordinator sends the decision (starts and halts in
                                   flight) | everything in flight completes | both
@@ -126,6 +127,12 @@ def _command(world: World, text: str) -> Decision | None:
         _package(world, args)
     elif verb in ("cmrunpkg", "cmhaltpkg", "cmmodpkg"):
         _operator(world, verb, args)
+    elif verb == "maintenance":
+        name, node = args
+        if node == "-":
+            world.maintenance.pop(name, None)
+        else:
+            world.maintenance[name] = node
     elif verb == "decide":
         snapshot = world.snapshot()
         decision = world.decide()
@@ -189,4 +196,9 @@ def _operator(world: World, verb: str, args: list[str]) -> None:
         assert len(flags) == 1, "cmmodpkg needs -e or -d"
         world.cmmodpkg(flags[0] == "-e", name, node)
     else:
-        world.request("run" if verb == "cmrunpkg" else "halt", name, node)
+        modules: tuple[str, ...] = ()
+        if "-m" in args:
+            modules = tuple(args[args.index("-m") + 1].split(","))
+        if "-s" in args:
+            modules = ("sg/service",)
+        world.request("run" if verb == "cmrunpkg" else "halt", name, node, modules)

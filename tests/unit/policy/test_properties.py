@@ -82,7 +82,7 @@ def _settle(world: World, data: st.DataObject, rounds: int = 40) -> None:
                     if state is InstanceState.STARTING:
                         held[node] = InstanceState.RUNNING
                     else:
-                        del held[node]
+                        world.finish_halt(held, node)
         if not data.draw(st.integers(0, 3)):
             world.done()
     raise AssertionError(f"no fixed point after {rounds} rounds: {world.last}")

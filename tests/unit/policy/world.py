@@ -33,7 +33,9 @@ class World:
     disabled: dict[str, set[str]] = field(default_factory=dict)
     failed: dict[str, set[str]] = field(default_factory=dict)
     requests: list[Request] = field(default_factory=list)
+    maintenance: dict[str, str] = field(default_factory=dict)  # package -> its node
     last: Decision | None = None
+    partial: set[tuple[str, str]] = field(default_factory=set)  # partial halts in flight
 
     def add(self, spec: PackageSpec, auto_run: bool = True) -> None:
         self.specs[spec.name] = spec
@@ -66,6 +68,7 @@ class World:
                 auto_run=self.auto_run[name],
                 disabled_nodes=frozenset(self.disabled[name]),
                 failed_nodes=frozenset(self.failed[name]),
+                maintenance=self.maintenance.get(name, ""),
             )
             for name in self.specs
         )
@@ -99,6 +102,8 @@ class World:
             state = InstanceState.STARTING
             if action.kind is ActionKind.HALT:
                 state = InstanceState.HALTING
+                if action.modules:  # maintenance mode: the rest stays up
+                    self.partial.add((action.package, action.node))
             self.instances[action.package][action.node] = state
         self.last = None
 
@@ -109,7 +114,16 @@ class World:
                 if state is InstanceState.STARTING:
                     held[node] = InstanceState.RUNNING
                 elif state is InstanceState.HALTING:
-                    del held[node]
+                    self.finish_halt(held, node)
+
+    def finish_halt(self, held: dict[str, InstanceState], node: str) -> None:
+        """A halt completes: the instance is gone, unless only some modules halted."""
+        name = next(n for n, h in self.instances.items() if h is held)
+        if (name, node) in self.partial:
+            self.partial.discard((name, node))
+            held[node] = InstanceState.RUNNING
+        else:
+            del held[node]
 
     def cmmodpkg(self, enable: bool, name: str, node: str | None) -> None:
         """Serviceguard's flags: -e clears failures too (all, or that node's)."""
@@ -123,6 +137,10 @@ class World:
         else:
             self.disabled[name].add(node)
 
-    def request(self, kind: str, name: str, node: str | None) -> None:
-        req: Request = RunRequest(name, node) if kind == "run" else HaltRequest(name, node)
+    def request(
+        self, kind: str, name: str, node: str | None, modules: tuple[str, ...] = ()
+    ) -> None:
+        req: Request = (
+            RunRequest(name, node, modules) if kind == "run" else HaltRequest(name, node, modules)
+        )
         self.requests.append(req)

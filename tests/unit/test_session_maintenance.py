@@ -1,0 +1,161 @@
+"""Maintenance mode in the placement session (cmmodpkg -m on|off): Serviceguard's rules
+for entering and leaving it, and its end when its node leaves or the cluster re-forms."""
+
+from collections.abc import Mapping
+
+from cluster.core.messages import Membership
+from cluster.core.policy_model import (
+    ActionKind,
+    Dependency,
+    InstanceState,
+    Outcome,
+    PackageSpec,
+    RunRequest,
+)
+from cluster.core.session import PlacementSession
+from cluster.core.session_model import (
+    Decided,
+    Flags,
+    Held,
+    Layout,
+    Modify,
+    NodeReport,
+    Order,
+    Reply,
+    Reported,
+    Requested,
+    SessionEffect,
+)
+from cluster.core.timing import SECOND
+
+LAYOUT = Layout(
+    generation=3,
+    nodes=("a", "b"),
+    packages=(
+        PackageSpec("web", ("a", "b")),
+        PackageSpec("app", ("a", "b"), dependencies=(Dependency("web"),)),
+    ),
+    auto_run={"web": False, "app": False},
+)
+T0 = 10 * SECOND
+
+
+def reply(effects: list[SessionEffect]) -> tuple[Outcome, str]:
+    (answer,) = [e for e in effects if isinstance(e, Reply)]
+    return answer.outcome, answer.reason
+
+
+def session_with(held: Mapping[str, tuple[Held, ...]], epoch: int = 7) -> PlacementSession:
+    session = PlacementSession("a", LAYOUT)
+    session.handle(Decided(T0, Membership(epoch, ("a", "b"), "a"), Flags()))
+    for member in ("a", "b"):
+        session.handle(Reported(T0, NodeReport(member, epoch, held.get(member, ()))))
+    return session
+
+
+def maintenance_of(session: PlacementSession, package: str = "web") -> str:
+    flag = session.flags.get(package)
+    assert flag is not None
+    return flag.maintenance
+
+
+def modify(
+    session: PlacementSession, on: bool, nodes: tuple[str, ...] = (), package: str = "web"
+) -> tuple[Outcome, str]:
+    event = Modify(T0, 1, package, False, nodes, "root", maintenance=on)
+    return reply(session.handle(event))
+
+
+RUNNING_ON_A: Mapping[str, tuple[Held, ...]] = {"a": (Held("web", InstanceState.RUNNING),)}
+
+
+def test_on_where_it_runs_and_off_again() -> None:
+    session = session_with(RUNNING_ON_A)
+    assert modify(session, True) == (Outcome.ACCEPTED, "web: maintenance mode on, on a")
+    assert maintenance_of(session) == "a"
+    snap = session.snapshot(T0)
+    assert snap is not None and snap.state("web").maintenance == "a"
+    assert modify(session, False) == (Outcome.ACCEPTED, "web: maintenance mode off")
+    assert maintenance_of(session) == ""
+
+
+def test_refusals_say_what_to_do() -> None:
+    session = session_with(RUNNING_ON_A)
+    assert modify(session, True, ("b",))[1].endswith(
+        "maintenance mode is on the node where it runs"
+    )
+    assert modify(session, True, ("a", "b"))[0] is Outcome.REFUSED
+    halted = session_with({})
+    assert "say on which node" in modify(halted, True)[1]
+    assert modify(halted, True, ("b",)) == (Outcome.ACCEPTED, "web: maintenance mode on, on b")
+    starting = session_with({"a": (Held("web", InstanceState.STARTING),)})
+    assert "retry once it settles" in modify(starting, True)[1]
+
+
+def test_switching_must_be_off_first_and_stays_off() -> None:
+    layout = Layout(3, ("a", "b"), (PackageSpec("web", ("a", "b")),), {"web": True})
+    session = PlacementSession("a", layout)
+    session.handle(Decided(T0, Membership(7, ("a", "b"), "a"), Flags()))
+    for member in ("a", "b"):
+        session.handle(Reported(T0, NodeReport(member, 7, RUNNING_ON_A.get(member, ()))))
+    outcome, why = modify(session, True)
+    assert outcome is Outcome.REFUSED and "cmmodpkg -d web" in why
+    session.handle(Modify(T0, 2, "web", False))
+    assert modify(session, True)[0] is Outcome.ACCEPTED
+    enable = reply(session.handle(Modify(T0, 3, "web", True)))
+    assert enable[0] is Outcome.REFUSED and "cmmodpkg -m off web first" in enable[1]
+
+
+def test_dependents_must_be_down_and_cannot_be_enabled_or_run() -> None:
+    session = session_with(
+        {"a": (Held("web", InstanceState.RUNNING), Held("app", InstanceState.RUNNING))}
+    )
+    outcome, why = modify(session, True)
+    assert outcome is Outcome.REFUSED and "app depends on it and is up" in why
+    session = session_with(RUNNING_ON_A)
+    assert modify(session, True)[0] is Outcome.ACCEPTED
+    enable = reply(session.handle(Modify(T0, 4, "app", True)))
+    assert enable[0] is Outcome.REFUSED and "web, which it depends on" in enable[1]
+    run = reply(session.handle(Requested(T0, 5, RunRequest("app"))))
+    assert run[0] is Outcome.REFUSED and "runs only in maintenance mode too" in run[1]
+
+
+def test_off_is_refused_while_it_is_not_whole() -> None:
+    ailing = Held("web", InstanceState.RUNNING, ailing="sg/service down")
+    session = session_with({"a": (ailing,)})
+    assert modify(session, True)[0] is Outcome.ACCEPTED
+    outcome, why = modify(session, False)
+    assert outcome is Outcome.REFUSED and "sg/service down" in why and "cmrunpkg web" in why
+
+
+def test_a_partial_order_goes_to_its_node_without_moving_it() -> None:
+    session = session_with(RUNNING_ON_A)
+    modify(session, True)
+    effects = session.handle(Requested(T0, 6, RunRequest("web", None, ("sg/service",))))
+    (order,) = [e.action for e in effects if isinstance(e, Order)]
+    assert (order.kind, order.node, order.modules) == (ActionKind.START, "a", ("sg/service",))
+    assert reply(effects)[0] is Outcome.ACCEPTED
+
+
+def test_it_ends_when_its_node_leaves_and_when_the_cluster_formed_again() -> None:
+    session = session_with(RUNNING_ON_A)
+    modify(session, True)
+    flags = session.flags
+    # Epoch 8 without a: the new coordinator (b) ends maintenance mode.
+    other = PlacementSession("b", LAYOUT, flags)
+    other.handle(Decided(T0, Membership(8, ("b",), "b"), flags))
+    other.handle(Reported(T0, NodeReport("b", 8)))
+    assert maintenance_of(other) == ""
+    # The cluster halted (an empty membership) and formed again: it ends too.
+    again = PlacementSession("a", LAYOUT, flags)
+    again.handle(Decided(T0, Membership(8, (), ""), flags))
+    again.handle(Decided(T0, Membership(9, ("a", "b"), "a"), flags))
+    for member in ("a", "b"):
+        again.handle(Reported(T0, NodeReport(member, 9, RUNNING_ON_A.get(member, ()))))
+    assert maintenance_of(again) == ""
+    # A plain re-formation keeping its node keeps it.
+    kept = PlacementSession("a", LAYOUT, flags)
+    kept.handle(Decided(T0, Membership(8, ("a", "b"), "a"), flags))
+    for member in ("a", "b"):
+        kept.handle(Reported(T0, NodeReport(member, 8, RUNNING_ON_A.get(member, ()))))
+    assert maintenance_of(kept) == "a"
