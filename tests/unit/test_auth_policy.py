@@ -235,3 +235,6 @@ def test_unknown_enum_values_are_found_wherever_they_are() -> None:
     action = package_pb2.PackageActionReply()
     action.report.state = 77  # type: ignore[assignment]
     assert unknown_enum(action) == "report.state"
+    relayed = package_pb2.PackageCommandRequest()
+    relayed.modify.maintenance = 5  # type: ignore[assignment]
+    assert unknown_enum(relayed) == "modify.maintenance"
