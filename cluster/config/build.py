@@ -7,6 +7,7 @@ are checked against the schema so a typo here fails loudly in tests, not silentl
 
 from cluster.config.model import (
     AccessPolicy,
+    Alert,
     Cluster,
     Dependency,
     Filesystem,
@@ -102,8 +103,20 @@ def build_cluster(document: Document) -> Cluster:
         watchdog_device=top.text("WATCHDOG_DEVICE"),
         volume_groups=top.texts("VOLUME_GROUP"),
         access_policies=tuple(_policy(u) for u in top.blocks("USER_NAME")),
+        alerts=tuple(_alert(a) for a in top.blocks("ALERT_NAME")),
         origin=top.origin(),
         document=document,
+    )
+
+
+def _alert(alert: _Reader) -> Alert:
+    return Alert(
+        name=alert.value,
+        script=alert.text_or("ALERT_SCRIPT", ""),
+        recipient=alert.text_or("ALERT_RECIPIENT", ""),
+        events=tuple(alert.text_or("ALERT_EVENTS", "all").split(",")),
+        timeout_us=alert.number("ALERT_TIMEOUT"),
+        origin=alert.origin(),
     )
 
 

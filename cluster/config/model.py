@@ -106,6 +106,21 @@ class AccessPolicy:
 
 
 @dataclass(frozen=True)
+class Alert:
+    """ALERT_NAME and its parameters: a script run for cluster events."""
+
+    name: str
+    script: str
+    recipient: str = ""
+    events: tuple[str, ...] = ("all",)
+    timeout_us: int = 30_000_000
+    origin: Origin = field(default_factory=_origin, compare=False, repr=False)
+
+    def wants(self, kind: str) -> bool:
+        return self.events == ("all",) or kind in self.events
+
+
+@dataclass(frozen=True)
 class Cluster:
     name: str
     nodes: tuple[Node, ...]
@@ -121,6 +136,7 @@ class Cluster:
     watchdog_device: str | None = None
     volume_groups: tuple[str, ...] = ()
     access_policies: tuple[AccessPolicy, ...] = ()
+    alerts: tuple[Alert, ...] = ()
     origin: Origin = field(default_factory=_origin, compare=False, repr=False)
     document: Document = field(default_factory=_doc, compare=False, repr=False)
 

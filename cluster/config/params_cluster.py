@@ -7,10 +7,26 @@ most 1 s (DESIGN.md §2), so the two can never disagree.
 """
 
 from cluster.config.schema import Param, Schema, ignored, unsupported
-from cluster.config.types import AbsPath, Address, Choice, Duration, Host, Integer, Name, Value
+from cluster.config.types import (
+    AbsPath,
+    Address,
+    Choice,
+    Duration,
+    Host,
+    Integer,
+    Name,
+    Text,
+    Value,
+)
 from cluster.config.types import Pattern as PatternType
 from cluster.config.units import HOUR, MICROSECOND, SECOND
-from cluster.names import cluster_name_problem, node_name_problem, user_name_problem
+from cluster.core.events import parse_kinds
+from cluster.names import (
+    cluster_name_problem,
+    node_name_problem,
+    object_name_problem,
+    user_name_problem,
+)
 
 ANY_USER = "ANY_USER"
 USER_HOST_WORDS = ("ANY_SERVICEGUARD_NODE", "CLUSTER_MEMBER_NODE")
@@ -55,6 +71,18 @@ class UserHost:
             return Host().parse(text)
         except ValueError as exc:
             raise ValueError(f"{text!r} is not {self.hint}") from exc
+
+    def render(self, value: Value) -> str:
+        return str(value)
+
+
+class AlertEvents:
+    """ALERT_EVENTS: `all`, or event kinds (cluster/core/events.py) separated by commas."""
+
+    hint = "all, or event kinds separated by commas (node_failed,package_moved)"
+
+    def parse(self, text: str) -> Value:
+        return ",".join(parse_kinds(text))
 
     def render(self, value: Value) -> str:
         return str(value)
@@ -141,6 +169,43 @@ def access_policy(whom: str, roles: tuple[str, ...], role_doc: str, module: str 
         ),
     )
 
+
+ALERT = Param(
+    "ALERT_NAME",
+    Name(object_name_problem, "an alert name"),
+    "an alert: a script every node runs for the cluster events it sees (Pacemaker's alert "
+    "agents), with ALERT_SCRIPT, ALERT_RECIPIENT, ALERT_EVENTS and ALERT_TIMEOUT below",
+    repeatable=True,
+    example="syslog",
+    children=(
+        Param(
+            "ALERT_SCRIPT",
+            AbsPath(),
+            "the script, the same path on every node; it gets the event in CM_ALERT_* "
+            "variables (README), never blocks a failover, and is not retried",
+            required=True,
+            example="/usr/lib/cmcluster/alerts/syslog.sh",
+        ),
+        Param(
+            "ALERT_RECIPIENT",
+            Text(max_len=1024),
+            "passed to the script as CM_ALERT_RECIPIENT: a mail address, a URL, a file",
+            example="ops@example.com",
+        ),
+        Param(
+            "ALERT_EVENTS",
+            AlertEvents(),
+            "which events run the script",
+            default="all",
+        ),
+        Param(
+            "ALERT_TIMEOUT",
+            _micros(1 * SECOND, 600 * SECOND),
+            "a script still running this long after it started is killed (and logged)",
+            default=30 * SECOND,
+        ),
+    ),
+)
 
 USER = access_policy(
     "the cluster",
@@ -240,6 +305,7 @@ CLUSTER_PARAMS: tuple[Param, ...] = (
         repeatable=True,
         example="vg01",
     ),
+    ALERT,
     USER,
 )
 

@@ -22,6 +22,7 @@ where nothing of it is held and no non-member can still hold a lease):
 
 from dataclasses import dataclass, field
 
+from cluster.core.events import Event, Kind
 from cluster.core.messages import Membership
 from cluster.core.policy import decide
 from cluster.core.policy_model import (
@@ -48,6 +49,7 @@ from cluster.core.session_model import (
     Layout,
     Modify,
     NodeReport,
+    Notify,
     Order,
     Publish,
     Reply,
@@ -93,6 +95,7 @@ class _Flag:
     disabled: set[str] = field(default_factory=set)
     failed: set[str] = field(default_factory=set)
     maintenance: str = ""
+    home: str = ""
 
 
 class PlacementSession:
@@ -211,6 +214,7 @@ class PlacementSession:
             self.flags = report.flags
             out.append(Publish(report.flags, push=False))
         self._record_failures(report, out)
+        self._record_homes(report, out)
         if not self.ready and set(self.reports) >= set(m.members):
             self.ready = True
             took = (now - self.gather_began) / MS
@@ -246,6 +250,49 @@ class PlacementSession:
             Say(f"failure history: {', '.join(sorted(new))} failed on {report.node}", "warning")
         )
         self._set_flags(table, out)
+
+    def _record_homes(self, report: NodeReport, out: list[SessionEffect]) -> None:
+        """Where each failover package runs, replicated with the flags so the next
+        coordinator knows too: a package running on another node than before has moved
+        (an event for the alert scripts)."""
+        layout = self.layout
+        if layout is None:
+            return
+        table = self._flag_table()
+        moved = False
+        for item in report.held:
+            spec = layout.spec(item.package)
+            flag = table.get(item.package)
+            if spec is None or flag is None or not spec.is_failover:
+                continue
+            if item.state is not InstanceState.RUNNING or flag.home == report.node:
+                continue
+            if flag.home:
+                out.append(
+                    Notify(
+                        Event(
+                            Kind.PACKAGE_MOVED,
+                            node=report.node,
+                            package=item.package,
+                            epoch=self.epoch,
+                            old=flag.home,
+                            new=report.node,
+                            reason=self._why_moved(item.package, flag.home),
+                        )
+                    )
+                )
+            flag.home = report.node
+            moved = True
+        if moved:
+            self._set_flags(table, out)
+
+    def _why_moved(self, package: str, old: str) -> str:
+        failure = self.last_failure.get(package)
+        if failure is not None and failure.node == old:
+            return f"it failed on {old}: {failure.detail}"
+        if self.membership is not None and old not in self.membership.members:
+            return f"{old} left the cluster"
+        return "moved by the operator or by its policy"
 
     def _failed(self, package: str, node: str, detail: str) -> None:
         self._failures += 1
@@ -377,6 +424,19 @@ class PlacementSession:
         for name in ended:
             why = "the cluster was halted" if formed else f"{table[name].maintenance} left"
             out.append(Say(f"package {name}: maintenance mode ended ({why})", "warning"))
+            out.append(
+                Notify(
+                    Event(
+                        Kind.PACKAGE_MAINTENANCE,
+                        node=table[name].maintenance,
+                        package=name,
+                        epoch=m.epoch,
+                        old="on",
+                        new="off",
+                        reason=why,
+                    )
+                )
+            )
             table[name].maintenance = ""
         self._set_flags(table, out)
         return True
@@ -394,9 +454,22 @@ class PlacementSession:
             what = f"already in maintenance mode on {node}" if node else "not in maintenance mode"
             out.append(Reply(event.ticket, Outcome.ACCEPTED, f"{name}: {what}"))
             return
-        flag.maintenance = node
+        before, flag.maintenance = flag.maintenance, node
         what = f"maintenance mode on, on {node}" if node else "maintenance mode off"
         self._set_flags(table, out)
+        out.append(
+            Notify(
+                Event(
+                    Kind.PACKAGE_MAINTENANCE,
+                    node=node or before,
+                    package=name,
+                    epoch=self.epoch,
+                    old="on" if before else "off",
+                    new="on" if node else "off",
+                    reason=f"by {event.who}",
+                )
+            )
+        )
         out.append(Say(f"package {name}: {what} (by {event.who})"))
         out.append(Reply(event.ticket, Outcome.ACCEPTED, f"{name}: {what}"))
 
@@ -473,7 +546,11 @@ class PlacementSession:
                 table[p.name] = _Flag(layout.auto_run.get(p.name, True) if layout else True)
             else:
                 table[p.name] = _Flag(
-                    known.auto_run, set(known.disabled), set(known.failed), known.maintenance
+                    known.auto_run,
+                    set(known.disabled),
+                    set(known.failed),
+                    known.maintenance,
+                    known.home,
                 )
         return table
 
@@ -484,7 +561,14 @@ class PlacementSession:
             epoch=self.epoch,
             seq=seq,
             packages=tuple(
-                Flag(name, f.auto_run, frozenset(f.disabled), frozenset(f.failed), f.maintenance)
+                Flag(
+                    name,
+                    f.auto_run,
+                    frozenset(f.disabled),
+                    frozenset(f.failed),
+                    f.maintenance,
+                    f.home,
+                )
                 for name, f in sorted(table.items())
             ),
         )

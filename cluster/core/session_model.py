@@ -7,6 +7,7 @@ events and effects. Plain frozen data; protobuf conversion lives in
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from cluster.core.events import Event
 from cluster.core.messages import Membership
 from cluster.core.policy_model import Action, InstanceState, Outcome, PackageSpec, Request
 
@@ -36,6 +37,7 @@ class Flag:
     disabled: frozenset[str] = frozenset()
     failed: frozenset[str] = frozenset()
     maintenance: str = ""
+    home: str = ""  # where it last ran (a failover package): a start elsewhere is a move
 
 
 @dataclass(frozen=True)
@@ -271,4 +273,11 @@ class WakeAt:
     at: int
 
 
-SessionEffect = Ask | Order | Publish | Reply | Say | WakeAt
+@dataclass(frozen=True)
+class Notify:
+    """A cluster event for the alert scripts (cluster/core/events.py)."""
+
+    event: Event
+
+
+SessionEffect = Ask | Order | Publish | Reply | Say | WakeAt | Notify

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from typing import Any
 
 from cluster.config.model import Config, Package
+from cluster.core.events import Event
 from cluster.core.messages import Membership
 from cluster.core.policy_model import (
     Action,
@@ -48,6 +49,7 @@ from cluster.core.session_model import (
     HaltAll,
     Layout,
     Modify,
+    Notify,
     Order,
     Publish,
     Reply,
@@ -131,6 +133,7 @@ class Coordinator:
         self._changed = asyncio.Event()
         self._timers: set[asyncio.TimerHandle] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self.on_event: Callable[[Event], None] = lambda event: None  # alert scripts
 
     # -- what the rest of the daemon reads ----------------------------------------------
 
@@ -209,6 +212,8 @@ class Coordinator:
                 log.log(LEVELS.get(effect.level, logging.INFO), "%s", effect.text)
             elif isinstance(effect, WakeAt):
                 self._later(effect.at, lambda: self._feed(Wake(time.monotonic_ns())))
+            elif isinstance(effect, Notify):
+                self.on_event(effect.event)
         self._changed.set()
         self._changed = asyncio.Event()
 

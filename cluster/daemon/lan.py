@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from cluster.config.model import Config
+from cluster.core import events as alert
 from cluster.core import lanswitch
 from cluster.core.model import InterfaceView
 from cluster.network import arp, netlink
@@ -110,6 +111,7 @@ class LanFailover:
     may_run: Callable[[], bool] = lambda: True  # floating IPs move only with the lease
     # A package whose floating IP must stay on a failed interface: it fails here.
     on_stranded: Callable[[str, str], None] = lambda _package, _why: None
+    on_event: Callable[[alert.Event], None] = lambda _event: None  # alert scripts
     # standby -> primary -> whether the standby reaches that primary's network (measured)
     bridged: dict[str, dict[str, bool]] = field(default_factory=dict)
     # primary -> the MACs that answered probes for its peers from it, when last up
@@ -228,6 +230,16 @@ class LanFailover:
             elapsed,
         )
         self._announce(move.target, [a.address for a in group if a.family == socket.AF_INET])
+        back = move.target == move.primary
+        self.on_event(
+            alert.Event(
+                alert.Kind.LAN_FAILOVER_RETURNED if back else alert.Kind.LAN_FAILOVER_MOVED,
+                node=self.node,
+                old=move.source,
+                new=move.target,
+                reason=f"{move.why}: {', '.join(names)}",
+            )
+        )
         for a, package in stranded:
             why = (
                 "the lease is lost"

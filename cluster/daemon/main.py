@@ -8,7 +8,9 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from cluster.cli.args import CmArgumentParser
+from cluster.core import events as alert
 from cluster.core.effects import HaltNode
+from cluster.daemon.alerts import Alerts
 from cluster.daemon.authority import NodeAuthority
 from cluster.daemon.background import Background, report_end
 from cluster.daemon.cluster_ops import ClusterCommands
@@ -161,10 +163,10 @@ async def _serve(
         membership.load_durable()  # an unreadable Paxos state stops cmcld here, before serving
         own.listeners += [dialer.renew, membership.renew]
         recheck_heartbeats(membership.links, store, trust)
-        packages, coordinator, package_ops = _packages(
+        packages, coordinator, package_ops, alerts = _packages(
             node=node, paths=paths, store=store, membership=membership, guard=guard, dialer=dialer
         )
-        lan = _lan(node, store, packages)
+        lan = _lan(node, store, packages, alerts)
         config = ConfigService(
             node,
             store,
@@ -215,7 +217,8 @@ async def _serve(
         ("catch-up", catch_up.every(CATCH_UP_INTERVAL)),
         *PackageWatch(packages).tasks(),
         ("local-lan-failover", lan.run(packages.poll_interval)),
-        ("certificate-expiry", watch_expiry(certificate_warnings(own, trust), log)),
+        ("certificate-expiry", watch_expiry(certificate_warnings(own, trust), log, alerts.emit)),
+        ("alerts", alerts.run()),
     )
     sd_notify("READY=1", f"STATUS=serving on {host}:{server.port}", f"MAINPID={os.getpid()}")
     await stop.wait()
@@ -232,7 +235,7 @@ async def _serve(
     coordinator.close()
     for task in (catching_up, *watchers):
         task.cancel()
-    await background.finish(CHANGE_GRACE)
+    await asyncio.gather(background.finish(CHANGE_GRACE), alerts.close())
     await membership.close()
     running.cancel()
     await server.stop(STOP_GRACE)
@@ -302,8 +305,10 @@ def _packages(
     membership: MembershipDriver,
     guard: GuardLink,
     dialer: PeerDialer,
-) -> tuple[LocalPackages, Coordinator, PackageOps]:
-    """This node's packages and the coordinator's placement, following the membership."""
+) -> tuple[LocalPackages, Coordinator, PackageOps, Alerts]:
+    """This node's packages and the coordinator's placement, following the membership,
+    and the alert scripts their events run."""
+    alerts = Alerts(node, lambda: store.config)
     packages = LocalPackages(
         node=node,
         paths=paths,
@@ -316,6 +321,7 @@ def _packages(
         on_unclean_stop=guard.stopped_unclean,  # recorded; the guard keeps what is held
     )
     guard.on_change = packages.changed
+    packages.on_event = alerts.emit
     packages.reconfigure()
     store.listeners.append(packages.reconfigure)
     coordinator = Coordinator(
@@ -332,16 +338,34 @@ def _packages(
         coordinator=coordinator,
         dialer=dialer,
     )
+    coordinator.on_event = alerts.emit
+    membership.on_event = membership.quorum.on_event = alerts.emit
     store.listeners.append(coordinator.poke)
+    store.listeners.append(lambda: _applied(node, store, membership, alerts))
     membership.on_decided.append(coordinator.on_decided)
     membership.on_decided.append(lambda _: package_ops.push_soon())
     membership.on_takeover = coordinator.on_takeover
     membership.on_lease_lost = packages.stop_now
     membership.running_packages = package_ops.running_packages
-    return packages, coordinator, package_ops
+    return packages, coordinator, package_ops, alerts
 
 
-def _lan(node: str, store: ConfigStore, packages: LocalPackages) -> LanFailover:
+def _applied(node: str, store: ConfigStore, membership: MembershipDriver, alerts: Alerts) -> None:
+    """A configuration applied: a cluster event, raised by the coordinator."""
+    decided = membership.decided()
+    if decided.coordinator == node and store.config is not None:
+        alerts.emit(
+            alert.Event(
+                alert.Kind.CONFIGURATION_APPLIED,
+                node=node,
+                epoch=decided.epoch,
+                new=str(store.generation),
+                reason=f"configuration generation {store.generation} applied",
+            )
+        )
+
+
+def _lan(node: str, store: ConfigStore, packages: LocalPackages, alerts: Alerts) -> LanFailover:
     """Local LAN failover, told which floating IPs may follow their interface."""
     lan = LanFailover(
         node,
@@ -349,6 +373,7 @@ def _lan(node: str, store: ConfigStore, packages: LocalPackages) -> LanFailover:
         floating=packages.floating_addresses,
         may_run=packages.may_run,
         on_stranded=packages.address_stranded,
+        on_event=alerts.emit,
     )
     packages.settle = lan.settle
     store.listeners.append(lan.settle)  # a new layout: measure its standbys soon

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from cluster.config.model import Config
 from cluster.config.online import Running
 from cluster.config.stopbound import watchdog_timeout_ns
+from cluster.core import events as alert
 from cluster.core.effects import (
     Command,
     CommandDone,
@@ -130,6 +131,7 @@ class MembershipDriver:
             ),
             decided=self.decided,
         )
+        self.quorum.node = node
         self.last_event = ""
         self._pending: Pending | None = None
         self._halting = False
@@ -139,6 +141,7 @@ class MembershipDriver:
         self.on_decided: list[Callable[[Membership], None]] = []
         self.on_takeover: Callable[[str, int, int], None] = lambda node, epoch, at: None
         self.on_lease_lost: Callable[[str], object] = lambda why: None
+        self.on_event: Callable[[alert.Event], None] = lambda event: None  # alert scripts
         self.running_packages: Callable[[], dict[str, frozenset[str]]] = dict
         self.links = HeartbeatLinks(
             node=node,
@@ -386,6 +389,11 @@ class MembershipDriver:
         # Stop-now first, before anything else: the others may start our packages
         # once the deadline has passed (the guard stops them too if we are late).
         self.on_lease_lost(effect.reason)
+        self.on_event(
+            alert.Event(
+                alert.Kind.LEASE_LOST, node=self.node, epoch=effect.epoch, reason=effect.reason
+            )
+        )
         count = self._stats.add(LEASES_LOST)
         self._say(
             f"LEASE LOST in epoch {effect.epoch} ({effect.reason}): every package here "
@@ -408,8 +416,31 @@ class MembershipDriver:
         if left:
             parts.append(f"left {','.join(left)}")
         self._say("; ".join(parts))
+        # The cluster's events are raised by the coordinator of the new membership (of
+        # the last one when the cluster halted).
+        if self.node == (membership.coordinator or previous.coordinator):
+            self._membership_events(membership, joined, left)
         for listener in self.on_decided:
             listener(membership)
+
+    def _membership_events(self, m: Membership, joined: list[str], left: list[str]) -> None:
+        epoch = m.epoch
+        for node in joined:
+            self.on_event(alert.Event(alert.Kind.NODE_JOINED, node=node, epoch=epoch, new="member"))
+        for node in left:
+            failed = node in self.failed_nodes
+            kind = alert.Kind.NODE_FAILED if failed else alert.Kind.NODE_LEFT
+            why = "no longer heard within MEMBER_TIMEOUT" if failed else "it left"
+            self.on_event(alert.Event(kind, node=node, epoch=epoch, old="member", reason=why))
+        self.on_event(
+            alert.Event(
+                alert.Kind.MEMBERSHIP_DECIDED,
+                node=self.node,
+                epoch=epoch,
+                new=",".join(m.members),
+                reason=m.describe(),
+            )
+        )
 
     def _command_done(self, effect: CommandDone) -> None:
         pending, self._pending = self._pending, None

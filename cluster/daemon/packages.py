@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from cluster.config.model import Config, Package
+from cluster.core import events as alert
 from cluster.daemon.configstore import ConfigStore
 from cluster.daemon.flagfile import load_flags, replaces, save_flags
 from cluster.errors import CmError
@@ -41,6 +42,7 @@ from cluster.pb.v1 import common_pb2, package_pb2
 from cluster.resources import mmp, stopnow
 from cluster.resources.base import Health, Resource, ResourceError
 from cluster.resources.ip import FloatingIP
+from cluster.resources.service import Service
 
 log = logging.getLogger("cmcld.packages")
 
@@ -101,6 +103,7 @@ class LocalPackages:
         self.boot = time.time_ns()
         self.seq = 0
         self.on_report: Callable[[], None] = lambda: None  # push our report (coordinator)
+        self.on_event: Callable[[alert.Event], None] = lambda event: None  # alert scripts
         # Local LAN failover puts addresses where they belong now (daemon/lan.py): run
         # before a link is judged, so a failed link with a standby fails no package.
         self.settle: Callable[[], None] = lambda: None
@@ -142,6 +145,7 @@ class LocalPackages:
             self._paths,
             on_change=self.publish_plan,
             on_failure=self._failed,
+            on_restart=self._restarted,
             may_run=self._may_run,
             in_maintenance=lambda: self.in_maintenance(package.name),
             mmp=self.mmp,
@@ -211,6 +215,7 @@ class LocalPackages:
             if not self._may_run():
                 raise CmError(f"{self.node} does not hold its lease: it starts no package")
             log.info("starting package %s: %s", name, action.reason)
+            self._event(alert.Kind.PACKAGE_STARTING, name, action.reason, new="starting")
             # Reported as starting from now on, before the task first runs: a report
             # asked for meanwhile must not show the package as nowhere.
             if runner.state is not State.RUNNING:
@@ -230,12 +235,16 @@ class LocalPackages:
                 self.failed_here.add(name)
                 self.changed()
                 log.error("package %s failed to start on %s: %s", name, self.node, outcome.detail)
+                self._event(alert.Kind.PACKAGE_FAILED, name, outcome.detail, "starting", "failed")
+            else:
+                self._event(alert.Kind.PACKAGE_STARTED, name, action.reason, "starting", "running")
         elif action.kind == package_pb2.PackageAction.KIND_HALT:
             log.info("halting package %s: %s", name, action.reason)
             try:
-                await self._track(name, runner.halt(tuple(action.modules)))
+                halted = await self._track(name, runner.halt(tuple(action.modules)))
             finally:
                 self.changed()
+            self._halted(name, halted, action.reason)
         else:
             raise CmError(f"unknown package action kind {action.kind}")
         return self.report(name)
@@ -259,9 +268,55 @@ class LocalPackages:
             if self._tasks.get(name) is task:
                 del self._tasks[name]
 
+    def _event(
+        self, kind: alert.Kind, package: str, reason: str, old: str = "", new: str = "", **more: str
+    ) -> None:
+        epoch = self._epoch().number
+        self.on_event(
+            alert.Event(
+                kind,
+                node=self.node,
+                package=package,
+                epoch=epoch,
+                old=old,
+                new=new,
+                reason=reason,
+                **more,
+            )
+        )
+
+    def _halted(self, name: str, outcome: Outcome, reason: str) -> None:
+        if outcome.clean:
+            self._event(alert.Kind.PACKAGE_HALTED, name, reason, "running", "halted")
+        else:
+            self._event(alert.Kind.PACKAGE_FAILED, name, outcome.detail, "halting", "unclean")
+
+    def _counts(self, runner: PackageRunner) -> bool:
+        """A failure of this runner is the package's (not stop-now's, nor a lost lease's)."""
+        current = self.runners.get(runner.name) is runner
+        return current and not self._stopping_now and self._may_run()
+
+    def _restarted(self, runner: PackageRunner, resource: Resource, why: str) -> None:
+        if isinstance(resource, Service):
+            self._event(
+                alert.Kind.SERVICE_RESTARTED,
+                runner.name,
+                f"service {resource.name} {why}; restart {resource.restart_text()}",
+                service=resource.name,
+            )
+
     def _failed(self, runner: PackageRunner, resource: Resource, health: Health) -> None:
         """A running resource failed for good (a service out of restarts): halt the
         package here; the coordinator moves it."""
+        if isinstance(resource, Service) and not health.ok and self._counts(runner):
+            self._event(
+                alert.Kind.SERVICE_FAILED,
+                runner.name,
+                health.reason,
+                "running",
+                "failed",
+                service=resource.name,
+            )
         if not health.ok:
             self.package_failed(runner, f"{resource.label}: {health.reason}", health.fail_fast)
 
@@ -295,6 +350,7 @@ class LocalPackages:
         )
         self.failed_here.add(runner.name)
         runner.last_error = why
+        self._event(alert.Kind.PACKAGE_FAILED, runner.name, why, "running", "failed")
         if fail_fast:
             self._fail_fast()
             return
@@ -346,8 +402,9 @@ class LocalPackages:
 
     async def _halt_failed(self, runner: PackageRunner) -> None:
         self.changed()
-        await self._track(runner.name, runner.halt())
+        halted = await self._track(runner.name, runner.halt())
         self.changed()
+        self._halted(runner.name, halted, f"it failed here: {runner.last_error}")
 
     def _fail_fast(self) -> None:
         """Serviceguard halts the node (TOC): everything stops now and cmcld exits

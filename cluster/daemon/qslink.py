@@ -14,6 +14,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from cluster.config.model import Config
+from cluster.core import events as alert
 from cluster.core.messages import Learn, Membership, Message, QuorumPing
 from cluster.core.timing import Timing
 from cluster.daemon.configstore import ConfigStore
@@ -28,6 +29,10 @@ QS_ANNOUNCE = 5.0  # seconds to tell the quorum server of a new configuration
 
 
 class QuorumServerLink:
+    def _event(self, kind: alert.Kind, server: str, reason: str) -> None:
+        epoch = self._decided().epoch
+        self.on_event(alert.Event(kind, node=self.node, epoch=epoch, new=server, reason=reason))
+
     def __init__(
         self,
         *,
@@ -45,6 +50,9 @@ class QuorumServerLink:
         self.client: QuorumClient | None = None
         self.last_answer: float | None = None  # monotonic seconds
         self.answering = False  # the last exchange with the quorum server succeeded
+        self.on_event: Callable[[alert.Event], None] = lambda event: None  # alert scripts
+        self.node = ""  # this node, for the events (set by the membership driver)
+        self._said_unreachable = False
         self._announced = 0  # the configuration generation last told to the quorum server
         self._tasks: set[asyncio.Task[None]] = set()
         self._changed = asyncio.Event()  # probe the quorum server at once
@@ -137,12 +145,17 @@ class QuorumServerLink:
         except CmError as exc:
             if self.answering:
                 log.warning("quorum server %s is not responding: %s", client.name, exc)
+                self._said_unreachable = True
+                self._event(alert.Kind.QUORUM_SERVER_UNREACHABLE, client.name, str(exc))
             else:
                 log.debug("quorum server: %s", exc)
             self.answering = False
             return
         if not self.answering:
             log.info("quorum server %s is answering", client.name)
+            if self._said_unreachable:
+                self._said_unreachable = False
+                self._event(alert.Kind.QUORUM_SERVER_BACK, client.name, "answering again")
         self.answering = True
         self.last_answer = time.monotonic()
         for reply in replies:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from cryptography import x509
 
+from cluster.core import events as alert
 from cluster.daemon.grpclog import capture_core_stderr
 from cluster.daemon.logs import setup_logging
 from cluster.daemon.pidlock import PidLock
@@ -90,11 +91,17 @@ def expiry_warnings(credentials: Credentials, now: dt.datetime | None = None) ->
     return warnings
 
 
-async def watch_expiry(warnings: Callable[[], list[str]], log: logging.Logger) -> None:
-    """Log the expiry warnings at start and then once a day, for as long as they hold."""
+async def watch_expiry(
+    warnings: Callable[[], list[str]],
+    log: logging.Logger,
+    on_event: Callable[[alert.Event], None] = lambda _event: None,
+) -> None:
+    """Log the expiry warnings at start and then once a day, for as long as they hold
+    (each also an event for the alert scripts)."""
     while True:
         for warning in warnings():
             log.warning("%s", warning)
+            on_event(alert.Event(alert.Kind.CERTIFICATE_EXPIRING, reason=warning))
         await asyncio.sleep(EXPIRY_CHECK_INTERVAL)
 
 

@@ -83,6 +83,7 @@ class PackageRunner:
     env: dict[str, str] = field(default_factory=dict)
     on_change: Callable[[], None] = lambda: None  # stop-now actions changed: republish
     on_failure: Callable[[PackageRunner, Resource, Health], None] = lambda *_: None
+    on_restart: Callable[[PackageRunner, Resource, str], None] = lambda *_: None
     may_run: Callable[[], bool] = lambda: True
     in_maintenance: Callable[[], bool] = lambda: False  # cmmodpkg -m on, on this node
     mmp: History | None = None  # the daemon's MMP samples, for takeovers
@@ -107,6 +108,7 @@ class PackageRunner:
             on_failure=lambda res, health: self.on_failure(self, res, health),
             may_run=self.may_run,
             maintenance=self.in_maintenance,
+            on_restart=lambda res, why: self.on_restart(self, res, why),
         )
 
     @staticmethod

@@ -104,6 +104,7 @@ class Context:
     # The package is in maintenance mode here (cmmodpkg -m on): a service that exits is
     # not restarted, and its failure is reported, not acted on.
     maintenance: Callable[[], bool] = lambda: False
+    on_restart: Callable[["Resource", str], None] = _ignore  # a service was restarted (why)
 
     def child_env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         """cmcld's environment, the package's variables, then the driver's own."""

@@ -171,6 +171,7 @@ class Service(Resource):
                 if ctx.may_run():
                     try:
                         await self._spawn(ctx)
+                        self._tell(ctx, functools.partial(ctx.on_restart, self, how))
                         continue
                     except OSError as exc:
                         how = f"could not be restarted: {exc.strerror or exc}"

@@ -37,6 +37,7 @@ def flags_from_pb(msg: package_pb2.PackageFlags) -> Flags:
                 disabled=frozenset(f.disabled_nodes),
                 failed=frozenset(f.failed_nodes),
                 maintenance=f.maintenance_node,
+                home=f.home,
             )
             for f in msg.packages
         ),
@@ -54,6 +55,7 @@ def flags_to_pb(flags: Flags) -> package_pb2.PackageFlags:
                 disabled_nodes=sorted(f.disabled),
                 failed_nodes=sorted(f.failed),
                 maintenance_node=f.maintenance,
+                home=f.home,
             )
             for f in flags.packages
         ],
