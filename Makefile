@@ -6,7 +6,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PROTOS := $(sort $(wildcard proto/cluster/pb/v1/*.proto))
-SOURCES := $(shell find cluster tools -name '*.py' 2>/dev/null) pyproject.toml
+SOURCES := $(shell find cluster tools -name '*.py' 2>/dev/null) pyproject.toml \
+	$(wildcard packaging/alerts/*)
 PYTEST_ARGS ?=
 
 .PHONY: help dev proto lint test unit zipapp demo bench clean

@@ -20,7 +20,9 @@ trap 'rm -f "$tmp"' EXIT
     "$here" 2>&1 | grep -v "is ignored: it is neither a file nor a directory" || true
 [ -s "$tmp" ] || { echo "build-zipapp: shiv produced nothing" >&2; exit 1; }
 # Our __main__.py chooses where to unpack when ~/.shiv cannot be written.
-"$bin/python" "$here/packaging/replace-main.py" "$tmp" "$here/packaging/zipapp_main.py"
+# ...and it carries the example alert scripts, which `install` writes out.
+"$bin/python" "$here/packaging/replace-main.py" "$tmp" "$here/packaging/zipapp_main.py" \
+    "$here/packaging/alerts"
 chmod 755 "$tmp"
 mv "$tmp" "$out"
 echo "built $out ($(du -h "$out" | cut -f1))"

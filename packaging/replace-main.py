@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Give a shiv zipapp our start: packaging/zipapp_main.py, then shiv's bootstrap.
 
-Usage: packaging/replace-main.py ZIPAPP MAIN_PY
+Usage: packaging/replace-main.py ZIPAPP MAIN_PY [ALERTS_DIR]
 
 shiv writes a __main__.py that only calls its bootstrap. Ours first calls `prepare`
 of MAIN_PY (put in the zipapp's top level as _cmcluster_main, with the build id shiv
@@ -10,7 +10,8 @@ compiled (an unchecked hash-based .pyc, which zipimport takes as is when the
 interpreter's version matches and otherwise skips for the source): a command then
 does not compile it on every start. The archive is rewritten entry by entry with the
 same names, dates, modes and compression after the same shebang line, so the build
-stays reproducible.
+stays reproducible. ALERTS_DIR's example alert scripts go in as cmcluster_alerts/NAME
+(mode 0755), for `install` to write out.
 """
 
 import json
@@ -22,6 +23,7 @@ import zipfile
 from pathlib import Path
 
 MODULE = "_cmcluster_main"
+ALERTS = "cmcluster_alerts"
 MAIN = f"""\
 # cmcluster: choose where to unpack ({MODULE}), then run shiv's bootstrap.
 import {MODULE}
@@ -44,6 +46,7 @@ def compiled(source: str) -> bytes:
 
 def main() -> int:
     target, main_py = Path(sys.argv[1]), Path(sys.argv[2])
+    alerts = Path(sys.argv[3]) if len(sys.argv) > 3 else None
     data = target.read_bytes()
     with zipfile.ZipFile(target) as source:
         entries = source.infolist()
@@ -59,6 +62,7 @@ def main() -> int:
             f"{MODULE}.py": text.encode(),
             f"{MODULE}.pyc": compiled(text),
         }
+        scripts = sorted(p for p in alerts.iterdir() if p.is_file()) if alerts else []
         template = next(i for i in entries if i.filename == "__main__.py")
         tmp = target.with_name(f".{target.name}.main{os.getpid()}")
         try:
@@ -73,6 +77,11 @@ def main() -> int:
                         info.compress_type = template.compress_type
                         info.external_attr = template.external_attr
                         archive.writestr(info, body)
+                    for script in scripts:
+                        info = zipfile.ZipInfo(f"{ALERTS}/{script.name}", template.date_time)
+                        info.compress_type = template.compress_type
+                        info.external_attr = 0o100755 << 16
+                        archive.writestr(info, script.read_bytes())
             tmp.chmod(target.stat().st_mode)
             tmp.replace(target)
         finally:

@@ -1,4 +1,5 @@
-"""`cmcluster.pyz install --prefix DIR`: put the zipapp and every cm* link in DIR/bin.
+"""`cmcluster.pyz install --prefix DIR`: put the zipapp and every cm* link in DIR/bin,
+and the example alert scripts (packaging/alerts) in DIR/share/cmcluster/alerts.
 
 The links are symlinks: a copied zipapp would be unpacked again (about 22 MB) for each
 name. The zipapp unpacks itself on first run; install runs it once so that happens now,
@@ -19,6 +20,7 @@ from cluster.cli.main import COMMANDS
 from cluster.errors import CmError, UsageError
 
 BINARY = "cmcluster"
+ALERTS = "cmcluster_alerts/"  # where the build put the example alert scripts
 
 
 def running_zipapp() -> Path:
@@ -51,6 +53,7 @@ def main(argv: list[str], prog: str = "install") -> int:
         save_file(target, source.read_bytes(), 0o755)
     for name in sorted(COMMANDS):
         _link(bindir / name, args.force)
+    examples = _alert_examples(source, args.prefix / "share" / "cmcluster" / "alerts", args.force)
     try:
         subprocess.run(
             [str(target), "--version"],
@@ -63,7 +66,29 @@ def main(argv: list[str], prog: str = "install") -> int:
     except (OSError, subprocess.SubprocessError) as exc:
         raise CmError(f"installed {target}, but it does not run: {exc}") from None
     print(f"installed {target} and {len(COMMANDS)} commands: {', '.join(sorted(COMMANDS))}")
+    if examples:
+        print(
+            f"example alert scripts in {examples[0].parent}: {', '.join(p.name for p in examples)}"
+        )
     return 0
+
+
+def _alert_examples(zipapp: Path, directory: Path, force: bool) -> list[Path]:
+    """Write out the example alert scripts; one already there (perhaps edited) is kept
+    unless --force."""
+    with zipfile.ZipFile(zipapp) as archive:
+        names = [n for n in archive.namelist() if n.startswith(ALERTS) and n != ALERTS]
+        if not names:
+            return []
+        _public_dir(directory)
+        written = []
+        for name in sorted(names):
+            path = directory / name[len(ALERTS) :]
+            if path.exists() and not force:
+                continue
+            save_file(path, archive.read(name), 0o755)
+            written.append(path)
+    return written
 
 
 def _public_dir(path: Path) -> None:

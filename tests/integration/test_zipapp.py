@@ -13,7 +13,7 @@ import pytest
 
 from cluster.cli.main import COMMANDS
 from cluster.security.identity import Role
-from tests.support import ZIPAPP, ClusterCA, command_env, run, start_daemon
+from tests.support import REPO, ZIPAPP, ClusterCA, command_env, run, start_daemon
 
 pytestmark = pytest.mark.zipapp
 
@@ -44,9 +44,15 @@ def test_install_creates_every_link(zipapp: Path, tmp_path: Path) -> None:
     by_link = run([], dict(os.environ), command=[str(tmp_path / "bin" / "cmversion")])
     by_arg = run(["cmversion"], dict(os.environ), command=[str(zipapp)])
     assert by_link.status == 0 and by_link.out == by_arg.out
-    # Installing again (an upgrade) replaces in place.
+    alerts = tmp_path / "share" / "cmcluster" / "alerts"
+    for script in (REPO / "packaging" / "alerts").iterdir():
+        installed = alerts / script.name
+        assert installed.read_bytes() == script.read_bytes() and os.access(installed, os.X_OK)
+    (alerts / "syslog.sh").write_text("#!/bin/sh\n# edited by the operator\n")
+    # Installing again (an upgrade) replaces in place, but keeps an edited example.
     again = run(["install", "--prefix", str(tmp_path)], dict(os.environ), command=[str(binary)])
     assert again.status == 0, again
+    assert "edited by the operator" in (alerts / "syslog.sh").read_text()
 
 
 def test_install_from_source_tree_is_refused(tmp_path: Path) -> None:
