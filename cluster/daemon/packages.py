@@ -34,6 +34,7 @@ from cluster.config.model import Config, Package
 from cluster.core import events as alert
 from cluster.daemon.configstore import ConfigStore
 from cluster.daemon.flagfile import load_flags, replaces, save_flags
+from cluster.daemon.package_report import package_report
 from cluster.errors import CmError
 from cluster.packages.build import package_runner
 from cluster.packages.runner import Outcome, PackageRunner, State
@@ -46,13 +47,6 @@ from cluster.resources.service import Service
 
 log = logging.getLogger("cmcld.packages")
 
-STATE_PB = {
-    State.HALTED: common_pb2.PACKAGE_STATE_HALTED,
-    State.STARTING: common_pb2.PACKAGE_STATE_STARTING,
-    State.RUNNING: common_pb2.PACKAGE_STATE_RUNNING,
-    State.HALTING: common_pb2.PACKAGE_STATE_HALTING,
-    State.FAILED: common_pb2.PACKAGE_STATE_FAILED,
-}
 HALT_ALL_TIMEOUT = 600.0  # cmhaltnode waits this long for its packages to move away
 
 
@@ -504,42 +498,7 @@ class LocalPackages:
     # -- reports -----------------------------------------------------------------------
 
     def report(self, name: str) -> package_pb2.PackageReport:
-        runner = self.runners[name]
-        unclean = runner.unclean or bool(runner.leftover)
-        unclean = unclean or (runner.state is State.FAILED and bool(runner.active_resources()))
-        return package_pb2.PackageReport(
-            package_name=name,
-            node_name=self.node,
-            state=STATE_PB[runner.state],
-            services=[
-                package_pb2.ServiceReport(
-                    service_name=s.name,
-                    running=s.pid is not None,
-                    restarts=s.restarts,
-                    pid=s.pid or 0,
-                    max_restarts="unlimited" if s.restart is None else str(s.restart),
-                )
-                for s in runner.services()
-            ],
-            last_error=runner.last_error,
-            halt_unclean=unclean,
-            subnets_down=sorted(self.subnets_down.get(name, ())),
-            modules_down=runner.modules_down(),
-            ailing=self._ailing(runner),
-        )
-
-    def _ailing(self, runner: PackageRunner) -> str:
-        """What is not up or healthy of a running package, in words ("" if whole)."""
-        if runner.state is not State.RUNNING:
-            return ""
-        parts = [f"{m} down" for m in runner.modules_down()]
-        parts += [
-            f"service {s.name} not running" for s in runner.services() if s.active and s.pid is None
-        ]
-        parts += [f"subnet {s} down" for s in self.subnets_down.get(runner.name, ())]
-        if runner.ignored:
-            parts.append(runner.ignored)
-        return "; ".join(dict.fromkeys(parts))
+        return package_report(self.node, self.runners[name], self.subnets_down.get(name, ()))
 
     def node_report(self) -> package_pb2.NodePackages:
         """What this node holds: packages that are not simply halted here."""
