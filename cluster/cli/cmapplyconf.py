@@ -1,17 +1,21 @@
 """cmapplyconf: check, compile and distribute the configuration to every node.
 
-  cmapplyconf [-v] [-f] [-C CLUSTER.ascii] [-P PKG.conf ...] [--crl CA_DIR/ca.crl]
+  cmapplyconf [-v] [-f] [-t [--format table|json]] [-C CLUSTER.ascii] [-P PKG.conf ...]
+              [--crl CA_DIR/ca.crl]
 
 All or nothing: every node of the old and new configuration stages the new
 generation before any commits it; a node that misses the commit catches up.
 `-P` adds or replaces those packages and keeps the others. `--crl` distributes the
 cluster CA's revocation list (made by `cmcert revoke`) with the configuration: every
 node then refuses the revoked certificates; later applies keep it until a newer one.
+-t prints which packages would start, halt or move once the files are applied (the same
+as cmeval -C/-P), and applies nothing.
 """
 
 from pathlib import Path
 
 from cluster.cli.args import CmArgumentParser, add_connection_options
+from cluster.cli.preview import add_preview_options, evaluation, show
 from cluster.errors import UsageError
 
 
@@ -34,8 +38,18 @@ def main(argv: list[str], prog: str = "cmapplyconf") -> int:
     )
     parser.add_argument("-f", dest="force", action="store_true", help="do not ask for confirmation")
     parser.add_argument("-v", "--verbose", action="store_true", help="show each step")
+    add_preview_options(parser, short_format=False)
     add_connection_options(parser)
     args = parser.parse_args(argv)
+    if args.preview and (args.cluster or args.packages):
+        from cluster.cli.confcommon import sources_request
+        from cluster.cli.connect import admin_client
+
+        config = sources_request(args.cluster, args.packages)
+        with admin_client(args, timeout=120.0) as client:
+            return show(prog, client.evaluate(evaluation(args.format, config=config)))
+    if args.preview:
+        raise UsageError("-t: give the cluster file (-C) and/or package files (-P) to preview")
     if args.cluster is None and not args.packages and args.crl is None:
         raise UsageError("give the cluster file (-C), package files (-P) and/or --crl FILE")
     crl = read_crl(Path(args.crl)) if args.crl else b""

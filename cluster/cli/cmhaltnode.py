@@ -1,14 +1,16 @@
 """cmhaltnode: halt nodes: they leave the cluster through a decided membership.
 
-  cmhaltnode [-v] [-f] [NODE ...]    (default: this node)
+  cmhaltnode [-v] [-f] [-t [--format table|json]] [NODE ...]    (default: this node)
 
 Refused while the node runs packages unless -f, which moves or halts them first
 (packages arrive with the package runner). Fails, naming them, when packages still hold
 something on the node afterwards (a halt that was not clean): the node stays a member,
-so its lease guard keeps covering them.
+so its lease guard keeps covering them. -t prints where the node's packages would go
+(or that they would halt), and changes nothing.
 """
 
 from cluster.cli.args import NODE_NAME, CmArgumentParser, add_connection_options
+from cluster.cli.preview import add_preview_options, evaluation, show
 
 
 def main(argv: list[str], prog: str = "cmhaltnode") -> int:
@@ -24,12 +26,17 @@ def main(argv: list[str], prog: str = "cmhaltnode") -> int:
     parser.add_argument(
         "nodes", nargs="*", type=NODE_NAME, metavar="NODE", help="default: this node"
     )
+    add_preview_options(parser, short_format=False)
     add_connection_options(parser)
     args = parser.parse_args(argv)
 
     from cluster.cli.clustercmd import finish
     from cluster.cli.connect import admin_client
 
+    if args.preview:
+        request = evaluation(args.format, halt_nodes=args.nodes, halt_this_node=not args.nodes)
+        with admin_client(args, timeout=120.0) as client:
+            return show(prog, client.evaluate(request))
     status = 0
     with admin_client(args, timeout=900.0) as client:
         for node in args.nodes or [""]:

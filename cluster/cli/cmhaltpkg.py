@@ -1,6 +1,6 @@
 """cmhaltpkg: halt packages.
 
-  cmhaltpkg [-v] [-n NODE]... [-s] PKG...
+  cmhaltpkg [-v] [-t [-f table|json]] [-n NODE]... [-s] PKG...
 
 Halts each package wherever it runs, or only on the nodes named with -n (a multi_node
 package may run on several). Halting a package turns its global switching (AUTO_RUN)
@@ -15,6 +15,9 @@ detached filesystem also clears it by itself once its last user is gone.
 addresses, filesystems and scripts stay up, and cmrunpkg PKG starts the services again.
 (Serviceguard's -s halts what a partial start, cmrunpkg -m, started: a plain cmhaltpkg
 does that here.) AUTO_RUN is not changed by -s.
+
+-t prints what would happen (what would halt first, what would then be left waiting)
+and changes nothing.
 """
 
 from collections.abc import Iterator
@@ -27,6 +30,7 @@ from cluster.cli.args import (
     add_connection_options,
     add_nodes_option,
 )
+from cluster.cli.preview import add_preview_options, preview_value, show
 from cluster.packages.modules import SERVICES
 
 if TYPE_CHECKING:
@@ -53,6 +57,7 @@ def main(argv: list[str], prog: str = "cmhaltpkg") -> int:
     parser.add_argument(
         "packages", nargs="+", type=PACKAGE_NAME, metavar="PKG", help="package names"
     )
+    add_preview_options(parser)
     add_connection_options(parser)
     args = parser.parse_args(argv)
 
@@ -65,6 +70,13 @@ def main(argv: list[str], prog: str = "cmhaltpkg") -> int:
     from cluster.cli.connect import admin_client
 
     with admin_client(args, timeout=900.0) as client:
+        if args.preview:
+            status = 0
+            for pkg in packages:
+                for node in nodes:
+                    progress = client.halt_package(pkg, node, modules, preview_value(args))
+                    status |= show(prog, progress)
+            return status
 
         def halt(package: str) -> "Iterator[str | Outcome]":
             steps = [partial(client.halt_package, package, node, modules) for node in nodes]

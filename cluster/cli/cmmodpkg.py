@@ -1,6 +1,6 @@
 """cmmodpkg: enable or disable a package's switching; maintenance mode.
 
-  cmmodpkg {-e|-d} [-n NODE]... [-v] PKG...
+  cmmodpkg {-e|-d} [-n NODE]... [-v] [-t [-f table|json]] PKG...
   cmmodpkg -m {on|off} [-n NODE] [-v] PKG...
 
 Without -n: global switching (AUTO_RUN). -e lets the package start, and move to
@@ -18,6 +18,9 @@ services only (cmhaltpkg -s). Packages that depend on it must be halted with swi
 disabled. If its node halts or fails, or the cluster halts, maintenance mode ends and
 the package is not started again by itself. -m off requires the package whole and
 healthy (or halted); enable switching again afterwards with cmmodpkg -e PKG.
+
+-t (with -e or -d) prints what the change would make happen (cmmodpkg -e can start or
+move packages) and changes nothing.
 """
 
 from cluster.cli.args import (
@@ -26,6 +29,7 @@ from cluster.cli.args import (
     add_connection_options,
     add_nodes_option,
 )
+from cluster.cli.preview import add_preview_options, preview_value, show
 from cluster.errors import UsageError
 
 
@@ -57,6 +61,7 @@ def main(argv: list[str], prog: str = "cmmodpkg") -> int:
     parser.add_argument(
         "packages", nargs="+", type=PACKAGE_NAME, metavar="PKG", help="package names"
     )
+    add_preview_options(parser)
     add_connection_options(parser)
     args = parser.parse_args(argv)
 
@@ -86,6 +91,14 @@ def main(argv: list[str], prog: str = "cmmodpkg") -> int:
     from cluster.cli.connect import admin_client
 
     with admin_client(args, timeout=900.0) as client:
+        if args.preview:
+            if maintenance is not None:
+                raise UsageError("-t cannot preview -m (as in Serviceguard)")
+            status = 0
+            for pkg in packages:
+                change = client.modify_package(pkg, enable, nodes, None, preview_value(args))
+                status |= show(prog, change)
+            return status
         return each_package(
             prog,
             packages,

@@ -1,6 +1,6 @@
 """cmrunpkg: run packages.
 
-  cmrunpkg [-v] [-n NODE] [-m MODULE] [-e MODULE]... PKG...
+  cmrunpkg [-v] [-t [-f table|json]] [-n NODE] [-m MODULE] [-e MODULE]... PKG...
 
 Starts each package on NODE, or where the placement engine chooses when -n is not
 given (the first available node of its NODE_NAME list that may run it). A package that
@@ -15,6 +15,10 @@ The modules, in start order: sg/volume_group, sg/package_ip, sg/filesystem, sg/o
 sg/external (run and halt scripts), sg/service ("sg/" may be left out). On a package
 running in part (or whose services were halted with cmhaltpkg -s), cmrunpkg starts
 what is missing of it, with no outage of what runs.
+
+-t prints what would happen (where each package would start, what else would start or
+wait with it, or why it would be refused) and changes nothing; exit status 1 when it
+would be refused.
 """
 
 from cluster.cli.args import (
@@ -23,6 +27,7 @@ from cluster.cli.args import (
     add_connection_options,
     add_nodes_option,
 )
+from cluster.cli.preview import add_preview_options, preview_value, show
 from cluster.errors import UsageError
 from cluster.packages.modules import partial_start
 
@@ -48,6 +53,7 @@ def main(argv: list[str], prog: str = "cmrunpkg") -> int:
     parser.add_argument(
         "packages", nargs="+", type=PACKAGE_NAME, metavar="PKG", help="package names"
     )
+    add_preview_options(parser)
     add_connection_options(parser)
     args = parser.parse_args(argv)
 
@@ -68,6 +74,11 @@ def main(argv: list[str], prog: str = "cmrunpkg") -> int:
     from cluster.cli.connect import admin_client
 
     with admin_client(args, timeout=900.0) as client:
+        if args.preview:
+            status = 0
+            for pkg in packages:
+                status |= show(prog, client.run_package(pkg, node, modules, preview_value(args)))
+            return status
         return each_package(
             prog,
             packages,

@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "cmlog": ("tools.cmlog", "read this node's cmcld or package log, filtered"),
     "cmtakeover": ("tools.cmtakeover", "emergency: run a package here without the cluster"),
     "cmcheckconf": ("cluster.cli.cmcheckconf", "check cluster and package files"),
+    "cmeval": ("cluster.cli.cmeval", "predict what the cluster would do if... (nothing changes)"),
     "cmapplyconf": ("cluster.cli.cmapplyconf", "check and distribute the configuration"),
     "cmgetconf": ("cluster.cli.cmgetconf", "write the applied configuration as ASCII"),
     "cmviewconf": ("cluster.cli.cmviewconf", "show the applied configuration"),

@@ -25,16 +25,9 @@ from cluster.core.messages import Membership
 from cluster.core.policy_model import (
     Action,
     ActionKind,
-    Condition,
-    Dependency,
-    FailbackPolicy,
-    FailoverPolicy,
     HaltRequest,
     InstanceState,
-    Location,
     Outcome,
-    PackageSpec,
-    PackageType,
     Request,
     RunRequest,
 )
@@ -47,7 +40,6 @@ from cluster.core.session_model import (
     Configured,
     Decided,
     HaltAll,
-    Layout,
     Modify,
     Notify,
     Order,
@@ -65,7 +57,9 @@ from cluster.core.session_model import (
 )
 from cluster.daemon.background import report_end
 from cluster.daemon.distribute import node_addresses
+from cluster.daemon.layout import layout_of
 from cluster.daemon.packages import LocalPackages
+from cluster.daemon.preview import preview_command, previewed
 from cluster.errors import CmError, Unreachable
 from cluster.pb.v1 import package_pb2
 from cluster.transport.convert_session import (
@@ -82,32 +76,6 @@ RPC_TIMEOUT = 5.0
 ACTION_SLACK = 60.0  # beyond the package's own script and service timeouts
 COMMAND_TIMEOUT = 900.0
 LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
-
-
-def spec_of(package: Package, config: Config) -> PackageSpec:
-    return PackageSpec(
-        name=package.name,
-        nodes=package.eligible_nodes(config.cluster),
-        type=PackageType(package.type),
-        failover_policy=FailoverPolicy(package.failover_policy.lower()),
-        failback_policy=FailbackPolicy(package.failback_policy.lower()),
-        priority=package.priority,
-        dependencies=tuple(
-            Dependency(d.package, Condition(d.condition.lower()), Location(d.location.lower()))
-            for d in package.dependencies
-        ),
-    )
-
-
-def layout_of(config: Config | None, generation: int) -> Layout | None:
-    if config is None:
-        return None
-    return Layout(
-        generation=generation,
-        nodes=tuple(n.name for n in config.cluster.nodes),
-        packages=tuple(spec_of(p, config) for p in config.packages),
-        auto_run={p.name: p.auto_run for p in config.packages},
-    )
 
 
 class Coordinator:
@@ -328,6 +296,10 @@ class Coordinator:
             )
         which = request.WhichOneof("command")
         who = request.operator or "an operator"
+        if which == "evaluate" or previewed(request):
+            async for line in self._preview(request):
+                yield line
+            return
         if which == "modify":
             modify = request.modify
             reason = await self._ask_session(
@@ -360,6 +332,15 @@ class Coordinator:
             yield "every package is halted"
         else:
             raise CmError("empty package command")
+
+    async def _preview(self, request: package_pb2.PackageCommandRequest) -> AsyncIterator[str]:
+        """-t and cmeval: the prediction from the live snapshot; nothing changes."""
+        snap = self.session.snapshot(time.monotonic_ns())
+        lines, refused = await preview_command(snap, self._config(), request)
+        for line in lines:
+            yield line
+        if refused:
+            raise CmError(refused)
 
     def _package(self, name: str) -> Package:
         config = self._config()

@@ -224,20 +224,34 @@ class LocalNode:
         return self._background.detach(self._packages.command(request), what)
 
     def run_package(
-        self, package: str, node: str, caller: str, modules: tuple[str, ...] = ()
+        self, package: str, node: str, caller: str, modules: tuple[str, ...] = (), preview: int = 0
     ) -> AsyncIterator[str]:
         run = package_pb2.RunPackageRequest(
-            package_name=package, node_name=node, modules=list(modules)
+            package_name=package,
+            node_name=node,
+            modules=list(modules),
+            preview=preview,  # type: ignore[arg-type]
         )
         return self._package_command(caller, run=run)
 
     def halt_package(
-        self, package: str, node: str, caller: str, modules: tuple[str, ...] = ()
+        self, package: str, node: str, caller: str, modules: tuple[str, ...] = (), preview: int = 0
     ) -> AsyncIterator[str]:
         halt = package_pb2.HaltPackageRequest(
-            package_name=package, node_name=node, modules=list(modules)
+            package_name=package,
+            node_name=node,
+            modules=list(modules),
+            preview=preview,  # type: ignore[arg-type]
         )
         return self._package_command(caller, halt=halt)
+
+    def evaluate(self, request: package_pb2.EvaluateRequest, caller: str) -> AsyncIterator[str]:
+        if request.halt_this_node:
+            request.halt_nodes.append(self._name)
+        if request.join_this_node:
+            request.join_nodes.append(self._name)
+        request.halt_this_node = request.join_this_node = False
+        return self._package_command(caller, evaluate=request)
 
     def modify_package(
         self,
@@ -245,10 +259,15 @@ class LocalNode:
         enable: bool,
         nodes: Sequence[str],
         caller: str,
+        *,
         maintenance: bool | None = None,
+        preview: int = 0,
     ) -> AsyncIterator[str]:
         modify = package_pb2.ModifyPackageRequest(
-            package_name=package, enable=enable, node_names=list(nodes)
+            package_name=package,
+            enable=enable,
+            node_names=list(nodes),
+            preview=preview,  # type: ignore[arg-type]
         )
         if maintenance is not None:
             modify.maintenance = modify.MAINTENANCE_ON if maintenance else modify.MAINTENANCE_OFF

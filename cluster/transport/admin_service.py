@@ -21,6 +21,7 @@ from cluster.transport.backend import NodeBackend
 from cluster.transport.convert import node_info_to_pb, view_to_pb
 from cluster.transport.convert_session import MAINTENANCE
 from cluster.transport.fields import (
+    check_evaluation,
     check_name,
     check_nodes,
     check_package_fields,
@@ -147,6 +148,17 @@ class AdminServicer(services_pb2_grpc.AdminServicer):
     ) -> config_pb2.GetConfigReply:
         return config_pb2.GetConfigReply(blob=self._backend.applied_config())
 
+    async def Evaluate(
+        self, request: package_pb2.EvaluateRequest, context: Context
+    ) -> AsyncIterator[admin_pb2.CommandProgress]:
+        try:
+            check_evaluation(request)
+        except CmError as exc:
+            await abort_for(context, exc)
+        lines = self._backend.evaluate(request, str(current_identity.get()))
+        async for item in progress(lines, "nothing was changed"):
+            yield item
+
     async def RunPackage(
         self, request: package_pb2.RunPackageRequest, context: Context
     ) -> AsyncIterator[admin_pb2.CommandProgress]:
@@ -159,7 +171,7 @@ class AdminServicer(services_pb2_grpc.AdminServicer):
             await abort_for(context, exc)
         caller = str(current_identity.get())
         lines = self._backend.run_package(
-            request.package_name, node, caller, tuple(request.modules)
+            request.package_name, node, caller, tuple(request.modules), request.preview
         )
         async for item in progress(lines, f"package {request.package_name} started"):
             yield item
@@ -176,7 +188,7 @@ class AdminServicer(services_pb2_grpc.AdminServicer):
             await abort_for(context, exc)
         caller = str(current_identity.get())
         lines = self._backend.halt_package(
-            request.package_name, node, caller, tuple(request.modules)
+            request.package_name, node, caller, tuple(request.modules), request.preview
         )
         async for item in progress(lines, f"package {request.package_name} halted"):
             yield item
@@ -192,7 +204,12 @@ class AdminServicer(services_pb2_grpc.AdminServicer):
         caller = str(current_identity.get())
         maintenance = MAINTENANCE.get(request.maintenance)
         lines = self._backend.modify_package(
-            request.package_name, request.enable, nodes, caller, maintenance
+            request.package_name,
+            request.enable,
+            nodes,
+            caller,
+            maintenance=maintenance,
+            preview=request.preview,
         )
         verb = "enabled" if request.enable else "disabled"
         where = f" on {', '.join(nodes)}" if nodes else ""

@@ -57,14 +57,15 @@ class NodeBackend(Protocol):
     # Packages, for operators (cmrunpkg, cmhaltpkg, cmmodpkg). Each yields progress
     # lines; raising CmError ends the command with that error (FieldError: a bad field).
     def run_package(
-        self, package: str, node: str, caller: str, modules: tuple[str, ...] = ()
+        self, package: str, node: str, caller: str, modules: tuple[str, ...] = (), preview: int = 0
     ) -> AsyncIterator[str]:
         """Start `package` on `node` ("": where the policy engine chooses); `modules`:
-        a partial start (maintenance mode)."""
+        a partial start (maintenance mode); `preview` (package_pb2.Preview): say what
+        would happen instead."""
         ...
 
     def halt_package(
-        self, package: str, node: str, caller: str, modules: tuple[str, ...] = ()
+        self, package: str, node: str, caller: str, modules: tuple[str, ...] = (), preview: int = 0
     ) -> AsyncIterator[str]:
         """Halt `package` on `node` ("": wherever it runs); AUTO_RUN goes off.
         `modules`: halt only these (maintenance mode)."""
@@ -76,11 +77,17 @@ class NodeBackend(Protocol):
         enable: bool,
         nodes: Sequence[str],
         caller: str,
+        *,
         maintenance: bool | None = None,
+        preview: int = 0,
     ) -> AsyncIterator[str]:
         """Switching of `package`: with no nodes, global switching (AUTO_RUN; enabling
         also clears its failure history); with nodes, node switching on those nodes.
         `maintenance` True/False: cmmodpkg -m on/off instead (`enable` unused)."""
+        ...
+
+    def evaluate(self, request: package_pb2.EvaluateRequest, caller: str) -> AsyncIterator[str]:
+        """cmeval and -t of the node and cluster commands: a prediction, nothing done."""
         ...
 
     # Cluster membership (cmruncl, cmhaltcl, cmrunnode, cmhaltnode, cmviewcl).

@@ -251,20 +251,29 @@ class AdminClient:
         return self._progress("HaltNode", admin_pb2.HaltNodeRequest(node_name=node, force=force))
 
     def run_package(
-        self, package: str, node: str, modules: Sequence[str] = ()
+        self, package: str, node: str, modules: Sequence[str] = (), preview: int = 0
     ) -> Iterator[str | Outcome]:
         request = package_pb2.RunPackageRequest(
-            package_name=package, node_name=node, modules=list(modules)
+            package_name=package,
+            node_name=node,
+            modules=list(modules),
+            preview=preview,  # type: ignore[arg-type]
         )
         return self._progress("RunPackage", request)
 
     def halt_package(
-        self, package: str, node: str, modules: Sequence[str] = ()
+        self, package: str, node: str, modules: Sequence[str] = (), preview: int = 0
     ) -> Iterator[str | Outcome]:
         request = package_pb2.HaltPackageRequest(
-            package_name=package, node_name=node, modules=list(modules)
+            package_name=package,
+            node_name=node,
+            modules=list(modules),
+            preview=preview,  # type: ignore[arg-type]
         )
         return self._progress("HaltPackage", request)
+
+    def evaluate(self, request: package_pb2.EvaluateRequest) -> Iterator[str | Outcome]:
+        return self._progress("Evaluate", request)
 
     def modify_package(
         self,
@@ -272,9 +281,13 @@ class AdminClient:
         enable: bool,
         nodes: Sequence[str],
         maintenance: bool | None = None,
+        preview: int = 0,
     ) -> Iterator[str | Outcome]:
         request = package_pb2.ModifyPackageRequest(
-            package_name=package, enable=enable, node_names=list(nodes)
+            package_name=package,
+            enable=enable,
+            node_names=list(nodes),
+            preview=preview,  # type: ignore[arg-type]
         )
         if maintenance is not None:
             request.maintenance = request.MAINTENANCE_ON if maintenance else request.MAINTENANCE_OFF

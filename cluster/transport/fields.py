@@ -5,6 +5,7 @@ Each raises FieldError naming the field, which the caller receives as
 INVALID_ARGUMENT; nothing was done.
 """
 
+import ipaddress
 from collections.abc import Callable, Sequence
 
 from google.protobuf.message import Message
@@ -12,7 +13,7 @@ from google.protobuf.message import Message
 from cluster.errors import FieldError
 from cluster.names import node_name_problem, object_name_problem
 from cluster.packages.modules import check_modules
-from cluster.pb.v1 import config_pb2
+from cluster.pb.v1 import config_pb2, package_pb2
 
 MAX_NODES = 64  # the most nodes a cluster has: no list of node names is longer
 MAX_PACKAGE_FILES = 1000  # package files in one check (Serviceguard allows 300 packages)
@@ -52,6 +53,25 @@ def check_package_fields(
     problem = check_modules(list(modules))
     if problem:
         raise FieldError(modules_field, problem)
+
+
+def check_evaluation(request: package_pb2.EvaluateRequest, prefix: str = "") -> None:
+    """cmeval's fields: node names, subnets (SUBNET or SUBNET@NODE, an address with an
+    optional prefix), configuration files bounded as cmcheckconf's."""
+    for name in ("fail_nodes", "halt_nodes", "join_nodes"):
+        check_nodes(prefix + name, getattr(request, name))
+    check_count(prefix + "down_subnets", request.down_subnets, MAX_NODES)
+    for text in request.down_subnets:
+        subnet, _, node = text.partition("@")
+        try:
+            ipaddress.ip_network(subnet, strict=False)
+        except ValueError:
+            raise FieldError(
+                prefix + "down_subnets", f"{text[:60]!r} is not SUBNET[@NODE]"
+            ) from None
+        if node:
+            check_name(prefix + "down_subnets", node, node_name_problem)
+    check_sources(request.config)
 
 
 def operator_field(text: str) -> str:

@@ -19,7 +19,12 @@ from cluster.pb.v1 import (
 from cluster.transport.auth import current_identity
 from cluster.transport.backend import NodeBackend
 from cluster.transport.convert import node_info_to_pb
-from cluster.transport.fields import check_name, check_package_fields, operator_field
+from cluster.transport.fields import (
+    check_evaluation,
+    check_name,
+    check_package_fields,
+    operator_field,
+)
 from cluster.transport.heartbeat import HeartbeatLinks
 from cluster.transport.replies import abort_for, progress
 
@@ -170,6 +175,8 @@ class NodeServicer(services_pb2_grpc.NodeServicer):
             check_package_fields(
                 inner.package_name, node, f"{which}.node_name", inner.modules, f"{which}.modules"
             )
+        elif which == "evaluate":
+            check_evaluation(request.evaluate, "evaluate.")
         elif which == "modify":
             check_package_fields(
                 request.modify.package_name, list(request.modify.node_names), "modify.node_names"

@@ -48,6 +48,7 @@ EXPECTED: dict[str, tuple[CallerClass, Role | None]] = {
     "Admin/ViewCluster": (OP, Role.MONITOR),
     "Admin/GetConfig": (OP, Role.MONITOR),
     "Admin/ReadLog": (OP, Role.MONITOR),
+    "Admin/Evaluate": (OP, Role.MONITOR),
     "Admin/CheckConfig": (OP, Role.FULL_ADMIN),
     "Admin/ApplyConfig": (OP, Role.FULL_ADMIN),
     "Admin/DeleteConfig": (OP, Role.FULL_ADMIN),
@@ -108,6 +109,8 @@ def test_large_requests_are_declared_where_needed() -> None:
         "Node/SetPackageFlags",
         "Admin/CheckConfig",
         "Admin/ApplyConfig",
+        "Admin/Evaluate",
+        "Node/PackageCommand",
     }
     assert all(size <= 32 << 20 for size in big.values())
     packages = {m for m, r in RULES.items() if r.package_field}

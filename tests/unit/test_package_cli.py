@@ -40,13 +40,13 @@ class FakeClient:
             yield Outcome(True, f"package {package} done")
 
     def run_package(
-        self, package: str, node: str, modules: Sequence[str] = ()
+        self, package: str, node: str, modules: Sequence[str] = (), preview: int = 0
     ) -> Iterator[str | Outcome]:
         self.calls.append(("run", package, node, *([tuple(modules)] if modules else [])))
         return self._answer("Running", package, node)
 
     def halt_package(
-        self, package: str, node: str, modules: Sequence[str] = ()
+        self, package: str, node: str, modules: Sequence[str] = (), preview: int = 0
     ) -> Iterator[str | Outcome]:
         self.calls.append(("halt", package, node, *([tuple(modules)] if modules else [])))
         return self._answer("Halting", package, node)
@@ -57,6 +57,7 @@ class FakeClient:
         enable: bool,
         nodes: Sequence[str],
         maintenance: bool | None = None,
+        preview: int = 0,
     ) -> Iterator[str | Outcome]:
         if maintenance is not None:
             self.calls.append(("maintenance", package, maintenance, tuple(nodes)))

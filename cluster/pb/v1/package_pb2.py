@@ -23,9 +23,10 @@ _sym_db = _symbol_database.Default()
 
 
 from cluster.pb.v1 import common_pb2 as cluster_dot_pb_dot_v1_dot_common__pb2
+from cluster.pb.v1 import config_pb2 as cluster_dot_pb_dot_v1_dot_config__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x63luster/pb/v1/package.proto\x12\rcluster.pb.v1\x1a\x1a\x63luster/pb/v1/common.proto\"\xfa\x01\n\rPackageReport\x12\x14\n\x0cpackage_name\x18\x01 \x01(\t\x12\x11\n\tnode_name\x18\x02 \x01(\t\x12*\n\x05state\x18\x03 \x01(\x0e\x32\x1b.cluster.pb.v1.PackageState\x12.\n\x08services\x18\x04 \x03(\x0b\x32\x1c.cluster.pb.v1.ServiceReport\x12\x12\n\nlast_error\x18\x05 \x01(\t\x12\x14\n\x0chalt_unclean\x18\x06 \x01(\x08\x12\x14\n\x0csubnets_down\x18\x07 \x03(\t\x12\x14\n\x0cmodules_down\x18\x08 \x03(\t\x12\x0e\n\x06\x61iling\x18\t \x01(\t\"k\n\rServiceReport\x12\x14\n\x0cservice_name\x18\x01 \x01(\t\x12\x0f\n\x07running\x18\x02 \x01(\x08\x12\x10\n\x08restarts\x18\x03 \x01(\r\x12\x0b\n\x03pid\x18\x04 \x01(\x05\x12\x14\n\x0cmax_restarts\x18\x05 \x01(\t\"\xde\x01\n\rPackageAction\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\x12\x19\n\x11\x63onfig_generation\x18\x02 \x01(\x04\x12\x14\n\x0cpackage_name\x18\x03 \x01(\t\x12/\n\x04kind\x18\x04 \x01(\x0e\x32!.cluster.pb.v1.PackageAction.Kind\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x0f\n\x07modules\x18\x06 \x03(\t\";\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x0e\n\nKIND_START\x10\x01\x12\r\n\tKIND_HALT\x10\x02\"Q\n\x12PackageActionReply\x12,\n\x06report\x18\x01 \x01(\x0b\x32\x1c.cluster.pb.v1.PackageReport\x12\r\n\x05\x65rror\x18\x02 \x01(\t\"M\n\x11RunPackageRequest\x12\x14\n\x0cpackage_name\x18\x01 \x01(\t\x12\x11\n\tnode_name\x18\x02 \x01(\t\x12\x0f\n\x07modules\x18\x03 \x03(\t\"N\n\x12HaltPackageRequest\x12\x14\n\x0cpackage_name\x18\x01 \x01(\t\x12\x11\n\tnode_name\x18\x02 \x01(\t\x12\x0f\n\x07modules\x18\x03 \x03(\t\"\xe9\x01\n\x14ModifyPackageRequest\x12\x14\n\x0cpackage_name\x18\x01 \x01(\t\x12\x0e\n\x06\x65nable\x18\x02 \x01(\x08\x12\x12\n\nnode_names\x18\x03 \x03(\t\x12\x44\n\x0bmaintenance\x18\x04 \x01(\x0e\x32/.cluster.pb.v1.ModifyPackageRequest.Maintenance\"Q\n\x0bMaintenance\x12\x19\n\x15MAINTENANCE_UNCHANGED\x10\x00\x12\x12\n\x0eMAINTENANCE_ON\x10\x01\x12\x13\n\x0fMAINTENANCE_OFF\x10\x02\"\x8b\x01\n\x0bPackageFlag\x12\x14\n\x0cpackage_name\x18\x01 \x01(\t\x12\x10\n\x08\x61uto_run\x18\x02 \x01(\x08\x12\x16\n\x0e\x64isabled_nodes\x18\x03 \x03(\t\x12\x14\n\x0c\x66\x61iled_nodes\x18\x04 \x03(\t\x12\x18\n\x10maintenance_node\x18\x05 \x01(\t\x12\x0c\n\x04home\x18\x06 \x01(\t\"X\n\x0cPackageFlags\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\x12\x0b\n\x03seq\x18\x02 \x01(\x04\x12,\n\x08packages\x18\x03 \x03(\x0b\x32\x1a.cluster.pb.v1.PackageFlag\"#\n\x12GetPackagesRequest\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\"\xcd\x02\n\x0cNodePackages\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\x12\x11\n\tnode_name\x18\x02 \x01(\t\x12.\n\x08packages\x18\x03 \x03(\x0b\x32\x1c.cluster.pb.v1.PackageReport\x12\x0f\n\x07halting\x18\x04 \x01(\x08\x12*\n\x05\x66lags\x18\x05 \x01(\x0b\x32\x1b.cluster.pb.v1.PackageFlags\x12\x17\n\x0f\x66\x61iled_packages\x18\x06 \x03(\t\x12\x0b\n\x03seq\x18\x07 \x01(\x04\x12\x0c\n\x04\x62oot\x18\x08 \x01(\x04\x12\x39\n\x07reasons\x18\t \x03(\x0b\x32(.cluster.pb.v1.NodePackages.ReasonsEntry\x12\x0f\n\x07\x62locked\x18\n \x01(\t\x1a.\n\x0cReasonsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x10\n\x0eHaltAllRequest\"\x95\x02\n\x15PackageCommandRequest\x12/\n\x03run\x18\x01 \x01(\x0b\x32 .cluster.pb.v1.RunPackageRequestH\x00\x12\x31\n\x04halt\x18\x02 \x01(\x0b\x32!.cluster.pb.v1.HaltPackageRequestH\x00\x12\x35\n\x06modify\x18\x03 \x01(\x0b\x32#.cluster.pb.v1.ModifyPackageRequestH\x00\x12\x31\n\x08halt_all\x18\x04 \x01(\x0b\x32\x1d.cluster.pb.v1.HaltAllRequestH\x00\x12\x10\n\x08operator\x18\n \x01(\t\x12\x11\n\tissued_on\x18\x0b \x01(\tB\t\n\x07\x63ommandb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x63luster/pb/v1/package.proto\x12\rcluster.pb.v1\x1a\x1a\x63luster/pb/v1/common.proto\x1a\x1a\x63luster/pb/v1/config.proto\"\xfa\x01\n\rPackageReport\x12\x14\n\x0cpackage_name\x18\x01 \x01(\t\x12\x11\n\tnode_name\x18\x02 \x01(\t\x12*\n\x05state\x18\x03 \x01(\x0e\x32\x1b.cluster.pb.v1.PackageState\x12.\n\x08services\x18\x04 \x03(\x0b\x32\x1c.cluster.pb.v1.ServiceReport\x12\x12\n\nlast_error\x18\x05 \x01(\t\x12\x14\n\x0chalt_unclean\x18\x06 \x01(\x08\x12\x14\n\x0csubnets_down\x18\x07 \x03(\t\x12\x14\n\x0cmodules_down\x18\x08 \x03(\t\x12\x0e\n\x06\x61iling\x18\t \x01(\t\"k\n\rServiceReport\x12\x14\n\x0cservice_name\x18\x01 \x01(\t\x12\x0f\n\x07running\x18\x02 \x01(\x08\x12\x10\n\x08restarts\x18\x03 \x01(\r\x12\x0b\n\x03pid\x18\x04 \x01(\x05\x12\x14\n\x0cmax_restarts\x18\x05 \x01(\t\"\xde\x01\n\rPackageAction\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\x12\x19\n\x11\x63onfig_generation\x18\x02 \x01(\x04\x12\x14\n\x0cpackage_name\x18\x03 \x01(\t\x12/\n\x04kind\x18\x04 \x01(\x0e\x32!.cluster.pb.v1.PackageAction.Kind\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x0f\n\x07modules\x18\x06 \x03(\t\";\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x0e\n\nKIND_START\x10\x01\x12\r\n\tKIND_HALT\x10\x02\"Q\n\x12PackageActionReply\x12,\n\x06report\x18\x01 \x01(\x0b\x32\x1c.cluster.pb.v1.PackageReport\x12\r\n\x05\x65rror\x18\x02 \x01(\t\"v\n\x11RunPackageRequest\x12\x14\n\x0cpackage_name\x18\x01 \x01(\t\x12\x11\n\tnode_name\x18\x02 \x01(\t\x12\x0f\n\x07modules\x18\x03 \x03(\t\x12\'\n\x07preview\x18\x04 \x01(\x0e\x32\x16.cluster.pb.v1.Preview\"w\n\x12HaltPackageRequest\x12\x14\n\x0cpackage_name\x18\x01 \x01(\t\x12\x11\n\tnode_name\x18\x02 \x01(\t\x12\x0f\n\x07modules\x18\x03 \x03(\t\x12\'\n\x07preview\x18\x04 \x01(\x0e\x32\x16.cluster.pb.v1.Preview\"\x92\x02\n\x14ModifyPackageRequest\x12\x14\n\x0cpackage_name\x18\x01 \x01(\t\x12\x0e\n\x06\x65nable\x18\x02 \x01(\x08\x12\x12\n\nnode_names\x18\x03 \x03(\t\x12\x44\n\x0bmaintenance\x18\x04 \x01(\x0e\x32/.cluster.pb.v1.ModifyPackageRequest.Maintenance\x12\'\n\x07preview\x18\x05 \x01(\x0e\x32\x16.cluster.pb.v1.Preview\"Q\n\x0bMaintenance\x12\x19\n\x15MAINTENANCE_UNCHANGED\x10\x00\x12\x12\n\x0eMAINTENANCE_ON\x10\x01\x12\x13\n\x0fMAINTENANCE_OFF\x10\x02\"\x84\x02\n\x0f\x45valuateRequest\x12\x12\n\nfail_nodes\x18\x01 \x03(\t\x12\x14\n\x0c\x64own_subnets\x18\x02 \x03(\t\x12\x31\n\x06\x63onfig\x18\x03 \x01(\x0b\x32!.cluster.pb.v1.CheckConfigRequest\x12&\n\x06\x66ormat\x18\x04 \x01(\x0e\x32\x16.cluster.pb.v1.Preview\x12\x12\n\nhalt_nodes\x18\x05 \x03(\t\x12\x12\n\njoin_nodes\x18\x06 \x03(\t\x12\x16\n\x0ehalt_this_node\x18\x07 \x01(\x08\x12\x16\n\x0ejoin_this_node\x18\x08 \x01(\x08\x12\x14\n\x0chalt_cluster\x18\t \x01(\x08\"\x8b\x01\n\x0bPackageFlag\x12\x14\n\x0cpackage_name\x18\x01 \x01(\t\x12\x10\n\x08\x61uto_run\x18\x02 \x01(\x08\x12\x16\n\x0e\x64isabled_nodes\x18\x03 \x03(\t\x12\x14\n\x0c\x66\x61iled_nodes\x18\x04 \x03(\t\x12\x18\n\x10maintenance_node\x18\x05 \x01(\t\x12\x0c\n\x04home\x18\x06 \x01(\t\"X\n\x0cPackageFlags\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\x12\x0b\n\x03seq\x18\x02 \x01(\x04\x12,\n\x08packages\x18\x03 \x03(\x0b\x32\x1a.cluster.pb.v1.PackageFlag\"#\n\x12GetPackagesRequest\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\"\xcd\x02\n\x0cNodePackages\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\x12\x11\n\tnode_name\x18\x02 \x01(\t\x12.\n\x08packages\x18\x03 \x03(\x0b\x32\x1c.cluster.pb.v1.PackageReport\x12\x0f\n\x07halting\x18\x04 \x01(\x08\x12*\n\x05\x66lags\x18\x05 \x01(\x0b\x32\x1b.cluster.pb.v1.PackageFlags\x12\x17\n\x0f\x66\x61iled_packages\x18\x06 \x03(\t\x12\x0b\n\x03seq\x18\x07 \x01(\x04\x12\x0c\n\x04\x62oot\x18\x08 \x01(\x04\x12\x39\n\x07reasons\x18\t \x03(\x0b\x32(.cluster.pb.v1.NodePackages.ReasonsEntry\x12\x0f\n\x07\x62locked\x18\n \x01(\t\x1a.\n\x0cReasonsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x10\n\x0eHaltAllRequest\"\xc9\x02\n\x15PackageCommandRequest\x12/\n\x03run\x18\x01 \x01(\x0b\x32 .cluster.pb.v1.RunPackageRequestH\x00\x12\x31\n\x04halt\x18\x02 \x01(\x0b\x32!.cluster.pb.v1.HaltPackageRequestH\x00\x12\x35\n\x06modify\x18\x03 \x01(\x0b\x32#.cluster.pb.v1.ModifyPackageRequestH\x00\x12\x31\n\x08halt_all\x18\x04 \x01(\x0b\x32\x1d.cluster.pb.v1.HaltAllRequestH\x00\x12\x32\n\x08\x65valuate\x18\x05 \x01(\x0b\x32\x1e.cluster.pb.v1.EvaluateRequestH\x00\x12\x10\n\x08operator\x18\n \x01(\t\x12\x11\n\tissued_on\x18\x0b \x01(\tB\t\n\x07\x63ommand*?\n\x07Preview\x12\x10\n\x0cPREVIEW_NONE\x10\x00\x12\x10\n\x0cPREVIEW_TEXT\x10\x01\x12\x10\n\x0cPREVIEW_JSON\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,36 +35,40 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_NODEPACKAGES_REASONSENTRY']._loaded_options = None
   _globals['_NODEPACKAGES_REASONSENTRY']._serialized_options = b'8\001'
-  _globals['_PACKAGEREPORT']._serialized_start=75
-  _globals['_PACKAGEREPORT']._serialized_end=325
-  _globals['_SERVICEREPORT']._serialized_start=327
-  _globals['_SERVICEREPORT']._serialized_end=434
-  _globals['_PACKAGEACTION']._serialized_start=437
-  _globals['_PACKAGEACTION']._serialized_end=659
-  _globals['_PACKAGEACTION_KIND']._serialized_start=600
-  _globals['_PACKAGEACTION_KIND']._serialized_end=659
-  _globals['_PACKAGEACTIONREPLY']._serialized_start=661
-  _globals['_PACKAGEACTIONREPLY']._serialized_end=742
-  _globals['_RUNPACKAGEREQUEST']._serialized_start=744
-  _globals['_RUNPACKAGEREQUEST']._serialized_end=821
-  _globals['_HALTPACKAGEREQUEST']._serialized_start=823
-  _globals['_HALTPACKAGEREQUEST']._serialized_end=901
-  _globals['_MODIFYPACKAGEREQUEST']._serialized_start=904
-  _globals['_MODIFYPACKAGEREQUEST']._serialized_end=1137
-  _globals['_MODIFYPACKAGEREQUEST_MAINTENANCE']._serialized_start=1056
-  _globals['_MODIFYPACKAGEREQUEST_MAINTENANCE']._serialized_end=1137
-  _globals['_PACKAGEFLAG']._serialized_start=1140
-  _globals['_PACKAGEFLAG']._serialized_end=1279
-  _globals['_PACKAGEFLAGS']._serialized_start=1281
-  _globals['_PACKAGEFLAGS']._serialized_end=1369
-  _globals['_GETPACKAGESREQUEST']._serialized_start=1371
-  _globals['_GETPACKAGESREQUEST']._serialized_end=1406
-  _globals['_NODEPACKAGES']._serialized_start=1409
-  _globals['_NODEPACKAGES']._serialized_end=1742
-  _globals['_NODEPACKAGES_REASONSENTRY']._serialized_start=1696
-  _globals['_NODEPACKAGES_REASONSENTRY']._serialized_end=1742
-  _globals['_HALTALLREQUEST']._serialized_start=1744
-  _globals['_HALTALLREQUEST']._serialized_end=1760
-  _globals['_PACKAGECOMMANDREQUEST']._serialized_start=1763
-  _globals['_PACKAGECOMMANDREQUEST']._serialized_end=2040
+  _globals['_PREVIEW']._serialized_start=2508
+  _globals['_PREVIEW']._serialized_end=2571
+  _globals['_PACKAGEREPORT']._serialized_start=103
+  _globals['_PACKAGEREPORT']._serialized_end=353
+  _globals['_SERVICEREPORT']._serialized_start=355
+  _globals['_SERVICEREPORT']._serialized_end=462
+  _globals['_PACKAGEACTION']._serialized_start=465
+  _globals['_PACKAGEACTION']._serialized_end=687
+  _globals['_PACKAGEACTION_KIND']._serialized_start=628
+  _globals['_PACKAGEACTION_KIND']._serialized_end=687
+  _globals['_PACKAGEACTIONREPLY']._serialized_start=689
+  _globals['_PACKAGEACTIONREPLY']._serialized_end=770
+  _globals['_RUNPACKAGEREQUEST']._serialized_start=772
+  _globals['_RUNPACKAGEREQUEST']._serialized_end=890
+  _globals['_HALTPACKAGEREQUEST']._serialized_start=892
+  _globals['_HALTPACKAGEREQUEST']._serialized_end=1011
+  _globals['_MODIFYPACKAGEREQUEST']._serialized_start=1014
+  _globals['_MODIFYPACKAGEREQUEST']._serialized_end=1288
+  _globals['_MODIFYPACKAGEREQUEST_MAINTENANCE']._serialized_start=1207
+  _globals['_MODIFYPACKAGEREQUEST_MAINTENANCE']._serialized_end=1288
+  _globals['_EVALUATEREQUEST']._serialized_start=1291
+  _globals['_EVALUATEREQUEST']._serialized_end=1551
+  _globals['_PACKAGEFLAG']._serialized_start=1554
+  _globals['_PACKAGEFLAG']._serialized_end=1693
+  _globals['_PACKAGEFLAGS']._serialized_start=1695
+  _globals['_PACKAGEFLAGS']._serialized_end=1783
+  _globals['_GETPACKAGESREQUEST']._serialized_start=1785
+  _globals['_GETPACKAGESREQUEST']._serialized_end=1820
+  _globals['_NODEPACKAGES']._serialized_start=1823
+  _globals['_NODEPACKAGES']._serialized_end=2156
+  _globals['_NODEPACKAGES_REASONSENTRY']._serialized_start=2110
+  _globals['_NODEPACKAGES_REASONSENTRY']._serialized_end=2156
+  _globals['_HALTALLREQUEST']._serialized_start=2158
+  _globals['_HALTALLREQUEST']._serialized_end=2174
+  _globals['_PACKAGECOMMANDREQUEST']._serialized_start=2177
+  _globals['_PACKAGECOMMANDREQUEST']._serialized_end=2506
 # @@protoc_insertion_point(module_scope)

@@ -4,6 +4,7 @@ isort:skip_file
 Package control: operator commands, coordinator actions, and what nodes report."""
 
 from cluster.pb.v1 import common_pb2 as _common_pb2
+from cluster.pb.v1 import config_pb2 as _config_pb2
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -19,6 +20,30 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _Preview:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _PreviewEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Preview.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    PREVIEW_NONE: _Preview.ValueType  # 0
+    """do it"""
+    PREVIEW_TEXT: _Preview.ValueType  # 1
+    """say what would happen, for people"""
+    PREVIEW_JSON: _Preview.ValueType  # 2
+    """the same as one JSON document"""
+
+class Preview(_Preview, metaclass=_PreviewEnumTypeWrapper):
+    """-t on a command, and cmeval: what would happen, with nothing changed."""
+
+PREVIEW_NONE: Preview.ValueType  # 0
+"""do it"""
+PREVIEW_TEXT: Preview.ValueType  # 1
+"""say what would happen, for people"""
+PREVIEW_JSON: Preview.ValueType  # 2
+"""the same as one JSON document"""
+Global___Preview: _TypeAlias = Preview  # noqa: Y015
 
 @_typing.final
 class PackageReport(_message.Message):
@@ -191,16 +216,18 @@ Global___PackageActionReply: _TypeAlias = PackageActionReply  # noqa: Y015
 
 @_typing.final
 class RunPackageRequest(_message.Message):
-    """cmrunpkg [-n NODE] [-m MODULE] [-e MODULE] PKG"""
+    """cmrunpkg [-n NODE] [-m MODULE] [-e MODULE] [-t] PKG"""
 
     DESCRIPTOR: _descriptor.Descriptor
 
     PACKAGE_NAME_FIELD_NUMBER: _builtins.int
     NODE_NAME_FIELD_NUMBER: _builtins.int
     MODULES_FIELD_NUMBER: _builtins.int
+    PREVIEW_FIELD_NUMBER: _builtins.int
     package_name: _builtins.str
     node_name: _builtins.str
     """empty: the policy engine chooses"""
+    preview: Global___Preview.ValueType
     @_builtins.property
     def modules(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """a partial start (maintenance mode); empty: all"""
@@ -211,10 +238,11 @@ class RunPackageRequest(_message.Message):
         package_name: _builtins.str = ...,
         node_name: _builtins.str = ...,
         modules: _abc.Iterable[_builtins.str] | None = ...,
+        preview: Global___Preview.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["modules", b"modules", "node_name", b"node_name", "package_name", b"package_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["modules", b"modules", "node_name", b"node_name", "package_name", b"package_name", "preview", b"preview"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -222,16 +250,18 @@ Global___RunPackageRequest: _TypeAlias = RunPackageRequest  # noqa: Y015
 
 @_typing.final
 class HaltPackageRequest(_message.Message):
-    """cmhaltpkg [-n NODE] [-s] PKG"""
+    """cmhaltpkg [-n NODE] [-s] [-t] PKG"""
 
     DESCRIPTOR: _descriptor.Descriptor
 
     PACKAGE_NAME_FIELD_NUMBER: _builtins.int
     NODE_NAME_FIELD_NUMBER: _builtins.int
     MODULES_FIELD_NUMBER: _builtins.int
+    PREVIEW_FIELD_NUMBER: _builtins.int
     package_name: _builtins.str
     node_name: _builtins.str
     """empty: wherever it runs"""
+    preview: Global___Preview.ValueType
     @_builtins.property
     def modules(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """halt only these (maintenance mode); empty: all"""
@@ -242,10 +272,11 @@ class HaltPackageRequest(_message.Message):
         package_name: _builtins.str = ...,
         node_name: _builtins.str = ...,
         modules: _abc.Iterable[_builtins.str] | None = ...,
+        preview: Global___Preview.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["modules", b"modules", "node_name", b"node_name", "package_name", b"package_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["modules", b"modules", "node_name", b"node_name", "package_name", b"package_name", "preview", b"preview"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -278,9 +309,11 @@ class ModifyPackageRequest(_message.Message):
     ENABLE_FIELD_NUMBER: _builtins.int
     NODE_NAMES_FIELD_NUMBER: _builtins.int
     MAINTENANCE_FIELD_NUMBER: _builtins.int
+    PREVIEW_FIELD_NUMBER: _builtins.int
     package_name: _builtins.str
     enable: _builtins.bool
     maintenance: Global___ModifyPackageRequest.Maintenance.ValueType
+    preview: Global___Preview.ValueType
     @_builtins.property
     def node_names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """empty: global switching (AUTO_RUN)"""
@@ -292,14 +325,79 @@ class ModifyPackageRequest(_message.Message):
         enable: _builtins.bool = ...,
         node_names: _abc.Iterable[_builtins.str] | None = ...,
         maintenance: Global___ModifyPackageRequest.Maintenance.ValueType = ...,
+        preview: Global___Preview.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["enable", b"enable", "maintenance", b"maintenance", "node_names", b"node_names", "package_name", b"package_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["enable", b"enable", "maintenance", b"maintenance", "node_names", b"node_names", "package_name", b"package_name", "preview", b"preview"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ModifyPackageRequest: _TypeAlias = ModifyPackageRequest  # noqa: Y015
+
+@_typing.final
+class EvaluateRequest(_message.Message):
+    """cmeval: what if these nodes failed, these subnets went down, or this configuration
+    were applied (each optional; together, all at once).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FAIL_NODES_FIELD_NUMBER: _builtins.int
+    DOWN_SUBNETS_FIELD_NUMBER: _builtins.int
+    CONFIG_FIELD_NUMBER: _builtins.int
+    FORMAT_FIELD_NUMBER: _builtins.int
+    HALT_NODES_FIELD_NUMBER: _builtins.int
+    JOIN_NODES_FIELD_NUMBER: _builtins.int
+    HALT_THIS_NODE_FIELD_NUMBER: _builtins.int
+    JOIN_THIS_NODE_FIELD_NUMBER: _builtins.int
+    HALT_CLUSTER_FIELD_NUMBER: _builtins.int
+    format: Global___Preview.ValueType
+    """PREVIEW_TEXT or PREVIEW_JSON"""
+    halt_this_node: _builtins.bool
+    """and the node the command is issued on halts"""
+    join_this_node: _builtins.bool
+    """and that node joins"""
+    halt_cluster: _builtins.bool
+    """cmhaltcl -t: every member halts"""
+    @_builtins.property
+    def fail_nodes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def down_subnets(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """SUBNET (on every node) or SUBNET@NODE"""
+
+    @_builtins.property
+    def config(self) -> _config_pb2.CheckConfigRequest:
+        """-C/-P files, checked as cmcheckconf does"""
+
+    @_builtins.property
+    def halt_nodes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """cmhaltnode -t, cmhaltcl -t: their packages leave"""
+
+    @_builtins.property
+    def join_nodes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """cmrunnode -t: they join"""
+
+    def __init__(
+        self,
+        *,
+        fail_nodes: _abc.Iterable[_builtins.str] | None = ...,
+        down_subnets: _abc.Iterable[_builtins.str] | None = ...,
+        config: _config_pb2.CheckConfigRequest | None = ...,
+        format: Global___Preview.ValueType = ...,
+        halt_nodes: _abc.Iterable[_builtins.str] | None = ...,
+        join_nodes: _abc.Iterable[_builtins.str] | None = ...,
+        halt_this_node: _builtins.bool = ...,
+        join_this_node: _builtins.bool = ...,
+        halt_cluster: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["config", b"config"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["config", b"config", "down_subnets", b"down_subnets", "fail_nodes", b"fail_nodes", "format", b"format", "halt_cluster", b"halt_cluster", "halt_nodes", b"halt_nodes", "halt_this_node", b"halt_this_node", "join_nodes", b"join_nodes", "join_this_node", b"join_this_node"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EvaluateRequest: _TypeAlias = EvaluateRequest  # noqa: Y015
 
 @_typing.final
 class PackageFlag(_message.Message):
@@ -510,6 +608,7 @@ class PackageCommandRequest(_message.Message):
     HALT_FIELD_NUMBER: _builtins.int
     MODIFY_FIELD_NUMBER: _builtins.int
     HALT_ALL_FIELD_NUMBER: _builtins.int
+    EVALUATE_FIELD_NUMBER: _builtins.int
     OPERATOR_FIELD_NUMBER: _builtins.int
     ISSUED_ON_FIELD_NUMBER: _builtins.int
     operator: _builtins.str
@@ -524,6 +623,8 @@ class PackageCommandRequest(_message.Message):
     def modify(self) -> Global___ModifyPackageRequest: ...
     @_builtins.property
     def halt_all(self) -> Global___HaltAllRequest: ...
+    @_builtins.property
+    def evaluate(self) -> Global___EvaluateRequest: ...
     def __init__(
         self,
         *,
@@ -531,14 +632,15 @@ class PackageCommandRequest(_message.Message):
         halt: Global___HaltPackageRequest | None = ...,
         modify: Global___ModifyPackageRequest | None = ...,
         halt_all: Global___HaltAllRequest | None = ...,
+        evaluate: Global___EvaluateRequest | None = ...,
         operator: _builtins.str = ...,
         issued_on: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["command", b"command", "halt", b"halt", "halt_all", b"halt_all", "modify", b"modify", "run", b"run"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["command", b"command", "evaluate", b"evaluate", "halt", b"halt", "halt_all", b"halt_all", "modify", b"modify", "run", b"run"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["command", b"command", "halt", b"halt", "halt_all", b"halt_all", "issued_on", b"issued_on", "modify", b"modify", "operator", b"operator", "run", b"run"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["command", b"command", "evaluate", b"evaluate", "halt", b"halt", "halt_all", b"halt_all", "issued_on", b"issued_on", "modify", b"modify", "operator", b"operator", "run", b"run"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_command: _TypeAlias = _typing.Literal["run", "halt", "modify", "halt_all"]  # noqa: Y015
+    _WhichOneofReturnType_command: _TypeAlias = _typing.Literal["run", "halt", "modify", "halt_all", "evaluate"]  # noqa: Y015
     _WhichOneofArgType_command: _TypeAlias = _typing.Literal["command", b"command"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_command) -> _WhichOneofReturnType_command | None: ...
 

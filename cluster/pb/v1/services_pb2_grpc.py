@@ -753,6 +753,11 @@ class AdminStub:
                 request_serializer=cluster_dot_pb_dot_v1_dot_package__pb2.ModifyPackageRequest.SerializeToString,
                 response_deserializer=cluster_dot_pb_dot_v1_dot_admin__pb2.CommandProgress.FromString,
                 _registered_method=True)
+        self.Evaluate = channel.unary_stream(
+                '/cluster.pb.v1.Admin/Evaluate',
+                request_serializer=cluster_dot_pb_dot_v1_dot_package__pb2.EvaluateRequest.SerializeToString,
+                response_deserializer=cluster_dot_pb_dot_v1_dot_admin__pb2.CommandProgress.FromString,
+                _registered_method=True)
         self.SetLogLevel = channel.unary_unary(
                 '/cluster.pb.v1.Admin/SetLogLevel',
                 request_serializer=cluster_dot_pb_dot_v1_dot_node__pb2.SetLogLevelRequest.SerializeToString,
@@ -855,6 +860,13 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Evaluate(self, request, context):
+        """cmeval: a prediction from the live cluster; nothing changes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def SetLogLevel(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -937,6 +949,11 @@ def add_AdminServicer_to_server(servicer, server):
             'ModifyPackage': grpc.unary_stream_rpc_method_handler(
                     servicer.ModifyPackage,
                     request_deserializer=cluster_dot_pb_dot_v1_dot_package__pb2.ModifyPackageRequest.FromString,
+                    response_serializer=cluster_dot_pb_dot_v1_dot_admin__pb2.CommandProgress.SerializeToString,
+            ),
+            'Evaluate': grpc.unary_stream_rpc_method_handler(
+                    servicer.Evaluate,
+                    request_deserializer=cluster_dot_pb_dot_v1_dot_package__pb2.EvaluateRequest.FromString,
                     response_serializer=cluster_dot_pb_dot_v1_dot_admin__pb2.CommandProgress.SerializeToString,
             ),
             'SetLogLevel': grpc.unary_unary_rpc_method_handler(
@@ -1351,6 +1368,33 @@ class Admin:
             target,
             '/cluster.pb.v1.Admin/ModifyPackage',
             cluster_dot_pb_dot_v1_dot_package__pb2.ModifyPackageRequest.SerializeToString,
+            cluster_dot_pb_dot_v1_dot_admin__pb2.CommandProgress.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Evaluate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/cluster.pb.v1.Admin/Evaluate',
+            cluster_dot_pb_dot_v1_dot_package__pb2.EvaluateRequest.SerializeToString,
             cluster_dot_pb_dot_v1_dot_admin__pb2.CommandProgress.FromString,
             options,
             channel_credentials,

@@ -213,6 +213,8 @@ class AdminStub:
     RunPackage: _grpc.UnaryStreamMultiCallable[_package_pb2.RunPackageRequest, _admin_pb2.CommandProgress]
     HaltPackage: _grpc.UnaryStreamMultiCallable[_package_pb2.HaltPackageRequest, _admin_pb2.CommandProgress]
     ModifyPackage: _grpc.UnaryStreamMultiCallable[_package_pb2.ModifyPackageRequest, _admin_pb2.CommandProgress]
+    Evaluate: _grpc.UnaryStreamMultiCallable[_package_pb2.EvaluateRequest, _admin_pb2.CommandProgress]
+    """cmeval: a prediction from the live cluster; nothing changes."""
     SetLogLevel: _grpc.UnaryUnaryMultiCallable[_node_pb2.SetLogLevelRequest, _node_pb2.SetLogLevelResponse]
 
 @_typing.type_check_only
@@ -237,6 +239,8 @@ class AdminAsyncStub(AdminStub):
     RunPackage: _aio.UnaryStreamMultiCallable[_package_pb2.RunPackageRequest, _admin_pb2.CommandProgress]  # type: ignore[assignment]
     HaltPackage: _aio.UnaryStreamMultiCallable[_package_pb2.HaltPackageRequest, _admin_pb2.CommandProgress]  # type: ignore[assignment]
     ModifyPackage: _aio.UnaryStreamMultiCallable[_package_pb2.ModifyPackageRequest, _admin_pb2.CommandProgress]  # type: ignore[assignment]
+    Evaluate: _aio.UnaryStreamMultiCallable[_package_pb2.EvaluateRequest, _admin_pb2.CommandProgress]  # type: ignore[assignment]
+    """cmeval: a prediction from the live cluster; nothing changes."""
     SetLogLevel: _aio.UnaryUnaryMultiCallable[_node_pb2.SetLogLevelRequest, _node_pb2.SetLogLevelResponse]  # type: ignore[assignment]
 
 class AdminServicer(metaclass=_abc_1.ABCMeta):
@@ -348,6 +352,14 @@ class AdminServicer(metaclass=_abc_1.ABCMeta):
         request: _package_pb2.ModifyPackageRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_admin_pb2.CommandProgress], _abc.AsyncIterator[_admin_pb2.CommandProgress]]: ...
+
+    @_abc_1.abstractmethod
+    def Evaluate(
+        self,
+        request: _package_pb2.EvaluateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_admin_pb2.CommandProgress], _abc.AsyncIterator[_admin_pb2.CommandProgress]]:
+        """cmeval: a prediction from the live cluster; nothing changes."""
 
     @_abc_1.abstractmethod
     def SetLogLevel(

@@ -1,0 +1,91 @@
+"""cmeval: what would happen if... (Serviceguard's cmeval, and Pacemaker's crm_simulate).
+
+  cmeval [-f table|json] [-C CLUSTER.ascii] [-P PKG.conf]... [--fail-node NODE]...
+         [--subnet-down SUBNET[@NODE]]... [--halt-node NODE]... [--join-node NODE]...
+
+The coordinator runs the placement engine on the live cluster with the change made to
+it and carries its decisions out on paper until nothing is left to do: which packages
+would start, halt or move where, in what order and why, and what would be left
+waiting. -C/-P: the configuration those files would make (checked as cmcheckconf
+checks it) applied; --fail-node: nodes crash (their packages fail over); --subnet-down:
+a subnet fails on every node, or on NODE (packages that monitor it fail there);
+--halt-node/--join-node: cmhaltnode/cmrunnode. Several together happen at once. The
+same cluster state gives the same prediction; nothing is changed. Needs the monitor
+role.
+"""
+
+from cluster.cli.args import NODE_NAME, CmArgumentParser, add_connection_options
+from cluster.cli.preview import add_preview_options, evaluation, show
+
+
+def main(argv: list[str], prog: str = "cmeval") -> int:
+    parser = CmArgumentParser(
+        prog=prog,
+        description="Predict what the cluster would do if nodes failed or halted, subnets "
+        "went down, or a configuration were applied. Nothing is changed.",
+    )
+    parser.add_argument("-C", dest="cluster", metavar="FILE", help="a cluster file to apply")
+    parser.add_argument(
+        "-P",
+        dest="packages",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a package file to apply (repeat)",
+    )
+    parser.add_argument(
+        "--fail-node",
+        dest="fail_nodes",
+        action="append",
+        default=[],
+        type=NODE_NAME,
+        metavar="NODE",
+        help="this node crashes (repeat)",
+    )
+    parser.add_argument(
+        "--subnet-down",
+        dest="down_subnets",
+        action="append",
+        default=[],
+        metavar="SUBNET[@NODE]",
+        help="this subnet fails, everywhere or on NODE (repeat)",
+    )
+    parser.add_argument(
+        "--halt-node",
+        dest="halt_nodes",
+        action="append",
+        default=[],
+        type=NODE_NAME,
+        metavar="NODE",
+        help="this node is halted (cmhaltnode) (repeat)",
+    )
+    parser.add_argument(
+        "--join-node",
+        dest="join_nodes",
+        action="append",
+        default=[],
+        type=NODE_NAME,
+        metavar="NODE",
+        help="this node joins (cmrunnode) (repeat)",
+    )
+    parser.add_argument(
+        "-v", dest="verbose", action="store_true", help="(accepted; always verbose)"
+    )
+    add_preview_options(parser, always=True)
+    add_connection_options(parser)
+    args = parser.parse_args(argv)
+
+    from cluster.cli.confcommon import sources_request
+    from cluster.cli.connect import admin_client
+
+    config = sources_request(args.cluster, args.packages) if args.cluster or args.packages else None
+    request = evaluation(
+        args.format,
+        fail_nodes=args.fail_nodes,
+        down_subnets=args.down_subnets,
+        halt_nodes=args.halt_nodes,
+        join_nodes=args.join_nodes,
+        config=config,
+    )
+    with admin_client(args, timeout=120.0) as client:
+        return show(prog, client.evaluate(request))
