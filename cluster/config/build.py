@@ -162,6 +162,7 @@ def build_package(document: Document) -> Package:
         failover_policy=top.text_or("FAILOVER_POLICY", "configured_node"),
         failback_policy=top.text_or("FAILBACK_POLICY", "manual"),
         priority=None if priority in (None, NO_PRIORITY) else int(priority),
+        failure_timeout_us=int(top._get("FAILURE_TIMEOUT") or 0),  # failover packages only
         dependencies=tuple(_dependency(d) for d in top.blocks("DEPENDENCY_NAME")),
         monitored_subnets=top.texts("MONITORED_SUBNET"),
         ip_subnets=tuple(

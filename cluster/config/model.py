@@ -230,6 +230,7 @@ class Package:
     failover_policy: str = "configured_node"
     failback_policy: str = "manual"
     priority: int | None = None
+    failure_timeout_us: int = 0  # 0: the failure history clears only by cmmodpkg -e
     dependencies: tuple[Dependency, ...] = ()
     monitored_subnets: tuple[str, ...] = ()
     ip_subnets: tuple[IpSubnet, ...] = ()

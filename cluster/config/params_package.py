@@ -189,6 +189,15 @@ BASE: tuple[Param, ...] = (
         example="/var/log/cmcluster/pkg1.log",
     ),
     Param(
+        "FAILURE_TIMEOUT",
+        _seconds(0, 365 * 24 * 3600 * SECOND),
+        "a node where the package failed may run it again by itself this long after the "
+        "failure (Pacemaker's failure-timeout; 0: only cmmodpkg -e clears it)",
+        default=0,
+        module="base",
+        failover_only=True,
+    ),
+    Param(
         "FAILOVER_POLICY",
         Choice(("configured_node", "min_package_node")),
         "where to fail over: the next NODE_NAME in order, or the node running fewest packages",

@@ -116,6 +116,11 @@ class PlacementSession:
         self.cluster_halting = False
         self.last_failure: dict[str, Failure] = {}
         self._failures = 0
+        # FAILURE_TIMEOUT: when this coordinator first knew of each failure (its own
+        # clock; a new coordinator starts counting afresh, which lengthens, never
+        # shortens, the time a node is avoided).
+        self.failure_seen: dict[Key, int] = {}
+        self._expiry_wake = 0
         self._last_decided: Membership | None = None  # the membership before this one
         self._formed = False  # this epoch formed the cluster (the one before was empty)
 
@@ -629,7 +634,37 @@ class PlacementSession:
             },
         )
 
+    def _expire_failures(self, now: int, out: list[SessionEffect]) -> None:
+        """FAILURE_TIMEOUT: a node's failure mark clears by itself that long after
+        this coordinator first knew of it."""
+        layout = self.layout
+        timeouts = layout.failure_timeout if layout else {}
+        table = self._flag_table()
+        known = {(name, node) for name, flag in table.items() for node in flag.failed}
+        self.failure_seen = {k: v for k, v in self.failure_seen.items() if k in known}
+        expired: list[Key] = []
+        earliest = 0
+        for name, node in sorted(known):
+            timeout = timeouts.get(name, 0)
+            if not timeout:
+                continue
+            seen = self.failure_seen.setdefault((name, node), now)
+            if now - seen >= timeout:
+                expired.append((name, node))
+            elif not earliest or seen + timeout < earliest:
+                earliest = seen + timeout
+        for name, node in expired:
+            table[name].failed.discard(node)
+            del self.failure_seen[(name, node)]
+            out.append(Say(f"package {name}: its failure on {node} expired (FAILURE_TIMEOUT)"))
+        if expired:
+            self._set_flags(table, out)
+        if earliest and earliest != self._expiry_wake:
+            self._expiry_wake = earliest
+            out.append(WakeAt(earliest))
+
     def _decide(self, now: int, out: list[SessionEffect]) -> None:
+        self._expire_failures(now, out)
         snap = self.snapshot(now)
         if snap is None:
             return

@@ -89,6 +89,7 @@ class Layout:
     nodes: tuple[str, ...]
     packages: tuple[PackageSpec, ...]
     auto_run: Mapping[str, bool] = field(default_factory=dict)  # AUTO_RUN as configured
+    failure_timeout: Mapping[str, int] = field(default_factory=dict)  # ns; absent: never
 
     def spec(self, name: str) -> PackageSpec | None:
         return next((p for p in self.packages if p.name == name), None)

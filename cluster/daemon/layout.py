@@ -37,4 +37,7 @@ def layout_of(config: Config | None, generation: int) -> Layout | None:
         nodes=tuple(n.name for n in config.cluster.nodes),
         packages=tuple(spec_of(p, config) for p in config.packages),
         auto_run={p.name: p.auto_run for p in config.packages},
+        failure_timeout={
+            p.name: p.failure_timeout_us * 1000 for p in config.packages if p.failure_timeout_us
+        },
     )

@@ -1,5 +1,6 @@
-"""Maintenance mode in the placement session (cmmodpkg -m on|off): Serviceguard's rules
-for entering and leaving it, and its end when its node leaves or the cluster re-forms."""
+"""The placement session's replicated flags beyond switching: maintenance mode (cmmodpkg
+-m on|off), with Serviceguard's rules for entering and leaving it and its end when its
+node leaves or the cluster re-forms, and the failure history's FAILURE_TIMEOUT."""
 
 from collections.abc import Mapping
 
@@ -159,3 +160,33 @@ def test_it_ends_when_its_node_leaves_and_when_the_cluster_formed_again() -> Non
     for member in ("a", "b"):
         kept.handle(Reported(T0, NodeReport(member, 8, RUNNING_ON_A.get(member, ()))))
     assert maintenance_of(kept) == "a"
+
+
+def test_a_failure_mark_expires_after_failure_timeout_and_not_before() -> None:
+    """FAILURE_TIMEOUT (Pacemaker's failure-timeout): counted from when the coordinator
+    first knew of the failure; cmmodpkg -e -n clears it at once as before."""
+    from cluster.core.session_model import Wake, WakeAt
+
+    layout = Layout(
+        3, ("a", "b"), (PackageSpec("web", ("a", "b")),), {"web": True}, {"web": 60 * SECOND}
+    )
+    session = PlacementSession("a", layout)
+    session.handle(Decided(T0, Membership(7, ("a", "b"), "a"), Flags()))
+    session.handle(Reported(T0, NodeReport("a", 7)))
+    effects = session.handle(Reported(T0, NodeReport("b", 7, failed=("web",))))
+    flag = session.flags.get("web")
+    assert flag is not None and flag.failed == frozenset({"b"})
+    assert WakeAt(T0 + 60 * SECOND) in effects
+    session.handle(Wake(T0 + 59 * SECOND))
+    flag = session.flags.get("web")
+    assert flag is not None and flag.failed == frozenset({"b"})
+    session.handle(Wake(T0 + 60 * SECOND))
+    flag = session.flags.get("web")
+    assert flag is not None and flag.failed == frozenset()
+    # Without a FAILURE_TIMEOUT, a failure stays until cmmodpkg -e.
+    forever = PlacementSession("a", LAYOUT)
+    forever.handle(Decided(T0, Membership(7, ("a", "b"), "a"), Flags()))
+    forever.handle(Reported(T0, NodeReport("a", 7)))
+    forever.handle(Reported(T0, NodeReport("b", 7, failed=("web",))))
+    forever.handle(Wake(T0 + 3600 * SECOND))
+    assert maintenance_of(forever) == "" and forever.flags.get("web").failed == {"b"}  # type: ignore[union-attr]
