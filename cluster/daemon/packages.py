@@ -209,7 +209,11 @@ class LocalPackages:
             if not self._may_run():
                 raise CmError(f"{self.node} does not hold its lease: it starts no package")
             log.info("starting package %s: %s", name, action.reason)
-            self._event(alert.Kind.PACKAGE_STARTING, name, action.reason, new="starting")
+            # A start of what is missing of a running package (maintenance mode) is no
+            # package event: the package was up all along.
+            whole = runner.state is not State.RUNNING
+            if whole:
+                self._event(alert.Kind.PACKAGE_STARTING, name, action.reason, new="starting")
             # Reported as starting from now on, before the task first runs: a report
             # asked for meanwhile must not show the package as nowhere.
             if runner.state is not State.RUNNING:
@@ -230,7 +234,7 @@ class LocalPackages:
                 self.changed()
                 log.error("package %s failed to start on %s: %s", name, self.node, outcome.detail)
                 self._event(alert.Kind.PACKAGE_FAILED, name, outcome.detail, "starting", "failed")
-            else:
+            elif whole:
                 self._event(alert.Kind.PACKAGE_STARTED, name, action.reason, "starting", "running")
         elif action.kind == package_pb2.PackageAction.KIND_HALT:
             log.info("halting package %s: %s", name, action.reason)
@@ -238,7 +242,8 @@ class LocalPackages:
                 halted = await self._track(name, runner.halt(tuple(action.modules)))
             finally:
                 self.changed()
-            self._halted(name, halted, action.reason)
+            if not action.modules or not halted.clean:  # some modules only: still up
+                self._halted(name, halted, action.reason)
         else:
             raise CmError(f"unknown package action kind {action.kind}")
         return self.report(name)
