@@ -115,3 +115,16 @@ def add_nodes_option(parser: argparse.ArgumentParser, help: str) -> None:
     parser.add_argument(
         "-n", dest="nodes", action="append", default=[], type=NODE_NAME, metavar="NODE", help=help
     )
+
+
+def add_config_file_options(parser: argparse.ArgumentParser, whose: str = "") -> None:
+    """-C CLUSTER.ascii and -P PKG.conf (repeatable): cmcheckconf, cmapplyconf, cmeval."""
+    parser.add_argument("-C", dest="cluster", metavar="FILE", help=f"the cluster file{whose}")
+    parser.add_argument(
+        "-P",
+        dest="packages",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help=f"a package file{whose} (repeat)",
+    )

@@ -14,22 +14,14 @@ as cmeval -C/-P), and applies nothing.
 
 from pathlib import Path
 
-from cluster.cli.args import CmArgumentParser, add_connection_options
+from cluster.cli.args import CmArgumentParser, add_config_file_options, add_connection_options
 from cluster.cli.preview import add_preview_options, evaluation, show
 from cluster.errors import UsageError
 
 
 def main(argv: list[str], prog: str = "cmapplyconf") -> int:
     parser = CmArgumentParser(prog=prog, description="Apply configuration files to the cluster.")
-    parser.add_argument("-C", dest="cluster", metavar="FILE", help="the cluster file")
-    parser.add_argument(
-        "-P",
-        dest="packages",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="a package file (repeat)",
-    )
+    add_config_file_options(parser)
     parser.add_argument(
         "--crl",
         metavar="FILE",

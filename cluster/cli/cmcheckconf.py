@@ -8,21 +8,13 @@ node whether it has the NETWORK_INTERFACEs and addresses the cluster file gives 
 Exit status 0 only when the configuration is valid.
 """
 
-from cluster.cli.args import CmArgumentParser, add_connection_options
+from cluster.cli.args import CmArgumentParser, add_config_file_options, add_connection_options
 from cluster.errors import UsageError
 
 
 def main(argv: list[str], prog: str = "cmcheckconf") -> int:
     parser = CmArgumentParser(prog=prog, description="Check configuration files.")
-    parser.add_argument("-C", dest="cluster", metavar="FILE", help="the cluster file")
-    parser.add_argument(
-        "-P",
-        dest="packages",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="a package file (repeat)",
-    )
+    add_config_file_options(parser)
     parser.add_argument("-v", "--verbose", action="store_true", help="say what is checked")
     add_connection_options(parser)
     args = parser.parse_args(argv)

@@ -14,7 +14,12 @@ same cluster state gives the same prediction; nothing is changed. Needs the moni
 role.
 """
 
-from cluster.cli.args import NODE_NAME, CmArgumentParser, add_connection_options
+from cluster.cli.args import (
+    NODE_NAME,
+    CmArgumentParser,
+    add_config_file_options,
+    add_connection_options,
+)
 from cluster.cli.preview import add_preview_options, evaluation, show
 
 
@@ -24,15 +29,7 @@ def main(argv: list[str], prog: str = "cmeval") -> int:
         description="Predict what the cluster would do if nodes failed or halted, subnets "
         "went down, or a configuration were applied. Nothing is changed.",
     )
-    parser.add_argument("-C", dest="cluster", metavar="FILE", help="a cluster file to apply")
-    parser.add_argument(
-        "-P",
-        dest="packages",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="a package file to apply (repeat)",
-    )
+    add_config_file_options(parser, " to apply")
     parser.add_argument(
         "--fail-node",
         dest="fail_nodes",
