@@ -103,7 +103,7 @@ def build_cluster(document: Document) -> Cluster:
         watchdog_device=top.text("WATCHDOG_DEVICE"),
         volume_groups=top.texts("VOLUME_GROUP"),
         access_policies=tuple(_policy(u) for u in top.blocks("USER_NAME")),
-        alerts=tuple(_alert(a) for a in top.blocks("ALERT_NAME")),
+        alerts=tuple(_alert(a) for a in top.blocks("ALERT_SCRIPT")),
         origin=top.origin(),
         document=document,
     )
@@ -111,8 +111,8 @@ def build_cluster(document: Document) -> Cluster:
 
 def _alert(alert: _Reader) -> Alert:
     return Alert(
-        name=alert.value,
-        script=alert.text_or("ALERT_SCRIPT", ""),
+        name=alert.value.rsplit("/", 1)[-1],
+        script=alert.value,
         recipient=alert.text_or("ALERT_RECIPIENT", ""),
         events=tuple(alert.text_or("ALERT_EVENTS", "all").split(",")),
         timeout_us=alert.number("ALERT_TIMEOUT"),

@@ -107,7 +107,8 @@ class AccessPolicy:
 
 @dataclass(frozen=True)
 class Alert:
-    """ALERT_NAME and its parameters: a script run for cluster events."""
+    """ALERT_SCRIPT and its parameters: a script run for cluster events. `name`: the
+    script's file name, for the logs and CM_ALERT_NAME."""
 
     name: str
     script: str

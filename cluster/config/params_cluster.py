@@ -24,7 +24,6 @@ from cluster.core.events import parse_kinds
 from cluster.names import (
     cluster_name_problem,
     node_name_problem,
-    object_name_problem,
     user_name_problem,
 )
 
@@ -171,21 +170,16 @@ def access_policy(whom: str, roles: tuple[str, ...], role_doc: str, module: str 
 
 
 ALERT = Param(
-    "ALERT_NAME",
-    Name(object_name_problem, "an alert name"),
-    "an alert: a script every node runs for the cluster events it sees (Pacemaker's alert "
-    "agents), with ALERT_SCRIPT, ALERT_RECIPIENT, ALERT_EVENTS and ALERT_TIMEOUT below",
+    "ALERT_SCRIPT",
+    AbsPath(),
+    "an alert: a script (the same path on every node) run for the cluster events each "
+    "node sees, with the event in CM_ALERT_* variables (Pacemaker's alert agents, "
+    "keepalived's notify scripts); it never blocks a failover and is not retried. "
+    "Optional below it: ALERT_RECIPIENT, ALERT_EVENTS, ALERT_TIMEOUT",
     repeatable=True,
-    example="syslog",
+    unique=False,  # the same script for two recipients
+    example="/usr/local/share/cmcluster/alerts/syslog.sh",
     children=(
-        Param(
-            "ALERT_SCRIPT",
-            AbsPath(),
-            "the script, the same path on every node; it gets the event in CM_ALERT_* "
-            "variables (README), never blocks a failover, and is not retried",
-            required=True,
-            example="/usr/lib/cmcluster/alerts/syslog.sh",
-        ),
         Param(
             "ALERT_RECIPIENT",
             Text(max_len=1024),

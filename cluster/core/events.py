@@ -1,4 +1,4 @@
-"""Cluster events for alert scripts (ALERT_NAME in the cluster file), declared once: the
+"""Cluster events for alert scripts (ALERT_SCRIPT in the cluster file), declared once: the
 kinds an operator may filter on (ALERT_EVENTS), who raises each, and the event itself.
 
 Pacemaker's alert agents and keepalived's notify scripts are the models: a node raises

@@ -1,4 +1,4 @@
-"""Alert scripts (ALERT_NAME in the cluster file): every event this node raises runs the
+"""Alert scripts (ALERT_SCRIPT in the cluster file): every event this node raises runs the
 scripts that want it, with the event in CM_ALERT_* variables (cluster/core/events.py).
 
 Never on the heartbeat or failover path: `emit` only appends to a bounded queue; a task
@@ -50,7 +50,7 @@ class Alerts:
         self._config = config
         self._queue: deque[_Job] = deque()
         self._wake = asyncio.Event()
-        self._running: dict[str, set[asyncio.Task[None]]] = {}
+        self._running: dict[Alert, set[asyncio.Task[None]]] = {}
         self.sequence = 0
         self.dropped = 0
         self.ran = 0
@@ -85,7 +85,7 @@ class Alerts:
             waiting: deque[_Job] = deque()
             while self._queue:
                 job = self._queue.popleft()
-                running = self._running.setdefault(job.alert.name, set())
+                running = self._running.setdefault(job.alert, set())
                 if len(running) >= PER_ALERT_RUNNING:
                     waiting.append(job)
                     continue

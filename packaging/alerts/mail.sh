@@ -1,8 +1,7 @@
 #!/bin/sh
 # cmcluster alert script: one mail per event to ALERT_RECIPIENT, through the system's
 # sendmail (postfix, exim, msmtp-mta... provide it). In the cluster file:
-#   ALERT_NAME mail
-#     ALERT_SCRIPT /usr/local/share/cmcluster/alerts/mail.sh
+#   ALERT_SCRIPT /usr/local/share/cmcluster/alerts/mail.sh
 #     ALERT_RECIPIENT ops@example.com
 #     ALERT_EVENTS node_failed,package_moved,package_failed,lease_lost
 # The event arrives in CM_ALERT_* variables (see the README's "Alerts").

@@ -1,8 +1,7 @@
 #!/bin/sh
 # cmcluster alert script: one line per event to syslog (daemon facility, tag
 # cmcluster-alert), through logger(1). In the cluster file:
-#   ALERT_NAME syslog
-#     ALERT_SCRIPT /usr/local/share/cmcluster/alerts/syslog.sh
+#   ALERT_SCRIPT /usr/local/share/cmcluster/alerts/syslog.sh
 # ALERT_RECIPIENT, if set, is the syslog priority (default daemon.notice).
 # The event arrives in CM_ALERT_* variables (see the README's "Alerts").
 priority=${CM_ALERT_RECIPIENT:-daemon.notice}

@@ -2,8 +2,7 @@
 """cmcluster alert script: POST the event as JSON to the URL in ALERT_RECIPIENT, with
 Python's urllib (nothing to install). In the cluster file:
 
-  ALERT_NAME webhook
-    ALERT_SCRIPT /usr/local/share/cmcluster/alerts/webhook.py
+  ALERT_SCRIPT /usr/local/share/cmcluster/alerts/webhook.py
     ALERT_RECIPIENT https://hooks.example.com/cluster
     ALERT_TIMEOUT 15s
 

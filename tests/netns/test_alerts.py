@@ -43,8 +43,8 @@ def test_alert_scripts_see_a_failover_and_a_hung_one_delays_nothing(tmp_path: Pa
         ascii_file = c.work / "cluster.ascii"
         ascii_file.write_text(
             ascii_file.read_text()
-            + f"\nALERT_NAME record\n  ALERT_SCRIPT {record}\n  ALERT_RECIPIENT ops@example.com\n"
-            + f"ALERT_NAME hang\n  ALERT_SCRIPT {hang}\n  ALERT_TIMEOUT 600s\n"
+            + f"\nALERT_SCRIPT {record}\n  ALERT_RECIPIENT ops@example.com\n"
+            + f"ALERT_SCRIPT {hang}\n  ALERT_TIMEOUT 600s\n"
         )
         c.cm_ok("n2", "cmapplyconf", "-f", "-C", str(ascii_file))
 

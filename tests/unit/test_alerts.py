@@ -15,7 +15,7 @@ from cluster.daemon.alerts import Alerts
 from tests.unit.config.helpers import THREE_NODES, config
 
 RECORD = """#!/bin/sh
-env | grep ^CM_ALERT_ | sort > "{out}/$CM_ALERT_SEQUENCE.$CM_ALERT_NAME"
+env | grep ^CM_ALERT_ | sort > "{out}/$CM_ALERT_SEQUENCE.$CM_ALERT_RECIPIENT"
 """
 
 
@@ -48,8 +48,8 @@ def test_the_event_reaches_the_scripts_that_want_it(tmp_path: Path) -> None:
     rec = script(tmp_path, "rec.sh", RECORD.format(out=out))
     alerts = alerts_with(
         tmp_path,
-        f"ALERT_NAME every\n  ALERT_SCRIPT {rec}\n  ALERT_RECIPIENT ops@example.com\n"
-        f"ALERT_NAME moves\n  ALERT_SCRIPT {rec}\n  ALERT_EVENTS package_moved\n",
+        f"ALERT_SCRIPT {rec}\n  ALERT_RECIPIENT every\n"
+        f"ALERT_SCRIPT {rec}\n  ALERT_RECIPIENT moves\n  ALERT_EVENTS package_moved\n",
     )
 
     async def scenario() -> None:
@@ -66,7 +66,7 @@ def test_the_event_reaches_the_scripts_that_want_it(tmp_path: Path) -> None:
     failed = recorded(out / "1.every")
     assert failed["CM_ALERT_KIND"] == "node_failed" and failed["CM_ALERT_NODE"] == "b"
     assert failed["CM_ALERT_EPOCH"] == "7" and failed["CM_ALERT_OLD_STATE"] == "member"
-    assert failed["CM_ALERT_RECIPIENT"] == "ops@example.com"
+    assert failed["CM_ALERT_RECIPIENT"] == "every" and failed["CM_ALERT_NAME"] == "rec.sh"
     assert failed["CM_ALERT_CLUSTER"] == "c1" and failed["CM_ALERT_REPORTER"] == "a"
     assert failed["CM_ALERT_TIMESTAMP"].endswith("Z") and failed["CM_ALERT_SEQUENCE"] == "1"
     assert abs(int(failed["CM_ALERT_TIMESTAMP_US"]) / 1e6 - time.time()) < 60
@@ -87,8 +87,7 @@ def test_a_hung_script_is_killed_at_its_timeout_and_holds_nothing_up(
     hang = script(tmp_path, "hang.sh", f"#!/bin/sh\necho $$ >> {tmp_path}/pids\nexec sleep 600\n")
     alerts = alerts_with(
         tmp_path,
-        f"ALERT_NAME hang\n  ALERT_SCRIPT {hang}\n  ALERT_TIMEOUT 1s\n"
-        f"ALERT_NAME rec\n  ALERT_SCRIPT {rec}\n",
+        f"ALERT_SCRIPT {hang}\n  ALERT_TIMEOUT 1s\nALERT_SCRIPT {rec}\n  ALERT_RECIPIENT rec\n",
     )
 
     async def scenario() -> float:
@@ -106,7 +105,7 @@ def test_a_hung_script_is_killed_at_its_timeout_and_holds_nothing_up(
     with caplog.at_level(logging.ERROR, "cmcld.alerts"):
         emitted = asyncio.run(scenario())
     assert emitted < 0.05, "emit must not wait for anything"
-    assert "alert hang (lease_lost" in caplog.text and "still running after 1 s" in caplog.text
+    assert "alert hang.sh (lease_lost" in caplog.text and "still running after 1 s" in caplog.text
     pids = (tmp_path / "pids").read_text().split()
     assert pids  # (one killed before its shell wrote its PID leaves no line)
     deadline = time.monotonic() + 5
@@ -116,7 +115,7 @@ def test_a_hung_script_is_killed_at_its_timeout_and_holds_nothing_up(
 
 
 def test_a_missing_script_is_logged_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    alerts = alerts_with(tmp_path, f"ALERT_NAME gone\n  ALERT_SCRIPT {tmp_path}/none.sh\n")
+    alerts = alerts_with(tmp_path, f"ALERT_SCRIPT {tmp_path}/none.sh\n")
 
     async def scenario() -> None:
         runner = asyncio.create_task(alerts.run())
