@@ -218,9 +218,10 @@ class PlacementSession:
         if report.flags.version > self.flags.version:
             self.flags = report.flags
             out.append(Publish(report.flags, push=False))
-        self._record_failures(report, out)
-        self._record_homes(report, out)
-        if not self.ready and set(self.reports) >= set(m.members):
+        if self.ready:
+            self._record_failures(report, out)
+            self._record_homes(report, out)
+        elif set(self.reports) >= set(m.members):
             self.ready = True
             took = (now - self.gather_began) / MS
             out.append(
@@ -229,7 +230,15 @@ class PlacementSession:
                     f"gathered in {took:.0f} ms"
                 )
             )
-            if not self._end_maintenance(m, out):
+            # Only now are the newest flags any member holds merged in: what this
+            # coordinator sets before would be of its epoch, so newer than theirs, and
+            # they would be lost (failures, maintenance mode, AUTO_RUN turned off).
+            before = self.flags
+            self._end_maintenance(m, out)
+            for member in sorted(self.reports):
+                self._record_failures(self.reports[member], out)
+                self._record_homes(self.reports[member], out)
+            if self.flags is before:
                 out.append(Publish(self.flags, push=True))
 
     def _missing(self, event: ReportMissing, out: list[SessionEffect]) -> None:
@@ -414,9 +423,9 @@ class PlacementSession:
                 return f"{dep.package}, which it depends on, is in maintenance mode"
         return ""
 
-    def _end_maintenance(self, m: Membership, out: list[SessionEffect]) -> bool:
+    def _end_maintenance(self, m: Membership, out: list[SessionEffect]) -> None:
         """Serviceguard: maintenance mode ends when its node halts or fails, or when the
-        cluster halts (not when the package halts). True when flags were published."""
+        cluster halts (not when the package halts)."""
         table = self._flag_table()
         ended = sorted(
             name
@@ -425,7 +434,7 @@ class PlacementSession:
         )
         formed, self._formed = self._formed, False  # once per formation
         if not ended:
-            return False
+            return
         for name in ended:
             why = "the cluster was halted" if formed else f"{table[name].maintenance} left"
             out.append(Say(f"package {name}: maintenance mode ended ({why})", "warning"))
@@ -444,7 +453,6 @@ class PlacementSession:
             )
             table[name].maintenance = ""
         self._set_flags(table, out)
-        return True
 
     def _maintenance_mode(self, event: Modify, spec: PackageSpec, out: list[SessionEffect]) -> None:
         """cmmodpkg -m on|off [-n NODE] PKG, with Serviceguard's rules (README)."""

@@ -190,3 +190,21 @@ def test_a_failure_mark_expires_after_failure_timeout_and_not_before() -> None:
     forever.handle(Reported(T0, NodeReport("b", 7, failed=("web",))))
     forever.handle(Wake(T0 + 3600 * SECOND))
     assert maintenance_of(forever) == "" and forever.flags.get("web").failed == {"b"}  # type: ignore[union-attr]
+
+
+def test_flags_set_while_gathering_do_not_hide_the_newest_copy_a_member_holds() -> None:
+    """A failure (or a home) reported before every member's report is in is recorded
+    only once the newest flags any member holds are merged: recorded at once, with this
+    coordinator's epoch, it would have outranked them and lost what they say (here:
+    cmhaltpkg's AUTO_RUN off, set by the previous coordinator and pushed to b only)."""
+    from cluster.core.session_model import Flag
+
+    layout = Layout(3, ("a", "b"), (PackageSpec("web", ("a", "b")),), {"web": True})
+    newest = Flags(epoch=6, seq=4, packages=(Flag("web", auto_run=False),))
+    session = PlacementSession("a", layout, Flags(epoch=5, seq=1))
+    session.handle(Decided(T0, Membership(7, ("a", "b"), "a"), Flags(epoch=5, seq=1)))
+    session.handle(Reported(T0, NodeReport("a", 7, failed=("web",), flags=Flags(5, 1))))
+    session.handle(Reported(T0, NodeReport("b", 7, flags=newest)))
+    flag = session.flags.get("web")
+    assert flag is not None and not flag.auto_run, "AUTO_RUN off was lost"
+    assert flag.failed == frozenset({"a"}) and session.flags.epoch == 7
