@@ -2,7 +2,8 @@
 
 cmrunnode [-v] [-t [-f table|json]] [NODE ...]          (default: this node)
 
--t: print which packages would start or move when the nodes join; nothing changes.
+-t: print which packages would start or move when the nodes join; nothing changes (the
+prediction comes from the running cluster: give it on a member, naming the nodes).
 """
 
 from cluster.cli.args import NODE_NAME, CmArgumentParser, add_connection_options

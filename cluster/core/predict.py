@@ -157,10 +157,11 @@ def fail_nodes(snap: Snapshot, nodes: frozenset[str]) -> Snapshot:
 
 def fail_packages(snap: Snapshot, failures: dict[str, frozenset[str]]) -> Snapshot:
     """Those packages fail on those nodes (a monitored subnet down there): halted where
-    they run there, and never started there again (their failure history)."""
+    they run there, and never started there again (their failure history). A package in
+    maintenance mode ignores the failure (it stays up, and is started only by hand)."""
     states = []
     for s in snap.states:
-        gone = failures.get(s.name, frozenset())
+        gone = frozenset() if s.maintenance else failures.get(s.name, frozenset())
         states.append(
             replace(
                 s,

@@ -20,7 +20,7 @@ where nothing of it is held and no non-member can still hold a lease):
   failure of the package.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from cluster.core.events import Event, Kind
 from cluster.core.messages import Membership
@@ -121,6 +121,7 @@ class PlacementSession:
         # shortens, the time a node is avoided).
         self.failure_seen: dict[Key, int] = {}
         self._expiry_wake = 0
+        self._repushed: dict[str, tuple[int, int]] = {}  # member -> flags version re-pushed
         self._last_decided: Membership | None = None  # the membership before this one
         self._formed = False  # this epoch formed the cluster (the one before was empty)
 
@@ -173,10 +174,10 @@ class PlacementSession:
         self._end(f"the coordinator changed (epoch {event.membership.epoch})", out)
         self.adopt(event.flags)
         m = event.membership
-        before = self._last_decided
-        if before is None or m.epoch > before.epoch:
+        before = event.previous if event.previous is not None else self._last_decided
+        if self._last_decided is None or m.epoch > self._last_decided.epoch:
             self._last_decided = m
-            self._formed = before is not None and not before.members
+            self._formed = before is not None and before.epoch > 0 and not before.members
         if m.coordinator != self.node or self.node not in m.members:
             return
         self.membership = m
@@ -198,6 +199,7 @@ class PlacementSession:
         self.backoff = {}
         self.reasons = {}
         self.cluster_halting = False
+        self._expiry_wake = 0  # the daemon drops pending wake-ups with the session
 
     def close(self, why: str) -> list[SessionEffect]:
         out: list[SessionEffect] = []
@@ -219,8 +221,15 @@ class PlacementSession:
             self.flags = report.flags
             out.append(Publish(report.flags, push=False))
         if self.ready:
+            kept = self.flags
             self._record_failures(report, out)
             self._record_homes(report, out)
+            behind = report.flags.version < self.flags.version
+            if self.flags is kept and behind and self._repushed.get(report.node) != kept.version:
+                # A push that did not reach it (it decides maintenance mode and failure
+                # handling from its own copy): once more, once per version.
+                self._repushed[report.node] = self.flags.version
+                out.append(Publish(self.flags, push=True))
         elif set(self.reports) >= set(m.members):
             self.ready = True
             took = (now - self.gather_began) / MS
@@ -360,36 +369,38 @@ class PlacementSession:
             return
         self.requests[event.ticket] = event.request
 
-    def _modify(self, event: Modify, out: list[SessionEffect]) -> None:
+    def modify_problem(self, event: Modify) -> str:
+        """Why cmmodpkg -e/-d would be refused now ("" if it would not): also what its
+        preview (-t) answers."""
         spec = self.layout.spec(event.package) if self.layout else None
-        if self.membership is None or spec is None:
-            why = (
-                "this node is not the coordinator"
-                if self.membership is None
-                else f"package {event.package} is not configured"
-            )
-            out.append(Reply(event.ticket, Outcome.REFUSED, why))
-            return
+        if self.membership is None:
+            return "this node is not the coordinator"
+        if spec is None:
+            return f"package {event.package} is not configured"
         for node in event.nodes:
             if node not in spec.nodes:
-                out.append(
-                    Reply(
-                        event.ticket,
-                        Outcome.REFUSED,
-                        f"{node} is not in the node list of package {spec.name}",
-                    )
-                )
+                return f"{node} is not in the node list of package {spec.name}"
+        if event.enable and not event.nodes:
+            refusal = self._enable_problem(spec, self._flag_table())
+            return f"{spec.name}: {refusal}" if refusal else ""
+        return ""
+
+    def _modify(self, event: Modify, out: list[SessionEffect]) -> None:
+        spec = self.layout.spec(event.package) if self.layout else None
+        if event.maintenance is not None and self.membership is not None and spec is not None:
+            problem = self.modify_problem(replace(event, enable=False))
+            if problem:
+                out.append(Reply(event.ticket, Outcome.REFUSED, problem))
                 return
-        if event.maintenance is not None:
             self._maintenance_mode(event, spec, out)
+            return
+        problem = self.modify_problem(event)
+        if problem or spec is None:
+            out.append(Reply(event.ticket, Outcome.REFUSED, problem))
             return
         table = self._flag_table()
         flag = table[spec.name]
         nodes = set(event.nodes)
-        refusal = self._enable_problem(spec, table) if event.enable and not nodes else ""
-        if refusal:
-            out.append(Reply(event.ticket, Outcome.REFUSED, f"{spec.name}: {refusal}"))
-            return
         if event.enable and not nodes:
             flag.auto_run = True
             cleared, flag.failed = flag.failed, set()

@@ -100,11 +100,14 @@ class Layout:
 
 @dataclass(frozen=True)
 class Decided:
-    """A membership was decided (on every node). `flags`: this node's stored copy."""
+    """A membership was decided (on every node). `flags`: this node's stored copy;
+    `previous`: the membership this node knew before (durable, so after a restart too;
+    None: the session's own memory)."""
 
     now: int
     membership: Membership
     flags: Flags
+    previous: Membership | None = None
 
 
 @dataclass(frozen=True)

@@ -18,11 +18,13 @@ import functools
 import logging
 import os
 import signal
+import tempfile
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import IO
 
 from cluster.config.model import Alert, Config
 from cluster.core.events import Event
@@ -128,11 +130,18 @@ class Alerts:
     async def _run(self, job: _Job) -> None:
         alert, event = job.alert, job.event
         what = f"alert {alert.name} ({event.kind}, sequence {job.sequence})"
+        # Output to an unnamed file, not a pipe: a script (or what it left running)
+        # holding its output open can neither delay the kill nor leak a pipe.
+        with tempfile.TemporaryFile() as output:
+            await self._run_with(job, what, output)
+
+    async def _run_with(self, job: _Job, what: str, output: IO[bytes]) -> None:
+        alert = job.alert
         try:
             process = await asyncio.create_subprocess_exec(
                 alert.script,
                 stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
+                stdout=output,
                 stderr=asyncio.subprocess.STDOUT,
                 env=self.environment(job),
                 start_new_session=True,
@@ -146,8 +155,7 @@ class Alerts:
         self._failed_to_start.discard((alert.name, "FileNotFoundError"))
         timeout = alert.timeout_us / 1e6
         try:
-            output = await asyncio.wait_for(_tail(process), timeout)
-            status = await process.wait()
+            status = await asyncio.wait_for(process.wait(), timeout)
         except TimeoutError:
             await _kill(process)
             log.error("%s: %s still running after %g s: killed", what, alert.script, timeout)
@@ -156,26 +164,17 @@ class Alerts:
             await _kill(process)
             raise
         self.ran += 1
-        last = output.decode(errors="replace").strip().splitlines()[-1:] or [""]
+        output.seek(max(0, output.seek(0, os.SEEK_END) - OUTPUT_KEPT))
+        last = output.read().decode(errors="replace").strip().splitlines()[-1:] or [""]
         if status != 0:
             log.warning("%s: %s exited %d: %s", what, alert.script, status, last[0][:200])
         else:
             log.debug("%s: ran %s", what, alert.script)
 
 
-async def _tail(process: asyncio.subprocess.Process) -> bytes:
-    """Read the script's output to its end, keeping the last OUTPUT_KEPT bytes."""
-    assert process.stdout is not None
-    kept = b""
-    while chunk := await process.stdout.read(4096):
-        kept = (kept + chunk)[-OUTPUT_KEPT:]
-    return kept
-
-
 async def _kill(process: asyncio.subprocess.Process) -> None:
-    """Kill the script's process group, reap it and close its pipe (a transport left
-    open would outlive the loop)."""
+    """Kill the script's process group and reap it."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
     with contextlib.suppress(Exception):
-        await asyncio.wait_for(process.communicate(), 5.0)
+        await asyncio.wait_for(process.wait(), 5.0)

@@ -128,10 +128,11 @@ class Coordinator:
 
     # -- events in ---------------------------------------------------------------------
 
-    def on_decided(self, membership: Membership) -> None:
-        """Called for every decided membership (on every node)."""
+    def on_decided(self, membership: Membership, previous: Membership | None = None) -> None:
+        """Called for every decided membership (on every node), with the one before."""
         self._cancel_pending()
-        self._feed(Decided(time.monotonic_ns(), membership, flags_from_pb(self._local.flags)))
+        flags = flags_from_pb(self._local.flags)
+        self._feed(Decided(time.monotonic_ns(), membership, flags, previous))
 
     def on_takeover(self, node: str, epoch: int, at: int) -> None:
         self._feed(TakeoverAt(time.monotonic_ns(), node, epoch, at))
@@ -335,7 +336,14 @@ class Coordinator:
 
     async def _preview(self, request: package_pb2.PackageCommandRequest) -> AsyncIterator[str]:
         """-t and cmeval: the prediction from the live snapshot; nothing changes."""
-        snap = self.session.snapshot(time.monotonic_ns())
+        now = time.monotonic_ns()
+        snap = self.session.snapshot(now)
+        if request.WhichOneof("command") == "modify":
+            modify = request.modify
+            event = Modify(now, 0, modify.package_name, modify.enable, tuple(modify.node_names))
+            problem = self.session.modify_problem(event)
+            if problem:
+                raise CmError(f"cmmodpkg {modify.package_name} would be refused: {problem}")
         lines, refused = await preview_command(snap, self._config(), request)
         for line in lines:
             yield line

@@ -342,7 +342,7 @@ def _packages(
     membership.on_event = membership.quorum.on_event = alerts.emit
     store.listeners.append(coordinator.poke)
     store.listeners.append(lambda: _applied(node, store, membership, alerts))
-    membership.on_decided.append(coordinator.on_decided)
+    membership.on_decided.append(lambda m: coordinator.on_decided(m, membership.previous))
     membership.on_decided.append(lambda _: package_ops.push_soon())
     membership.on_takeover = coordinator.on_takeover
     membership.on_lease_lost = packages.stop_now

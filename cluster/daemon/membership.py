@@ -139,6 +139,7 @@ class MembershipDriver:
         self._guard_deadline: int | None = None  # the last deadline the guard was given
         # Packages follow the membership: these are set by cmcld's main.
         self.on_decided: list[Callable[[Membership], None]] = []
+        self.previous = Membership(0)  # the membership before the last decided one
         self.on_takeover: Callable[[str, int, int], None] = lambda node, epoch, at: None
         self.on_lease_lost: Callable[[str], object] = lambda why: None
         self.on_event: Callable[[alert.Event], None] = lambda event: None  # alert scripts
@@ -402,6 +403,7 @@ class MembershipDriver:
         )
 
     def _decided(self, membership: Membership, previous: Membership) -> None:
+        self.previous = previous
         joined = sorted(set(membership.members) - set(previous.members))
         left = sorted(set(previous.members) - set(membership.members))
         assert self.core is not None

@@ -329,7 +329,8 @@ class LocalPackages:
             return
         if runner.name in self.failed_here and runner.state is not State.RUNNING:
             return  # already being halted
-        if self.in_maintenance(runner.name) and runner.state is State.RUNNING:
+        topping_up = runner.state is State.STARTING and bool(runner.active_resources())
+        if self.in_maintenance(runner.name) and (runner.state is State.RUNNING or topping_up):
             if why != runner.ignored:
                 log.warning(
                     "package %s on %s: %s; maintenance mode: not failed over or restarted",

@@ -25,6 +25,8 @@ from cluster.daemon.layout import layout_of
 from cluster.errors import CmError
 from cluster.pb.v1 import config_pb2, package_pb2
 
+COMMANDS = {"run": "cmrunpkg", "halt": "cmhaltpkg", "modify": "cmmodpkg"}
+
 
 def request_snapshot(snap: Snapshot, request: package_pb2.PackageCommandRequest) -> Snapshot:
     """The snapshot as it would be with this run, halt or switching change asked."""
@@ -76,8 +78,10 @@ def evaluate_snapshot(
     and `layout` its placement view), then the subnets down (a package monitoring one
     fails where it is down), then the failed nodes."""
     if layout is not None:
-        members = tuple(m for m in snap.members if m in layout.nodes)
-        snap = replace(snap, nodes=layout.nodes, members=members)
+        dropped = frozenset(snap.members) - set(layout.nodes)
+        if dropped:  # a member the new file leaves out: as if it failed, then left
+            snap = fail_nodes(snap, dropped)
+        snap = replace(snap, nodes=layout.nodes, released=snap.released & set(layout.nodes))
         snap = with_packages(snap, layout.packages, dict(layout.auto_run))
     known = set(config.cluster.node_names)
     for node in evaluate.fail_nodes:
@@ -205,7 +209,7 @@ async def preview_command(
     else:
         inner = getattr(request, which or "run")
         changed = request_snapshot(snap, request)
-        title = f"cm{which}pkg {inner.package_name}"
+        title = f"{COMMANDS.get(which or '', which)} {inner.package_name}"
         as_json = inner.preview == package_pb2.PREVIEW_JSON
     lines, why = preview(snap, changed, title, as_json)
     return lines, f"{title} would be refused: {why}" if why else ""

@@ -143,3 +143,23 @@ def _alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return "zombie" not in status
+
+
+def test_a_script_that_hangs_with_its_output_redirected_is_killed_too(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    hang = script(tmp_path, "quiet.sh", "#!/bin/sh\nexec >/dev/null 2>&1\nexec sleep 600\n")
+    alerts = alerts_with(tmp_path, f"ALERT_SCRIPT {hang}\n  ALERT_TIMEOUT 1s\n")
+
+    async def scenario() -> float:
+        runner = asyncio.create_task(alerts.run())
+        began = time.monotonic()
+        alerts.emit(Event(Kind.NODE_JOINED, node="b"))
+        await until(lambda: "killed" in caplog.text, 10)
+        runner.cancel()
+        await alerts.close()
+        return time.monotonic() - began
+
+    with caplog.at_level(logging.ERROR, "cmcld.alerts"):
+        took = asyncio.run(scenario())
+    assert took < 3.0, f"killed only after {took:.1f} s (ALERT_TIMEOUT 1s)"

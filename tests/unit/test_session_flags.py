@@ -3,6 +3,7 @@
 node leaves or the cluster re-forms, and the failure history's FAILURE_TIMEOUT."""
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 from cluster.core.messages import Membership
 from cluster.core.policy_model import (
@@ -208,3 +209,28 @@ def test_flags_set_while_gathering_do_not_hide_the_newest_copy_a_member_holds() 
     flag = session.flags.get("web")
     assert flag is not None and not flag.auto_run, "AUTO_RUN off was lost"
     assert flag.failed == frozenset({"a"}) and session.flags.epoch == 7
+
+
+def test_after_a_restart_the_durable_previous_membership_tells_a_formation() -> None:
+    """A cmcld started afresh knows the halted cluster only from its durable state: the
+    Decided event carries it, and maintenance mode ends at the formation."""
+    session = session_with(RUNNING_ON_A)
+    modify(session, True)
+    flags = session.flags
+    fresh = PlacementSession("a", LAYOUT, flags)
+    fresh.handle(Decided(T0, Membership(9, ("a", "b"), "a"), flags, previous=Membership(8)))
+    for member in ("a", "b"):
+        fresh.handle(Reported(T0, NodeReport(member, 9, RUNNING_ON_A.get(member, ()))))
+    assert maintenance_of(fresh) == ""
+
+
+def test_a_member_whose_flags_lag_gets_them_again_once() -> None:
+    from cluster.core.session_model import Publish
+
+    session = session_with(RUNNING_ON_A)
+    modify(session, True)  # flags of epoch 7 now; b's report still shows the old ones
+    lagging = NodeReport("b", 7, seq=5)
+    first = session.handle(Reported(T0, lagging))
+    assert any(isinstance(e, Publish) and e.push for e in first)
+    again = session.handle(Reported(T0, replace(lagging, seq=6)))
+    assert not any(isinstance(e, Publish) for e in again)
