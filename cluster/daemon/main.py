@@ -321,7 +321,7 @@ def _packages(
         on_unclean_stop=guard.stopped_unclean,  # recorded; the guard keeps what is held
     )
     guard.on_change = packages.changed
-    packages.on_event = alerts.emit
+    packages.events.emit = alerts.emit
     packages.reconfigure()
     store.listeners.append(packages.reconfigure)
     coordinator = Coordinator(

@@ -34,6 +34,7 @@ from cluster.config.model import Config, Package
 from cluster.core import events as alert
 from cluster.daemon.configstore import ConfigStore
 from cluster.daemon.flagfile import load_flags, replaces, save_flags
+from cluster.daemon.package_events import PackageEvents
 from cluster.daemon.package_report import package_report
 from cluster.errors import CmError
 from cluster.packages.build import package_runner
@@ -97,7 +98,7 @@ class LocalPackages:
         self.boot = time.time_ns()
         self.seq = 0
         self.on_report: Callable[[], None] = lambda: None  # push our report (coordinator)
-        self.on_event: Callable[[alert.Event], None] = lambda event: None  # alert scripts
+        self.events = PackageEvents(node, lambda: self._epoch().number)  # alert scripts
         # Local LAN failover puts addresses where they belong now (daemon/lan.py): run
         # before a link is judged, so a failed link with a standby fails no package.
         self.settle: Callable[[], None] = lambda: None
@@ -213,7 +214,9 @@ class LocalPackages:
             # package event: the package was up all along.
             whole = runner.state is not State.RUNNING
             if whole:
-                self._event(alert.Kind.PACKAGE_STARTING, name, action.reason, new="starting")
+                self.events.package(
+                    alert.Kind.PACKAGE_STARTING, name, action.reason, new="starting"
+                )
             # Reported as starting from now on, before the task first runs: a report
             # asked for meanwhile must not show the package as nowhere.
             if runner.state is not State.RUNNING:
@@ -233,9 +236,13 @@ class LocalPackages:
                 self.failed_here.add(name)
                 self.changed()
                 log.error("package %s failed to start on %s: %s", name, self.node, outcome.detail)
-                self._event(alert.Kind.PACKAGE_FAILED, name, outcome.detail, "starting", "failed")
+                self.events.package(
+                    alert.Kind.PACKAGE_FAILED, name, outcome.detail, "starting", "failed"
+                )
             elif whole:
-                self._event(alert.Kind.PACKAGE_STARTED, name, action.reason, "starting", "running")
+                self.events.package(
+                    alert.Kind.PACKAGE_STARTED, name, action.reason, "starting", "running"
+                )
         elif action.kind == package_pb2.PackageAction.KIND_HALT:
             log.info("halting package %s: %s", name, action.reason)
             try:
@@ -243,7 +250,7 @@ class LocalPackages:
             finally:
                 self.changed()
             if not action.modules or not halted.clean:  # some modules only: still up
-                self._halted(name, halted, action.reason)
+                self.events.halted(name, halted, action.reason)
         else:
             raise CmError(f"unknown package action kind {action.kind}")
         return self.report(name)
@@ -267,29 +274,6 @@ class LocalPackages:
             if self._tasks.get(name) is task:
                 del self._tasks[name]
 
-    def _event(
-        self, kind: alert.Kind, package: str, reason: str, old: str = "", new: str = "", **more: str
-    ) -> None:
-        epoch = self._epoch().number
-        self.on_event(
-            alert.Event(
-                kind,
-                node=self.node,
-                package=package,
-                epoch=epoch,
-                old=old,
-                new=new,
-                reason=reason,
-                **more,
-            )
-        )
-
-    def _halted(self, name: str, outcome: Outcome, reason: str) -> None:
-        if outcome.clean:
-            self._event(alert.Kind.PACKAGE_HALTED, name, reason, "running", "halted")
-        else:
-            self._event(alert.Kind.PACKAGE_FAILED, name, outcome.detail, "halting", "unclean")
-
     def _counts(self, runner: PackageRunner) -> bool:
         """A failure of this runner is the package's (not stop-now's, nor a lost lease's)."""
         current = self.runners.get(runner.name) is runner
@@ -297,24 +281,15 @@ class LocalPackages:
 
     def _restarted(self, runner: PackageRunner, resource: Resource, why: str) -> None:
         if isinstance(resource, Service):
-            self._event(
-                alert.Kind.SERVICE_RESTARTED,
-                runner.name,
-                f"service {resource.name} {why}; restart {resource.restart_text()}",
-                service=resource.name,
-            )
+            what = f"service {resource.name} {why}; restart {resource.restart_text()}"
+            self.events.service(alert.Kind.SERVICE_RESTARTED, runner.name, resource.name, what)
 
     def _failed(self, runner: PackageRunner, resource: Resource, health: Health) -> None:
         """A running resource failed for good (a service out of restarts): halt the
         package here; the coordinator moves it."""
         if isinstance(resource, Service) and not health.ok and self._counts(runner):
-            self._event(
-                alert.Kind.SERVICE_FAILED,
-                runner.name,
-                health.reason,
-                "running",
-                "failed",
-                service=resource.name,
+            self.events.service(
+                alert.Kind.SERVICE_FAILED, runner.name, resource.name, health.reason
             )
         if not health.ok:
             self.package_failed(runner, f"{resource.label}: {health.reason}", health.fail_fast)
@@ -350,7 +325,7 @@ class LocalPackages:
         )
         self.failed_here.add(runner.name)
         runner.last_error = why
-        self._event(alert.Kind.PACKAGE_FAILED, runner.name, why, "running", "failed")
+        self.events.package(alert.Kind.PACKAGE_FAILED, runner.name, why, "running", "failed")
         if fail_fast:
             self._fail_fast()
             return
@@ -404,7 +379,7 @@ class LocalPackages:
         self.changed()
         halted = await self._track(runner.name, runner.halt())
         self.changed()
-        self._halted(runner.name, halted, f"it failed here: {runner.last_error}")
+        self.events.halted(runner.name, halted, f"it failed here: {runner.last_error}")
 
     def _fail_fast(self) -> None:
         """Serviceguard halts the node (TOC): everything stops now and cmcld exits
