@@ -1,7 +1,11 @@
 """Outage a client sees on a package's floating address (MEMBER_TIMEOUT 1 s).
 
-Usage: .venv/bin/python bench/failover.py [--runs 3] [--member-timeout 1]
+Usage: .venv/bin/python bench/failover.py [--runs 3] [--member-timeout 1] [--hung-alert]
 (as root, after make zipapp)
+
+--hung-alert adds an alert script that sleeps forever for every event (ALERT_SCRIPT,
+applied online before the runs): the figures must not change, since alert scripts never
+run on the failover path.
 
 Three lab hosts run the built zipapp's cmcld; the package has a floating IP on the lan,
 an ext4 filesystem on a shared disk with MMP and the TCP service of tests/netns/apps. A
@@ -146,7 +150,7 @@ def lan_failover(site: Site, home: str) -> tuple[float, float, float]:
     return out, moved - pulled, back
 
 
-def measure(runs: int, mt: float) -> None:
+def measure(runs: int, mt: float, hung_alert: bool = False) -> None:
     samples: dict[str, list[float]] = {
         "service": [],
         "switch": [],
@@ -161,6 +165,8 @@ def measure(runs: int, mt: float) -> None:
         try:
             with package_site(Path(scratch), member_timeout=mt, networks=networks) as site:
                 home = site.nodes[0]
+                if hung_alert:
+                    add_hung_alert(site, Path(scratch))
                 for run in range(1, runs + 1):
                     out, move, back = lan_failover(site, home)
                     samples["lan"].append(out)
@@ -193,10 +199,23 @@ def measure(runs: int, mt: float) -> None:
             print(f"{label:<40} not measured")
 
 
+def add_hung_alert(site: Site, scratch: Path) -> None:
+    """An alert for every event whose script never returns (killed after 10 minutes)."""
+    hang = scratch / "hang.sh"
+    hang.write_text("#!/bin/sh\nexec sleep 3600\n")
+    hang.chmod(0o755)
+    ascii_file = site.c.work / "cluster.ascii"
+    ascii_file.write_text(ascii_file.read_text() + f"\nALERT_SCRIPT {hang}\n  ALERT_TIMEOUT 600s\n")
+    site.c.cm_ok(site.nodes[1], "cmapplyconf", "-f", "-C", str(ascii_file))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--member-timeout", type=float, default=MT)
+    parser.add_argument(
+        "--hung-alert", action="store_true", help="with an alert script that never returns"
+    )
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("bench/failover.py needs root (network namespaces, loop devices)", file=sys.stderr)
@@ -204,8 +223,9 @@ def main() -> int:
     print(
         f"Client outage on the floating address, MEMBER_TIMEOUT {args.member_timeout:g} s, "
         f"3 hosts, probe every 10 ms; {args.runs} runs ({time.strftime('%Y-%m-%d %H:%M')})"
+        + ("; an alert script that never returns" if args.hung_alert else "")
     )
-    measure(args.runs, args.member_timeout)
+    measure(args.runs, args.member_timeout, args.hung_alert)
     return 0
 
 
