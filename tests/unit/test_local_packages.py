@@ -164,3 +164,47 @@ def test_a_service_out_of_restarts_halts_the_package_and_reports_the_failure(
         assert packages.node_report().failed_packages == []
 
     asyncio.run(scenario())
+
+
+def test_in_maintenance_a_dead_service_is_reported_not_failed_and_a_top_up_restarts_it(
+    tmp_path: Path,
+) -> None:
+    """cmmodpkg -m on: the flags name this node; a killed service stays down (no restart,
+    no failure, no halt), the report says what is down, and an order to start what is
+    missing (cmrunpkg) brings it back without touching the rest."""
+    from cluster.core import events as alert
+
+    async def scenario() -> None:
+        packages, _ = local(tmp_path, Epoch(2, True, "a"))
+        events: list[alert.Event] = []
+        packages.events.emit = events.append
+        await packages.execute(order(2))
+        assert [e.kind for e in events] == ["package_starting", "package_started"]
+        packages.set_flags(
+            package_pb2.PackageFlags(
+                epoch=2,
+                seq=1,
+                packages=[package_pb2.PackageFlag(package_name="web", maintenance_node="a")],
+            )
+        )
+        assert packages.in_maintenance("web")
+        pid = packages.runners["web"].services()[0].pid
+        assert pid is not None
+        os.kill(pid, 9)
+        for _ in range(300):
+            if packages.runners["web"].ignored:
+                break
+            await asyncio.sleep(0.01)
+        runner = packages.runners["web"]
+        assert runner.state is State.RUNNING and runner.services()[0].pid is None
+        assert runner.services()[0].restarts == 0 and not packages.failed_here
+        report = packages.report("web")
+        assert list(report.modules_down) == ["sg/service"] and "sg/service down" in report.ailing
+        assert events[-1].kind == "service_failed" and events[-1].service == "svc"
+        top_up = await packages.execute(order(2))  # cmrunpkg web: what is missing
+        assert top_up.state == common_pb2.PACKAGE_STATE_RUNNING and top_up.services[0].running
+        assert not top_up.modules_down and events[-1].kind == "service_failed"  # no new start
+        await packages.execute(order(2, package_pb2.PackageAction.KIND_HALT))
+        assert events[-1].kind == "package_halted"
+
+    asyncio.run(scenario())
