@@ -29,7 +29,9 @@ class PackageBackend:
     def __init__(self) -> None:
         self.calls: list[tuple[object, ...]] = []
 
-    async def run_package(self, package: str, node: str, caller: str) -> AsyncIterator[str]:
+    async def run_package(
+        self, package: str, node: str, caller: str, modules: tuple[str, ...] = (), preview: int = 0
+    ) -> AsyncIterator[str]:
         self.calls.append(("run", package, node, caller))
         if package == "broken":
             yield f"Attempting to start package {package}"
@@ -37,12 +39,21 @@ class PackageBackend:
         yield f"Running package {package} on node {node or 'node1'}"
         yield f"Successfully started package {package} on node {node or 'node1'}"
 
-    async def halt_package(self, package: str, node: str, caller: str) -> AsyncIterator[str]:
+    async def halt_package(
+        self, package: str, node: str, caller: str, modules: tuple[str, ...] = (), preview: int = 0
+    ) -> AsyncIterator[str]:
         self.calls.append(("halt", package, node, caller))
         yield f"Halting package {package}"
 
     async def modify_package(
-        self, package: str, enable: bool, nodes: Sequence[str], caller: str
+        self,
+        package: str,
+        enable: bool,
+        nodes: Sequence[str],
+        caller: str,
+        *,
+        maintenance: bool | None = None,
+        preview: int = 0,
     ) -> AsyncIterator[str]:
         self.calls.append(("modify", package, enable, tuple(nodes), caller))
         yield f"switching of {package} changed"
