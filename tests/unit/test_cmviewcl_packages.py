@@ -221,3 +221,20 @@ def test_n_and_p_together_is_a_usage_error(
         "",
         "cmviewcl: -n and -p together: choose nodes or packages (see cmviewcl --help)\n",
     )
+
+
+def test_maintenance_mode_shows_as_state_and_with_v_what_is_down() -> None:
+    """Serviceguard: STATUS up, STATE maintenance; -v says where and what is not up."""
+    kept = dataclasses.replace(
+        PKG1, state="maintenance", maintenance="node1", ailing="sg/service down"
+    )
+    out = table(view(kept), True, None)
+    assert "    pkg1           up           maintenance  enabled      node1" in out
+    assert "      Maintenance: on, on node1 (cmmodpkg -m off ends it)" in out
+    assert "      Not up or failing (not acted on): sg/service down" in out
+    assert "Maintenance" not in table(VIEW, True, None)
+    line = lines(view(kept))
+    assert (
+        "package:pkg1|maintenance=node1" in line and "package:pkg1|ailing=sg/service down" in line
+    )
+    assert "package:db|maintenance=off" in lines(VIEW)

@@ -84,7 +84,8 @@ def view(*packages: PackageView) -> ClusterView:
 
 
 def test_every_package_field_survives_the_round_trip() -> None:
-    for package in (PKG1, MULTI, HALTED):
+    kept = dataclasses.replace(PKG1, state="maintenance", maintenance="node1", ailing="x down")
+    for package in (PKG1, MULTI, HALTED, kept):
         assert package_view_from_pb(package_view_to_pb(package)) == package
 
 
