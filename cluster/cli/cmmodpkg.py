@@ -8,16 +8,17 @@ another node when it fails; it also clears the package's failure history, so nod
 where it failed may run it again. -d keeps it where it is (or down).
 With -n: node switching, whether the package may run on those nodes.
 
--m on puts a failover package in maintenance mode on one node (Serviceguard's rules):
-its switching must be disabled first (cmmodpkg -d PKG); a running package goes into
-maintenance where it runs, a halted one on the node given with -n. While in maintenance
+-m on puts a failover package in maintenance mode on one node (Serviceguard's rules,
+but where Serviceguard refuses while switching is on, -m on turns it off and -m off
+turns it back on); a running package goes into maintenance where it runs, a halted one
+on the node given with -n. While in maintenance
 the cluster never starts, halts or moves it by itself: a failed service is not
 restarted and a failure (service, monitored subnet, resource) is reported by cmviewcl,
 not failed over; the operator may start it in part (cmrunpkg -m/-e) and halt its
 services only (cmhaltpkg -s). Packages that depend on it must be halted with switching
 disabled. If its node halts or fails, or the cluster halts, maintenance mode ends and
-the package is not started again by itself. -m off requires the package whole and
-healthy (or halted); enable switching again afterwards with cmmodpkg -e PKG.
+the package is not started again by itself (switching stays off). -m off requires the
+package whole and healthy (or halted).
 
 -t (with -e or -d) prints what the change would make happen (cmmodpkg -e can start or
 move packages) and changes nothing.
@@ -50,7 +51,7 @@ def main(argv: list[str], prog: str = "cmmodpkg") -> int:
         "-m",
         dest="maintenance",
         choices=("on", "off"),
-        help="maintenance mode on or off (switching must be disabled first; see --help)",
+        help="maintenance mode on or off (switching is off meanwhile; see --help)",
     )
     add_nodes_option(
         parser,

@@ -47,6 +47,7 @@ class _Flag:
     failed: set[str] = field(default_factory=set)
     maintenance: str = ""
     home: str = ""
+    resume: bool = False  # -m on turned switching off: -m off turns it back on
 
 
 class FlagRules:
@@ -148,7 +149,8 @@ class FlagRules:
                     )
                 )
             )
-            table[name].maintenance = ""
+            # Not started again by itself (Serviceguard): switching stays off.
+            table[name].maintenance, table[name].resume = "", False
         self._set_flags(table, out)
 
     def _maintenance_mode(self, event: Modify, spec: PackageSpec, out: list[SessionEffect]) -> None:
@@ -166,6 +168,14 @@ class FlagRules:
             return
         before, flag.maintenance = flag.maintenance, node
         what = f"maintenance mode on, on {node}" if node else "maintenance mode off"
+        if node and flag.auto_run:
+            # Serviceguard refuses until switching is off; an operator who did not turn
+            # it off gets it off, and back on with -m off.
+            flag.auto_run, flag.resume = False, True
+            what += "; global switching (AUTO_RUN) disabled meanwhile"
+        elif not node and flag.resume:
+            flag.auto_run, flag.resume = True, False
+            what += "; global switching (AUTO_RUN) enabled again"
         self._set_flags(table, out)
         out.append(
             Notify(
@@ -213,8 +223,6 @@ class FlagRules:
             return "", ""
         if not spec.is_failover:
             return "only a failover package has a maintenance mode", ""
-        if flag.auto_run:
-            return f"disable its switching first (cmmodpkg -d {name})", ""
         running = sorted(held)
         if running and asked and running[0] != asked:
             return f"it runs on {running[0]}: maintenance mode is on the node where it runs", ""
@@ -261,6 +269,7 @@ class FlagRules:
                     set(known.failed),
                     known.maintenance,
                     known.home,
+                    known.resume,
                 )
         return table
 
@@ -278,6 +287,7 @@ class FlagRules:
                     frozenset(f.failed),
                     f.maintenance,
                     f.home,
+                    f.resume,
                 )
                 for name, f in sorted(table.items())
             ),

@@ -38,6 +38,7 @@ class Flag:
     failed: frozenset[str] = frozenset()
     maintenance: str = ""
     home: str = ""  # where it last ran (a failover package): a start elsewhere is a move
+    resume: bool = False  # -m on turned switching off: -m off turns it back on
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ def flags_from_pb(msg: package_pb2.PackageFlags) -> Flags:
                 failed=frozenset(f.failed_nodes),
                 maintenance=f.maintenance_node,
                 home=f.home,
+                resume=f.resume_switching,
             )
             for f in msg.packages
         ),
@@ -56,6 +57,7 @@ def flags_to_pb(flags: Flags) -> package_pb2.PackageFlags:
                 failed_nodes=sorted(f.failed),
                 maintenance_node=f.maintenance,
                 home=f.home,
+                resume_switching=f.resume,
             )
             for f in flags.packages
         ],

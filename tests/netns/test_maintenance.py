@@ -21,14 +21,12 @@ def test_maintenance_mode_leaves_the_package_alone_and_partial_halts_keep_the_re
 ) -> None:
     with package_site(tmp_path) as site:
         c = site.c
-        refused = c.cm("n2", "cmmodpkg", "-m", "on", PKG)
-        out = refused.stdout + refused.stderr
-        assert refused.returncode != 0 and f"cmmodpkg -d {PKG}" in out, out
-        assert "Traceback" not in out
-        c.cm_ok("n2", "cmmodpkg", "-d", PKG)
         elsewhere = c.cm("n2", "cmmodpkg", "-m", "on", "-n", "n2", PKG)
-        assert elsewhere.returncode != 0 and "where it runs" in elsewhere.stderr, elsewhere
-        c.cm_ok("n2", "cmmodpkg", "-m", "on", PKG)
+        out = elsewhere.stdout + elsewhere.stderr
+        assert elsewhere.returncode != 0 and "where it runs" in out and "Traceback" not in out
+        # Switching on: -m on turns it off meanwhile (Serviceguard would refuse).
+        said = c.cm_ok("n2", "cmmodpkg", "-v", "-m", "on", PKG)
+        assert "AUTO_RUN) disabled meanwhile" in said, said
         view = c.wait_package(PKG, on="n1", observer="n3", state="maintenance", timeout=10)
         assert view["status"] == "up" and view["maintenance"] == "n1", view
         assert "Maintenance: on, on n1" in c.cm_ok("n3", "cmviewcl", "-v", "-p", PKG)
@@ -69,10 +67,10 @@ def test_maintenance_mode_leaves_the_package_alone_and_partial_halts_keep_the_re
         moves, _ = split_outages(summary)
         assert not moves, summary
 
-        # Healthy and whole again: maintenance mode off; switching stays as it was.
+        # Healthy and whole again: maintenance mode off, switching back on as it was.
         c.cm_ok("n3", "cmmodpkg", "-m", "off", PKG)
         view = c.wait_package(PKG, on="n1", observer="n2", timeout=10)
-        assert view["maintenance"] == "" and view["auto_run"] is False, view
+        assert view["maintenance"] == "" and view["auto_run"] is True, view
 
         # Its node fails while in maintenance: maintenance ends, nobody starts it.
         c.cm_ok("n3", "cmmodpkg", "-m", "on", PKG)

@@ -94,18 +94,31 @@ def test_refusals_say_what_to_do() -> None:
     assert "retry once it settles" in modify(starting, True)[1]
 
 
-def test_switching_must_be_off_first_and_stays_off() -> None:
+def test_switching_goes_off_with_maintenance_mode_and_comes_back_as_it_was() -> None:
+    """Serviceguard wants switching off first; here -m on turns it off when it is on,
+    and -m off turns it back on. Turned off by the operator, it stays off."""
     layout = Layout(3, ("a", "b"), (PackageSpec("web", ("a", "b")),), {"web": True})
     session = PlacementSession("a", layout)
     session.handle(Decided(T0, Membership(7, ("a", "b"), "a"), Flags()))
     for member in ("a", "b"):
         session.handle(Reported(T0, NodeReport(member, 7, RUNNING_ON_A.get(member, ()))))
+
+    def auto_run() -> bool:
+        flag = session.flags.get("web")
+        assert flag is not None
+        return flag.auto_run
+
     outcome, why = modify(session, True)
-    assert outcome is Outcome.REFUSED and "cmmodpkg -d web" in why
-    session.handle(Modify(T0, 2, "web", False))
-    assert modify(session, True)[0] is Outcome.ACCEPTED
+    assert outcome is Outcome.ACCEPTED and "AUTO_RUN) disabled meanwhile" in why
+    assert not auto_run()
     enable = reply(session.handle(Modify(T0, 3, "web", True)))
     assert enable[0] is Outcome.REFUSED and "cmmodpkg -m off web first" in enable[1]
+    outcome, why = modify(session, False)
+    assert outcome is Outcome.ACCEPTED and "enabled again" in why and auto_run()
+    session.handle(Modify(T0, 4, "web", False))  # cmmodpkg -d web: the operator's
+    assert modify(session, True)[0] is Outcome.ACCEPTED
+    assert modify(session, False) == (Outcome.ACCEPTED, "web: maintenance mode off")
+    assert not auto_run()
 
 
 def test_dependents_must_be_down_and_cannot_be_enabled_or_run() -> None:

@@ -413,6 +413,7 @@ class PackageFlag(_message.Message):
     FAILED_NODES_FIELD_NUMBER: _builtins.int
     MAINTENANCE_NODE_FIELD_NUMBER: _builtins.int
     HOME_FIELD_NUMBER: _builtins.int
+    RESUME_SWITCHING_FIELD_NUMBER: _builtins.int
     package_name: _builtins.str
     auto_run: _builtins.bool
     """global switching"""
@@ -420,6 +421,10 @@ class PackageFlag(_message.Message):
     """cmmodpkg -m on: where; empty when off"""
     home: _builtins.str
     """where it last ran (failover): a start elsewhere"""
+    resume_switching: _builtins.bool
+    """is a move, for the alert scripts
+    cmmodpkg -m on turned auto_run off: -m off
+    """
     @_builtins.property
     def disabled_nodes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """node switching off"""
@@ -437,10 +442,11 @@ class PackageFlag(_message.Message):
         failed_nodes: _abc.Iterable[_builtins.str] | None = ...,
         maintenance_node: _builtins.str = ...,
         home: _builtins.str = ...,
+        resume_switching: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["auto_run", b"auto_run", "disabled_nodes", b"disabled_nodes", "failed_nodes", b"failed_nodes", "home", b"home", "maintenance_node", b"maintenance_node", "package_name", b"package_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["auto_run", b"auto_run", "disabled_nodes", b"disabled_nodes", "failed_nodes", b"failed_nodes", "home", b"home", "maintenance_node", b"maintenance_node", "package_name", b"package_name", "resume_switching", b"resume_switching"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
