@@ -152,7 +152,8 @@ class Alerts:
                 self._failed_to_start.add(key)
                 log.error("%s: cannot run %s: %s", what, alert.script, exc.strerror or exc)
             return
-        self._failed_to_start.discard((alert.name, "FileNotFoundError"))
+        # It runs again: a later failure to start it is worth a line again.
+        self._failed_to_start = {k for k in self._failed_to_start if k[0] != alert.name}
         timeout = alert.timeout_us / 1e6
         try:
             status = await asyncio.wait_for(process.wait(), timeout)
