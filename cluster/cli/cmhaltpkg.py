@@ -45,6 +45,10 @@ def main(argv: list[str], prog: str = "cmhaltpkg") -> int:
         "package unclean (cmviewcl -v: halt aborted): it starts on no node until halted "
         "cleanly. Free what is held and run cmhaltpkg again; a lazily detached filesystem "
         "also clears it by itself once its last user is gone.",
+        epilog="-s (maintenance mode, cmmodpkg -m on) halts the package's services only; "
+        "its addresses, filesystems and scripts stay up, and cmrunpkg PKG starts the "
+        "services again. Serviceguard's -s halts what a partial start (cmrunpkg -m) "
+        "started: a plain cmhaltpkg does that here.",
     )
     parser.add_argument("-v", dest="verbose", action="store_true", help="verbose")
     add_nodes_option(parser, "halt them on this node only (repeat; default: wherever they run)")

@@ -39,6 +39,14 @@ def main(argv: list[str], prog: str = "cmmodpkg") -> int:
         prog=prog,
         description="Enable or disable package switching, or put a package in maintenance "
         "mode (-m on) and take it out (-m off).",
+        epilog="Maintenance mode follows Serviceguard: the cluster then never starts, "
+        "halts or moves the package by itself, a dead service is not restarted and a "
+        "failure is shown, not failed over (cmrunpkg -m/-e, cmhaltpkg -s work on it); "
+        "it is on the node where the package runs (halted: -n NODE); packages that depend "
+        "on it must be halted with switching off; its node halting or failing, or the "
+        "cluster halting, ends it and nothing restarts the package; -m off only while it "
+        "is whole and healthy. One departure: where Serviceguard refuses -m on while "
+        "switching is on, -m on turns switching off meanwhile and -m off turns it back on.",
     )
     parser.add_argument(
         "-e",

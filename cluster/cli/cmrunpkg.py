@@ -33,7 +33,15 @@ from cluster.packages.modules import partial_start
 
 
 def main(argv: list[str], prog: str = "cmrunpkg") -> int:
-    parser = CmArgumentParser(prog=prog, description="Run packages.")
+    parser = CmArgumentParser(
+        prog=prog,
+        description="Run packages.",
+        epilog="Maintenance mode (cmmodpkg -m on), as Serviceguard's partial startup: -m "
+        "MODULE starts the modules up to and including MODULE, -e MODULE all but MODULE "
+        "(which must come before -m). Modules, in start order: sg/volume_group, "
+        "sg/package_ip, sg/filesystem, sg/ocf, sg/external, sg/service ('sg/' may be left "
+        "out). On a package running in part, cmrunpkg PKG starts what is missing.",
+    )
     parser.add_argument("-v", dest="verbose", action="store_true", help="verbose")
     add_nodes_option(parser, "the node to run them on (default: the placement engine chooses)")
     parser.add_argument(
