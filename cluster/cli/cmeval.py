@@ -22,6 +22,14 @@ from cluster.cli.args import (
 )
 from cluster.cli.preview import add_preview_options, evaluation, show
 
+# Each what-if option: the EvaluateRequest field it fills.
+WHAT_IFS = (
+    ("--fail-node", "fail_nodes", "NODE", "this node crashes"),
+    ("--subnet-down", "down_subnets", "SUBNET[@NODE]", "this subnet fails, everywhere or on NODE"),
+    ("--halt-node", "halt_nodes", "NODE", "this node is halted (cmhaltnode)"),
+    ("--join-node", "join_nodes", "NODE", "this node joins (cmrunnode)"),
+)
+
 
 def main(argv: list[str], prog: str = "cmeval") -> int:
     parser = CmArgumentParser(
@@ -30,41 +38,16 @@ def main(argv: list[str], prog: str = "cmeval") -> int:
         "went down, or a configuration were applied. Nothing is changed.",
     )
     add_config_file_options(parser, " to apply")
-    parser.add_argument(
-        "--fail-node",
-        dest="fail_nodes",
-        action="append",
-        default=[],
-        type=NODE_NAME,
-        metavar="NODE",
-        help="this node crashes (repeat)",
-    )
-    parser.add_argument(
-        "--subnet-down",
-        dest="down_subnets",
-        action="append",
-        default=[],
-        metavar="SUBNET[@NODE]",
-        help="this subnet fails, everywhere or on NODE (repeat)",
-    )
-    parser.add_argument(
-        "--halt-node",
-        dest="halt_nodes",
-        action="append",
-        default=[],
-        type=NODE_NAME,
-        metavar="NODE",
-        help="this node is halted (cmhaltnode) (repeat)",
-    )
-    parser.add_argument(
-        "--join-node",
-        dest="join_nodes",
-        action="append",
-        default=[],
-        type=NODE_NAME,
-        metavar="NODE",
-        help="this node joins (cmrunnode) (repeat)",
-    )
+    for option, field, metavar, what in WHAT_IFS:
+        parser.add_argument(
+            option,
+            dest=field,
+            action="append",
+            default=[],
+            type=NODE_NAME if metavar == "NODE" else str,
+            metavar=metavar,
+            help=f"{what} (repeat)",
+        )
     parser.add_argument(
         "-v", dest="verbose", action="store_true", help="(accepted; always verbose)"
     )
@@ -76,13 +59,7 @@ def main(argv: list[str], prog: str = "cmeval") -> int:
     from cluster.cli.connect import admin_client
 
     config = sources_request(args.cluster, args.packages) if args.cluster or args.packages else None
-    request = evaluation(
-        args.format,
-        fail_nodes=args.fail_nodes,
-        down_subnets=args.down_subnets,
-        halt_nodes=args.halt_nodes,
-        join_nodes=args.join_nodes,
-        config=config,
-    )
+    what_if = {field: getattr(args, field) for _, field, _, _ in WHAT_IFS}
+    request = evaluation(args.format, config=config, **what_if)
     with admin_client(args, timeout=120.0) as client:
         return show(prog, client.evaluate(request))

@@ -4,7 +4,7 @@ Nothing is changed; the exit status says whether the command would be accepted."
 
 import sys
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cluster.cli.args import CmArgumentParser
 
@@ -34,17 +34,15 @@ def add_preview_options(
     )
 
 
-def preview_value(args: object) -> int:
-    """package_pb2.Preview for the request: PREVIEW_NONE without -t."""
+def preview_value(args: object) -> "package_pb2.Preview.ValueType":
+    """package_pb2.Preview for the request: PREVIEW_NONE without -t; `args` may also be
+    the format itself ("table" or "json")."""
     from cluster.pb.v1 import package_pb2
 
-    if not getattr(args, "preview", True):
+    if not isinstance(args, str) and not getattr(args, "preview", True):
         return package_pb2.PREVIEW_NONE
-    return (
-        package_pb2.PREVIEW_JSON
-        if getattr(args, "format", "") == "json"
-        else package_pb2.PREVIEW_TEXT
-    )
+    fmt = args if isinstance(args, str) else getattr(args, "format", "")
+    return package_pb2.PREVIEW_JSON if fmt == "json" else package_pb2.PREVIEW_TEXT
 
 
 def show(prog: str, progress: "Iterator[str | Outcome]") -> int:
@@ -58,21 +56,9 @@ def show(prog: str, progress: "Iterator[str | Outcome]") -> int:
     return 1
 
 
-def evaluation(
-    fmt: str, **fields: "list[str] | package_pb2.EvaluateRequest | object"
-) -> "package_pb2.EvaluateRequest":
-    """An EvaluateRequest (fail_nodes, down_subnets, halt_nodes, join_nodes, config)."""
+def evaluation(fmt: str, **fields: Any) -> "package_pb2.EvaluateRequest":
+    """An EvaluateRequest in the format -f/--format asked for; `fields` are its own
+    (fail_nodes, down_subnets, halt_nodes, join_nodes, halt_this_node, config...)."""
     from cluster.pb.v1 import package_pb2
 
-    request = package_pb2.EvaluateRequest(
-        format=package_pb2.PREVIEW_JSON if fmt == "json" else package_pb2.PREVIEW_TEXT
-    )
-    for name in ("fail_nodes", "down_subnets", "halt_nodes", "join_nodes"):
-        getattr(request, name).extend(fields.get(name) or [])
-    request.halt_this_node = bool(fields.get("halt_this_node"))
-    request.halt_cluster = bool(fields.get("halt_cluster"))
-    request.join_this_node = bool(fields.get("join_this_node"))
-    config = fields.get("config")
-    if config is not None:
-        request.config.CopyFrom(config)  # type: ignore[arg-type]
-    return request
+    return package_pb2.EvaluateRequest(format=preview_value(fmt), **fields)

@@ -331,13 +331,13 @@ class LocalPackages:
             return
         asyncio.get_running_loop().create_task(self._halt_failed(runner))
 
-    # -- local LAN failover ------------------------------------------------------------
-
     def in_maintenance(self, name: str) -> bool:
         """cmmodpkg -m on put the package in maintenance mode on this node."""
         return any(
             f.package_name == name and f.maintenance_node == self.node for f in self.flags.packages
         )
+
+    # -- local LAN failover ------------------------------------------------------------
 
     def floating_addresses(self) -> dict[str, tuple[str, bool]]:
         """Floating IPs up or being added here: address -> (package, whether it
